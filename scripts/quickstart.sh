@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# berth quickstart on a fresh Debian 12 machine (as root, offline apart from the
+# package registries): installs what is needed, builds berth, imports a busybox
+# image made from the host's static busybox, and runs a container from it with
+# berth's OCI runtime.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+cargo build --release -p berth-cli -p berth-runtime
+bin=$PWD/target/release
+
+work=$(mktemp -d /tmp/berth-quickstart.XXXXXX)
+export BERTH_ROOT=$work/root BERTH_RUNROOT=$work/run
+cleanup() {
+  "$bin/berth-runtime" --root "$work/runtime" delete --force quickstart >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# 1. An image: a busybox root filesystem imported as busybox:latest.
+rootfs=$work/bundle/rootfs
+mkdir -p "$rootfs"/{bin,etc,tmp,proc,sys,dev,root}
+cp /bin/busybox "$rootfs/bin/"
+for applet in $(/bin/busybox --list); do
+  [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
+echo 'root:x:0:' > "$rootfs/etc/group"
+tar -C "$rootfs" -cf "$work/busybox.tar" .
+"$bin/berth" import -c 'CMD ["/bin/sh"]' "$work/busybox.tar" busybox:latest
+"$bin/berth" images
+
+# 2. A container: the runc walk-through with berth-runtime.
+cd "$work/bundle"
+"$bin/berth-runtime" spec
+sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo hello from $(hostname): pid $$ in its own namespaces; cat \/proc\/self\/cgroup | head -3"/' config.json
+"$bin/berth-runtime" --root "$work/runtime" run quickstart
