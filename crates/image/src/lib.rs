@@ -1,1 +1,29 @@
-//! placeholder
+//! berth's image layer: content store, references, image documents, layers and
+//! overlay snapshots.
+//!
+//! - [`Digest`], [`Reference`]: identifiers (`sha256:…`, `busybox` →
+//!   `docker.io/library/busybox:latest`).
+//! - [`ContentStore`]: blobs by digest under `<root>/content`.
+//! - [`model`]: OCI and Docker schema2 manifests, indexes and configs.
+//! - [`LayerStore`]: unpacked layers keyed by chain id under `<root>/layers`,
+//!   applied by a hand-written, escape-proof tar unpacker.
+//! - [`diff_from_upper`]: layer tar from an overlay upper dir (commit/build).
+//! - [`OverlaySnapshotter`]: writable overlay snapshots on top of layers.
+
+mod compression;
+mod content;
+mod digest;
+mod error;
+mod layer;
+pub mod model;
+mod reference;
+mod snapshot;
+mod util;
+
+pub use compression::{decompress, detect_compression, Compression};
+pub use content::{BlobWriter, ContentStore, GcStats};
+pub use digest::{Digest, Hasher, HashingReader, HashingWriter};
+pub use error::{ErrorKind, ImageError, ReferenceError};
+pub use layer::{chain_id, diff_from_upper, LayerInfo, LayerStore};
+pub use reference::{Reference, DEFAULT_DOMAIN, DEFAULT_TAG};
+pub use snapshot::{OverlaySnapshotter, SnapshotMount};
