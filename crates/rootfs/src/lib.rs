@@ -5,11 +5,21 @@
 //! namespace, in three steps: [`prepare`] (before the root is switched),
 //! [`pivot`], and [`finalize`] (inside the new root).
 
+mod cgroup;
+mod devices;
 mod error;
+mod mountinfo;
+mod mounts;
+mod options;
+mod paths;
+mod pivot;
+mod resolve;
+mod sys;
 
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
+use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
 pub use error::RootfsError;
@@ -42,30 +52,137 @@ pub enum CreateKind {
     File,
 }
 
-/// Sets up the rootfs before the root switch. See the crate docs.
+/// Sets up the rootfs before the root switch, in the container init's own
+/// mount namespace: root propagation (rslave by default, or
+/// linux.rootfsPropagation), the rootfs bind-mounted onto itself, the spec's
+/// mounts in order, devices (spec and default), the /dev symlinks,
+/// /dev/ptmx and /dev/console.
 pub fn prepare(spec: &Spec, opts: &RootfsOptions) -> Result<(), RootfsError> {
-    let _ = (spec, opts);
-    Err(RootfsError::invalid("prepare", "not implemented yet"))
+    if !opts.rootfs.is_absolute() {
+        return Err(RootfsError::invalid(
+            format!("rootfs {}", opts.rootfs.display()),
+            "path is not absolute",
+        ));
+    }
+    let propagation = root_propagation_name(spec);
+    let flag = match propagation {
+        Some(name) => options::propagation(name).ok_or_else(|| {
+            RootfsError::invalid(
+                format!("linux.rootfsPropagation ({name})"),
+                "not a propagation mode",
+            )
+        })?,
+        // nothing done in the container may reach the host, while host mounts still reach in
+        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
+        .map_err(|e| RootfsError::sys("root propagation", "mount /", e))?;
+    make_parent_private(opts.rootfs)?;
+    let sys = |op| move |e| RootfsError::sys(format!("rootfs {}", opts.rootfs.display()), op, e);
+    mount(
+        Some(opts.rootfs),
+        opts.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(sys("bind mount onto itself"))?;
+
+    mounts::mount_all(spec, opts)?;
+    if devices::needs_dev_setup(spec) {
+        devices::create_devices(spec, opts)?;
+        devices::create_symlinks(opts)?;
+    }
+    if let Some(console) = opts.console {
+        devices::mount_console(console, opts)?;
+    }
+    Ok(())
 }
 
-/// Switches the root to `opts.rootfs` and changes directory to the new "/".
+/// pivot_root fails when the rootfs' parent mount is shared: make that one
+/// mount (not its children) private, as runc does.
+fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
+    let context = format!("rootfs {}", rootfs.display());
+    let entries = mountinfo::read_mountinfo(&context)?;
+    let parent = entries
+        .iter()
+        .filter(|e| rootfs.starts_with(&e.mount_point))
+        .max_by_key(|e| e.mount_point.components().count());
+    match parent {
+        Some(p) if p.shared => mount(
+            None::<&str>,
+            &p.mount_point,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(|e| RootfsError::sys(context, "make parent mount private", e)),
+        _ => Ok(()),
+    }
+}
+
+fn root_propagation_name(spec: &Spec) -> Option<&str> {
+    spec.linux()
+        .as_ref()?
+        .rootfs_propagation()
+        .as_deref()
+        .filter(|s| !s.is_empty())
+}
+
+/// Switches the root to `opts.rootfs`: pivot_root(".", ".") and a lazy
+/// unmount of the old root, or with `no_pivot` MS_MOVE + chroot. Ends in "/".
 pub fn pivot(opts: &RootfsOptions) -> Result<(), RootfsError> {
-    let _ = opts;
-    Err(RootfsError::invalid("pivot", "not implemented yet"))
+    pivot::pivot(opts)
 }
 
-/// Masked paths, read-only paths, read-only root and root propagation, inside the new root.
+/// Inside the new root: linux.readonlyPaths, linux.maskedPaths (paths that
+/// do not exist are skipped), the /dev tmpfs read-only when asked, the
+/// read-only root, and linux.rootfsPropagation applied to the new "/".
 pub fn finalize(spec: &Spec, opts: &RootfsOptions) -> Result<(), RootfsError> {
-    let _ = (spec, opts);
-    Err(RootfsError::invalid("finalize", "not implemented yet"))
+    let linux = spec.linux().as_ref();
+    for path in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        paths::make_readonly(Path::new(path))?;
+    }
+    for path in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        paths::mask(Path::new(path), opts)?;
+    }
+    let readonly_dev_tmpfs = spec.mounts().iter().flatten().any(|m| {
+        m.destination() == Path::new("/dev")
+            && m.typ().as_deref() == Some("tmpfs")
+            && options::parse(m.options().as_deref().unwrap_or_default())
+                .flags
+                .contains(MsFlags::MS_RDONLY)
+    });
+    if readonly_dev_tmpfs {
+        paths::readonly_dev()?;
+    }
+    if opts.readonly {
+        paths::readonly_root()?;
+    }
+    if let Some(name) = root_propagation_name(spec) {
+        paths::root_propagation(name)?;
+    }
+    Ok(())
 }
 
-/// Opens `path` inside `root` without ever resolving outside of it.
+/// Opens `path` inside `root` without ever resolving outside of it: absolute
+/// symlinks and ".." stop at `root` as if it were "/" (openat2
+/// RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS, or a component-by-component
+/// O_NOFOLLOW walk where openat2 is missing). With `create`, missing
+/// components are created inside the root: directories, and for
+/// [`CreateKind::File`] an empty file as the last one. Returns an O_PATH fd.
 pub fn open_in_root(
     root: &Path,
     path: &Path,
     create: Option<CreateKind>,
 ) -> Result<OwnedFd, RootfsError> {
-    let _ = (root, path, create);
-    Err(RootfsError::invalid("open_in_root", "not implemented yet"))
+    resolve::open_in_root(root, path, create)
 }

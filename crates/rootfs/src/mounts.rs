@@ -1,0 +1,333 @@
+//! The spec's `mounts`, in order, each resolved inside the rootfs.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::MsFlags;
+use oci_spec::runtime::{Mount, Spec};
+
+use crate::options::{self, MountOptions};
+use crate::resolve::open_in_root;
+use crate::sys::{mount_at, mount_setattr, remount_bind};
+use crate::{cgroup, CreateKind, RootfsError, RootfsOptions};
+
+/// Entries under /proc that may be mounted over: the ones lxcfs emulates
+/// (runc's checkProcMount). Anything else would let a spec hide /proc from
+/// the masking that comes later.
+const ALLOWED_PROC_MOUNTS: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// One spec mount, with what every step of mounting it needs.
+pub(crate) struct SpecMount<'a> {
+    pub context: String,
+    pub destination: PathBuf,
+    pub fs_type: String,
+    pub source: Option<&'a Path>,
+    pub options: MountOptions,
+}
+
+impl SpecMount<'_> {
+    pub fn sys(&self, op: &'static str) -> impl FnOnce(Errno) -> RootfsError + '_ {
+        move |e| RootfsError::sys(self.context.clone(), op, e)
+    }
+
+    /// Opens the destination inside the rootfs, creating it as `kind` when missing.
+    pub fn open_target(
+        &self,
+        opts: &RootfsOptions,
+        kind: Option<CreateKind>,
+    ) -> Result<OwnedFd, RootfsError> {
+        open_in_root(opts.rootfs, &self.destination, kind).map_err(|e| self.with_context(e))
+    }
+
+    pub fn with_context(&self, e: RootfsError) -> RootfsError {
+        match e {
+            RootfsError::Sys { op, source, .. } => {
+                RootfsError::sys(format!("{}: {}", self.context, "destination"), op, source)
+            }
+            other => other,
+        }
+    }
+
+    /// Data for the filesystem, with the SELinux mount label where one applies.
+    pub fn data(&self, opts: &RootfsOptions) -> String {
+        with_label(&self.options.data, opts.mount_label)
+    }
+}
+
+/// Appends `context="label"` to a filesystem's mount data, where SELinux is on.
+pub(crate) fn with_label(data: &str, label: Option<&str>) -> String {
+    match label {
+        Some(label) if !label.is_empty() && selinux_enabled() => {
+            if data.is_empty() {
+                format!("context=\"{label}\"")
+            } else {
+                format!("{data},context=\"{label}\"")
+            }
+        }
+        _ => data.to_string(),
+    }
+}
+
+fn selinux_enabled() -> bool {
+    Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+/// Lexically normalised absolute destination ("run/../x" → "/x").
+fn clean_destination(dest: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in dest.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+pub(crate) fn mount_all(spec: &Spec, opts: &RootfsOptions) -> Result<(), RootfsError> {
+    let has_net_ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+        });
+    for (index, m) in spec.mounts().iter().flatten().enumerate() {
+        let spec_mount = describe(index, m);
+        mount_one(&spec_mount, opts, has_net_ns)?;
+    }
+    Ok(())
+}
+
+/// Parses spec mount `index` and names it for error messages.
+pub(crate) fn describe(index: usize, m: &Mount) -> SpecMount<'_> {
+    let options = options::parse(m.options().as_deref().unwrap_or_default());
+    let mut fs_type = m.typ().clone().unwrap_or_default();
+    if fs_type.is_empty() && options.is_bind() {
+        fs_type = "bind".to_string();
+    }
+    let destination = clean_destination(m.destination());
+    let context = format!(
+        "mounts[{index}] ({} on {})",
+        if fs_type.is_empty() { "none" } else { &fs_type },
+        m.destination().display()
+    );
+    SpecMount {
+        context,
+        destination,
+        fs_type,
+        source: m.source().as_deref(),
+        options,
+    }
+}
+
+fn mount_one(m: &SpecMount, opts: &RootfsOptions, has_net_ns: bool) -> Result<(), RootfsError> {
+    check_proc_destination(m)?;
+    if m.options.idmap {
+        return Err(RootfsError::invalid(
+            &m.context,
+            "idmapped mounts are not supported",
+        ));
+    }
+    let mut bind_source = if m.options.is_bind() || m.fs_type == "bind" {
+        Some(
+            m.source
+                .ok_or_else(|| RootfsError::invalid(&m.context, "bind mount without a source"))?,
+        )
+    } else {
+        None
+    };
+    // A sysfs is tied to the network namespace of whoever mounts it; without a
+    // network namespace of its own a user-namespaced container may not mount
+    // one, so it gets the host's (runc does the same).
+    if m.fs_type == "sysfs" && opts.user_ns && !has_net_ns {
+        bind_source = Some(Path::new("/sys"));
+    }
+    match (bind_source, m.fs_type.as_str()) {
+        (Some(source), _) => mount_bind(m, opts, source, MsFlags::MS_REC)?,
+        (None, "cgroup" | "cgroup2") => cgroup::mount_cgroup(m, opts)?,
+        (None, _) if m.options.flags.contains(MsFlags::MS_REMOUNT) => {
+            let target = m.open_target(opts, None)?;
+            let data = m.data(opts);
+            mount_at(None, target.as_fd(), None, m.options.flags, Some(&data))
+                .map_err(m.sys("remount"))?;
+        }
+        (None, fs_type) => {
+            let target = m.open_target(opts, Some(CreateKind::Directory))?;
+            let source = m.source.unwrap_or(Path::new(fs_type));
+            let data = if matches!(fs_type, "proc" | "sysfs") {
+                m.options.data.clone()
+            } else {
+                m.data(opts)
+            };
+            let mut flags = m.options.flags;
+            if fs_type == "tmpfs" && m.destination == Path::new("/dev") {
+                // devices go in first: finalize() makes it read-only
+                flags -= MsFlags::MS_RDONLY;
+            }
+            match mount_at(
+                Some(source),
+                target.as_fd(),
+                Some(fs_type),
+                flags,
+                Some(&data),
+            ) {
+                // a user namespace without its own IPC namespace cannot mount mqueue: share the host's
+                Err(Errno::EPERM) if fs_type == "mqueue" && opts.user_ns => {
+                    drop(target);
+                    return mount_bind(m, opts, Path::new("/dev/mqueue"), MsFlags::empty())
+                        .and_then(|()| apply_propagation(m, opts));
+                }
+                other => other.map_err(m.sys("mount"))?,
+            }
+        }
+    }
+    apply_propagation(m, opts)
+}
+
+/// Bind-mounts the host path `source`; `rec` (MS_REC or empty) is added to the
+/// spec's own MS_REC for the sysfs and mqueue substitutes.
+pub(crate) fn mount_bind(
+    m: &SpecMount,
+    opts: &RootfsOptions,
+    source: &Path,
+    rec: MsFlags,
+) -> Result<(), RootfsError> {
+    let meta = std::fs::metadata(source).map_err(|e| RootfsError::Read {
+        context: format!("{}: bind source", m.context),
+        path: source.to_path_buf(),
+        source: e,
+    })?;
+    let kind = if meta.is_dir() {
+        CreateKind::Directory
+    } else {
+        CreateKind::File
+    };
+    let target = m.open_target(opts, Some(kind))?;
+    let rec = (m.options.flags | rec) & MsFlags::MS_REC;
+    mount_at(
+        Some(source),
+        target.as_fd(),
+        None,
+        MsFlags::MS_BIND | rec,
+        None,
+    )
+    .map_err(m.sys("bind mount"))?;
+    if m.options.needs_bind_remount() {
+        // the fd above is the covered directory; the new mount is on top of it now
+        let target = m.open_target(opts, None)?;
+        remount_bind(target.as_fd(), m.options.flags, m.options.atime_given)
+            .map_err(m.sys("remount bind"))?;
+    }
+    Ok(())
+}
+
+/// Propagation options and recursive (`r*`) attributes, after the mount exists.
+pub(crate) fn apply_propagation(m: &SpecMount, opts: &RootfsOptions) -> Result<(), RootfsError> {
+    if m.options.propagation.is_empty() && m.options.recursive.is_empty() {
+        return Ok(());
+    }
+    let target = m.open_target(opts, None)?;
+    for flag in &m.options.propagation {
+        mount_at(None, target.as_fd(), None, *flag, None).map_err(m.sys("set propagation"))?;
+    }
+    if !m.options.recursive.is_empty() {
+        mount_setattr(target.as_fd(), m.options.recursive, true).map_err(|e| match e {
+            Errno::ENOSYS => RootfsError::invalid(
+                &m.context,
+                "recursive mount options (rro, rnosuid, …) need mount_setattr (Linux 5.12)",
+            ),
+            e => RootfsError::sys(m.context.clone(), "mount_setattr", e),
+        })?;
+    }
+    Ok(())
+}
+
+fn check_proc_destination(m: &SpecMount) -> Result<(), RootfsError> {
+    let dest = &m.destination;
+    if dest == Path::new("/proc") {
+        if m.fs_type == "proc" {
+            return Ok(());
+        }
+        return Err(RootfsError::invalid(
+            &m.context,
+            "/proc can only be mounted as type proc",
+        ));
+    }
+    if !dest.starts_with("/proc") || ALLOWED_PROC_MOUNTS.iter().any(|p| dest == Path::new(p)) {
+        return Ok(());
+    }
+    Err(RootfsError::invalid(
+        &m.context,
+        format!(
+            "{} is inside /proc and not one of the entries that may be mounted over",
+            dest.display()
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_are_normalised() {
+        assert_eq!(
+            clean_destination(Path::new("run/../x/./y")),
+            PathBuf::from("/x/y")
+        );
+        assert_eq!(
+            clean_destination(Path::new("/../../etc")),
+            PathBuf::from("/etc")
+        );
+    }
+
+    #[test]
+    fn proc_destinations() {
+        let mk = |dest: &str, typ: &str| {
+            oci_spec::runtime::MountBuilder::default()
+                .destination(dest)
+                .typ(typ)
+                .source("x")
+                .build()
+                .map_err(|e| e.to_string())
+        };
+        let check = |dest: &str, typ: &str| -> bool {
+            let Ok(m) = mk(dest, typ) else { return false };
+            check_proc_destination(&describe(0, &m)).is_ok()
+        };
+        assert!(check("/proc", "proc"));
+        assert!(!check("/proc", "tmpfs"));
+        assert!(check("/proc/meminfo", "bind"));
+        assert!(!check("/proc/sys", "tmpfs"));
+        assert!(!check("/proc/x/../kcore", "bind"));
+        assert!(check("/process", "tmpfs"));
+    }
+
+    #[test]
+    fn context_names_the_mount() {
+        let m = oci_spec::runtime::MountBuilder::default()
+            .destination("/run")
+            .typ("tmpfs")
+            .build()
+            .map_err(|e| e.to_string());
+        let m = m.as_ref().map(|m| describe(3, m).context);
+        assert_eq!(m.as_deref(), Ok("mounts[3] (tmpfs on /run)"));
+    }
+}
