@@ -11,7 +11,7 @@ use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompOperator, LinuxSyscall,
 };
 
-use crate::kernel;
+use crate::{enosys, kernel};
 use crate::{SeccompError, SeccompProgram};
 
 /// The kernel refuses longer programs (BPF_MAXINSNS).
@@ -68,7 +68,8 @@ pub(crate) fn compile(spec: &LinuxSeccomp) -> Result<SeccompProgram, SeccompErro
     }
 
     let flags = filter_flags(spec, uses_notify, &mut warnings)?;
-    let instructions = export(&filter)?;
+    let mut instructions = enosys::stub(spec)?;
+    instructions.extend(export(&filter)?);
     if instructions.len() > MAX_INSTRUCTIONS {
         return Err(SeccompError::TooLong {
             instructions: instructions.len(),

@@ -11,8 +11,11 @@
 //! skipped with a warning, `SCMP_ACT_KILL` means kill-thread, `errnoRet`
 //! defaults to EPERM, and syscalls of architectures not in the filter hit
 //! libseccomp's bad-arch action (kill-thread) instead of passing through.
+//! Deny-by-default filters get runc's -ENOSYS stub, so syscalls newer than
+//! the profile fail with ENOSYS (and programs fall back) instead of EPERM.
 
 mod compile;
+mod enosys;
 mod error;
 mod features;
 mod kernel;

@@ -197,13 +197,21 @@ fn tsync_with_notify_adds_tsync_esrch() {
 
 #[test]
 fn rules_with_the_default_action_are_dropped() {
-    let with = compile_json(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["mkdir", "rmdir"], "action": "SCMP_ACT_ERRNO"}]}))
-        .expect("compiles");
-    let without = compile_json(json!({"defaultAction": "SCMP_ACT_ERRNO"})).expect("compiles");
+    // Default ERRNO(ENOSYS) keeps runc's -ENOSYS stub out of the comparison.
+    let enosys = libc::ENOSYS as u32;
+    let with = compile_json(json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": enosys,
+        "syscalls": [{"names": ["mkdir", "rmdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": enosys}]}))
+    .expect("compiles");
+    let without =
+        compile_json(json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": enosys}))
+            .expect("compiles");
     assert_eq!(with.instruction_count(), without.instruction_count());
     // A different errno is a different action and stays.
-    let other = compile_json(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}))
-        .expect("compiles");
+    let other = compile_json(
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": enosys,
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}),
+    )
+    .expect("compiles");
     assert!(other.instruction_count() > without.instruction_count());
 }
 
@@ -286,4 +294,25 @@ fn features_lists_runc_shaped_values() {
     assert_eq!(features.known_flags.len(), 4);
     // Kernel 6.x implements all four.
     assert_eq!(features.supported_flags, features.known_flags);
+}
+
+#[test]
+fn deny_by_default_filters_get_the_enosys_stub() {
+    let rules = json!([{"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"}]);
+    let count = |default: Value, errno: u32| {
+        compile_json(json!({"defaultAction": default, "defaultErrnoRet": errno, "syscalls": rules}))
+            .expect("compiles")
+            .instruction_count()
+    };
+    let with_stub = count(json!("SCMP_ACT_ERRNO"), libc::EPERM as u32);
+    let without_stub = count(json!("SCMP_ACT_ERRNO"), libc::ENOSYS as u32);
+    // load arch, jeq, ja, load nr, jset x32, jgt, ret ENOSYS
+    assert_eq!(with_stub, without_stub + 7);
+    let kill = count(json!("SCMP_ACT_KILL_PROCESS"), 0);
+    let allow_rules = json!([{"names": ["read"], "action": "SCMP_ACT_ERRNO"}]);
+    let allow = compile_json(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": allow_rules}))
+        .expect("compiles");
+    assert_eq!(kill, with_stub, "kill-by-default gets the stub too");
+    // Permissive defaults get no stub: one rule, a handful of instructions.
+    assert!(allow.instruction_count() < 12, "{allow:?}");
 }

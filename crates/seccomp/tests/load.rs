@@ -227,6 +227,59 @@ fn default_errno_with_an_allowlist_runs_busybox() {
     );
 }
 
+/// errno of a raw syscall with no arguments.
+fn raw_syscall_errno(number: libc::c_long) -> i32 {
+    // SAFETY: both numbers used below take no pointer arguments: 1000 does
+    // not exist and getppid has none.
+    let rc = unsafe { libc::syscall(number, 0, 0, 0) };
+    if rc < 0 {
+        io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    require_root!();
+    let filtered = program(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": libc::EACCES,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": [
+            "execve", "brk", "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "prlimit64", "readlink",
+            "uname", "mprotect", "mmap", "munmap", "getrandom", "exit", "exit_group", "write", "read", "close",
+            "fstat", "newfstatat", "getuid", "rt_sigaction", "rt_sigprocmask", "futex"
+        ], "action": "SCMP_ACT_ALLOW"}]
+    }));
+    let mut command = Command::new(BUSYBOX);
+    command.arg("true");
+    // SAFETY: the hook calls load (no allocation, no locks) and raw syscalls.
+    unsafe {
+        command.pre_exec(move || {
+            filtered.load().map_err(|e| load_errno(&e))?;
+            // Above the profile's largest syscall (rseq): ENOSYS, so programs fall back.
+            let newer = raw_syscall_errno(1000);
+            // Below it but not allowed: the default action's errno.
+            let older = raw_syscall_errno(libc::SYS_getppid);
+            if newer == libc::ENOSYS && older == libc::EACCES {
+                Ok(())
+            } else {
+                Err(io::Error::from_raw_os_error(10_000 + newer * 100 + older))
+            }
+        });
+    }
+    let status = command.status().map_err(|e| {
+        let code = e.raw_os_error().unwrap_or(0) - 10_000;
+        format!(
+            "syscall 1000 gave errno {}, getppid gave errno {}",
+            code / 100,
+            code % 100
+        )
+    });
+    assert!(status.expect("filter behaved").success());
+}
+
 #[test]
 fn kill_and_trap_actions_deliver_sigsys() {
     require_root!();
@@ -516,5 +569,102 @@ fn send_to_listener_errors_name_the_socket() {
     assert!(
         err.to_string().contains("is not valid OCI state JSON"),
         "{err}"
+    );
+}
+
+/// The subset of a containers/common profile (podman's and Docker's default,
+/// with `includes`/`excludes` conditions) that applies to an x86-64
+/// container without extra capabilities, as OCI `linux.seccomp`.
+fn oci_from_containers_profile(profile: &Value) -> Value {
+    let architectures: Vec<Value> = profile["archMap"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["architecture"] == "SCMP_ARCH_X86_64")
+        .flat_map(|m| {
+            let mut archs = vec![m["architecture"].clone()];
+            archs.extend(
+                m["subArchitectures"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            archs
+        })
+        .collect();
+    let syscalls: Vec<Value> = profile["syscalls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|rule| {
+            let includes = &rule["includes"];
+            let arch_ok = includes["arches"]
+                .as_array()
+                .is_none_or(|a| a.iter().any(|x| x == "amd64" || x == "x86_64"));
+            arch_ok && includes["caps"].as_array().is_none_or(|c| c.is_empty())
+        })
+        .map(|rule| {
+            let mut rule = rule.clone();
+            if let Some(object) = rule.as_object_mut() {
+                for key in ["includes", "excludes", "comment"] {
+                    object.remove(key);
+                }
+            }
+            rule
+        })
+        .collect();
+    json!({
+        "defaultAction": profile["defaultAction"],
+        "defaultErrnoRet": profile["defaultErrnoRet"],
+        "architectures": architectures,
+        "syscalls": syscalls
+    })
+}
+
+#[test]
+fn podman_default_profile_compiles_loads_and_runs_busybox() {
+    require_root!();
+    let path = "/usr/share/containers/seccomp.json";
+    let Ok(text) = std::fs::read(path) else {
+        eprintln!("SKIPPED: {path} (package golang-github-containers-common) is not installed");
+        return;
+    };
+    let profile: Value = serde_json::from_slice(&text).expect("profile is JSON");
+    let spec = oci_from_containers_profile(&profile);
+    let started = std::time::Instant::now();
+    let filtered = program(spec);
+    eprintln!(
+        "compiled {path}: {} instructions in {:?}, warnings: {:?}",
+        filtered.instruction_count(),
+        started.elapsed(),
+        filtered.warnings()
+    );
+    let dir = TempDir::new("seccomp-profile").expect("tempdir");
+    let script = format!(
+        "echo ok && mkdir {0}/made && ls -d {0}/made",
+        dir.path().display()
+    );
+    let out = run_filtered(&filtered, &["sh", "-c", &script]);
+    assert!(
+        out.status.success(),
+        "busybox under the default profile: {:?} {}",
+        out.status,
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), format!("ok\n{}/made\n", dir.path().display()));
+
+    // chroot needs CAP_SYS_CHROOT in the profile: its explicit ERRNO(EPERM) rule answers.
+    let out = run_filtered(
+        &filtered,
+        &["chroot", dir.path().to_str().expect("utf-8"), "/bin/true"],
+    );
+    assert!(
+        !out.status.success(),
+        "chroot went through the default profile"
+    );
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
     );
 }
