@@ -138,7 +138,9 @@ done
 hyperfine "${hyperfine_args[@]}" </dev/null
 [ -z "$export_json" ] || cp "$work/hyperfine.json" "$export_json"
 
-mean_ms() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .mean * 1000' "$work/hyperfine.json"; }
+# stat_ms NAME FIELD: hyperfine's mean/median/min for one runtime, in ms.
+stat_ms() { jq -r --arg n "$1" --arg f "$2" '.results[] | select(.command == $n) | .[$f] * 1000' "$work/hyperfine.json"; }
+mean_ms() { stat_ms "$1" mean; }
 
 # Peak RSS: GNU time's %M is the largest maximum resident set size among the
 # runtime and the children it waited for (runc's `runc init`, crun's
@@ -153,10 +155,12 @@ peak_rss_kib() {
 }
 
 echo
-echo "== results (mean of $runs runs)"
-printf '%-8s %10s %14s\n' runtime "mean ms" "peak RSS KiB"
+echo "== results ($runs runs each; min is the least load-sensitive on a busy machine)"
+printf '%-8s %9s %11s %8s %14s\n' runtime "mean ms" "median ms" "min ms" "peak RSS KiB"
 for i in "${!names[@]}"; do
-  printf '%-8s %10.2f %14s\n' "${names[$i]}" "$(mean_ms "${names[$i]}")" "$(peak_rss_kib "${names[$i]}" "${bins[$i]}")"
+  n=${names[$i]}
+  printf '%-8s %9.2f %11.2f %8.2f %14s\n' "$n" "$(mean_ms "$n")" "$(stat_ms "$n" median)" "$(stat_ms "$n" min)" \
+    "$(peak_rss_kib "$n" "${bins[$i]}")"
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
