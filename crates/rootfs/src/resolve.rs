@@ -201,3 +201,78 @@ pub(crate) fn fd_path(fd: BorrowedFd<'_>) -> PathBuf {
     use std::os::fd::AsRawFd;
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    fn real(fd: &OwnedFd) -> PathBuf {
+        std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default()
+    }
+
+    /// The user-space walk (used where openat2 is missing) gives the same answers.
+    #[test]
+    fn walk_stays_inside_and_creates() {
+        let base = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = base.path().join("root");
+        let host = base.path().join("host");
+        std::fs::create_dir_all(root.join("a/b")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(&host).unwrap_or_else(|e| panic!("{e}"));
+        let h = host.to_string_lossy().into_owned();
+        symlink(&h, root.join("abs")).unwrap_or_else(|e| panic!("{e}"));
+        symlink(format!("../../../../../../..{h}"), root.join("a/rel"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        symlink("b", root.join("a/tob")).unwrap_or_else(|e| panic!("{e}"));
+        symlink("/", root.join("toroot")).unwrap_or_else(|e| panic!("{e}"));
+        symlink("l2", root.join("l1")).unwrap_or_else(|e| panic!("{e}"));
+        symlink("l1", root.join("l2")).unwrap_or_else(|e| panic!("{e}"));
+        let root_fd = openat(
+            nix::fcntl::AT_FDCWD,
+            &root,
+            OFlag::O_DIRECTORY | PATH_FLAGS,
+            Mode::empty(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let r = root_fd.as_fd();
+        let inner = root.join(h.trim_start_matches('/'));
+
+        let fd = walk(r, Path::new("abs/x/y"), Some(CreateKind::Directory))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(real(&fd), inner.join("x/y"));
+        let fd =
+            walk(r, Path::new("a/rel/f"), Some(CreateKind::File)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(real(&fd), inner.join("f"));
+        assert!(inner.join("f").is_file());
+        let fd = walk(r, Path::new("a/tob/../../.."), None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(real(&fd), root);
+        let fd = walk(r, Path::new("toroot"), None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(real(&fd), root);
+        let fd = walk(r, Path::new("a/tob"), None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(real(&fd), root.join("a/b"));
+        assert_eq!(
+            walk(r, Path::new("l1/x"), Some(CreateKind::Directory)).err(),
+            Some(Errno::ELOOP)
+        );
+        assert_eq!(
+            walk(r, Path::new("nope/x"), None).err(),
+            Some(Errno::ENOENT)
+        );
+        std::fs::write(root.join("file"), "").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            walk(r, Path::new("file/x"), Some(CreateKind::Directory)).err(),
+            Some(Errno::ENOTDIR)
+        );
+        assert!(
+            std::fs::read_dir(&host).map(|d| d.count()).unwrap_or(1) == 0,
+            "host written to"
+        );
+
+        // the kernel's resolution agrees where it is available
+        if let Ok(fd) = kernel_resolve(r, Path::new("a/rel/f")) {
+            assert_eq!(real(&fd), inner.join("f"));
+        }
+    }
+}

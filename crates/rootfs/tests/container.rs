@@ -1,0 +1,540 @@
+//! Root tests: a real container filesystem, checked from inside with busybox.
+
+mod support;
+
+use std::path::Path;
+
+use berth_testutil::require_root;
+use nix::mount::MsFlags;
+use support::{default_spec, mount_opts, ok, run, spec, Fixture, Setup};
+
+fn has(opts: &[String], o: &str) -> bool {
+    opts.iter().any(|x| x == o)
+}
+
+#[test]
+fn default_mounts_have_their_types_and_flags() {
+    require_root!();
+    let mut fx = Fixture::new("defaults");
+    let out = run(
+        &fx,
+        &default_spec("", ""),
+        &Setup::default(),
+        "cat /proc/self/mountinfo",
+    );
+    let info = ok(&out);
+
+    let (o, t, _) = mount_opts(&info, "/");
+    assert!(has(&o, "rw"), "{o:?}");
+    let _ = t;
+    let (o, t, _) = mount_opts(&info, "/proc");
+    assert_eq!(t, "proc");
+    assert!(has(&o, "rw"));
+    let (o, t, s) = mount_opts(&info, "/dev");
+    assert_eq!(t, "tmpfs");
+    assert!(
+        has(&o, "nosuid") && !has(&o, "relatime") && !has(&o, "noatime"),
+        "strictatime: {o:?}"
+    );
+    assert!(s.contains("size=65536k") && s.contains("mode=755"), "{s}");
+    let (o, t, s) = mount_opts(&info, "/dev/pts");
+    assert_eq!(t, "devpts");
+    assert!(has(&o, "nosuid") && has(&o, "noexec"));
+    assert!(s.contains("ptmxmode=666") && s.contains("mode=620"), "{s}");
+    let (o, t, _) = mount_opts(&info, "/dev/shm");
+    assert_eq!(t, "tmpfs");
+    assert!(has(&o, "nosuid") && has(&o, "nodev") && has(&o, "noexec"));
+    let (_, t, _) = mount_opts(&info, "/dev/mqueue");
+    assert_eq!(t, "mqueue");
+    let (o, t, _) = mount_opts(&info, "/sys");
+    assert_eq!(t, "sysfs");
+    assert!(has(&o, "ro") && has(&o, "nosuid") && has(&o, "nodev") && has(&o, "noexec"));
+    let (o, _, _) = mount_opts(&info, "/sys/fs/cgroup");
+    assert!(has(&o, "ro"), "{o:?}");
+    // masked and read-only paths
+    let (o, t, _) = mount_opts(&info, "/sys/firmware");
+    assert_eq!(t, "tmpfs");
+    assert!(has(&o, "ro"));
+    let (o, t, _) = mount_opts(&info, "/proc/sys");
+    assert_eq!(t, "proc");
+    assert!(
+        has(&o, "ro") && has(&o, "nosuid") && has(&o, "nodev") && has(&o, "noexec"),
+        "{o:?}"
+    );
+    let (_, t, _) = mount_opts(&info, "/proc/keys");
+    assert_eq!(
+        t, "tmpfs",
+        "/proc/keys is masked by the /dev tmpfs's /dev/null"
+    );
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn masked_and_readonly_paths_are_enforced() {
+    require_root!();
+    let mut fx = Fixture::new("masked");
+    let script = r#"
+        for f in /proc/kcore /proc/keys /proc/timer_list; do [ -e $f ] && echo "$f=$(wc -c < $f)"; done
+        echo "acpi=$(ls -A /proc/acpi | wc -l)"
+        echo "firmware=$(ls -A /sys/firmware | wc -l)"
+        if touch /sys/firmware/x 2>/dev/null; then echo firmware-writable; fi
+        { if cat /proc/sys/kernel/printk_ratelimit > /proc/sys/kernel/printk_ratelimit; then echo procsys-writable; fi; } 2>&1
+        if echo h > /proc/sysrq-trigger 2>/dev/null; then echo sysrq-writable; fi
+        [ -e /does/not/exist ] || echo skipped-missing
+    "#;
+    let out = ok(&run(&fx, &default_spec("", ""), &Setup::default(), script));
+    for f in ["/proc/kcore", "/proc/keys", "/proc/timer_list"] {
+        if Path::new(f).exists() {
+            assert!(out.contains(&format!("{f}=0\n")), "{f} not masked: {out}");
+        }
+    }
+    assert!(out.contains("acpi=0"), "{out}");
+    assert!(out.contains("firmware=0"), "{out}");
+    assert!(!out.contains("writable"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(out.contains("skipped-missing"), "{out}");
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn devices_and_dev_symlinks() {
+    require_root!();
+    let mut fx = Fixture::new("devices");
+    let linux = r#""devices":[
+        {"path":"/dev/fuse","type":"c","major":10,"minor":229,"fileMode":384,"uid":1000,"gid":1001},
+        {"path":"/dev/berth-loop","type":"b","major":7,"minor":200,"fileMode":432},
+        {"path":"/dev/sub/fifo","type":"p","major":0,"minor":0,"fileMode":420}]"#;
+    let script = r#"
+        stat -c '%n %F %t:%T %a %u:%g' /dev/fuse /dev/berth-loop /dev/sub/fifo /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty
+        for l in fd stdin stdout stderr ptmx; do echo "$l -> $(readlink /dev/$l)"; done
+        echo data > /dev/null && head -c 4 /dev/zero | wc -c
+    "#;
+    let out = ok(&run(
+        &fx,
+        &default_spec("", linux),
+        &Setup::default(),
+        script,
+    ));
+    for want in [
+        "/dev/fuse character special file a:e5 600 1000:1001",
+        "/dev/berth-loop block special file 7:c8 660 0:0",
+        "/dev/sub/fifo fifo 0:0 644 0:0",
+        "/dev/null character special file 1:3 666 0:0",
+        "/dev/zero character special file 1:5 666 0:0",
+        "/dev/full character special file 1:7 666 0:0",
+        "/dev/random character special file 1:8 666 0:0",
+        "/dev/urandom character special file 1:9 666 0:0",
+        "/dev/tty character special file 5:0 666 0:0",
+        "fd -> /proc/self/fd",
+        "stdin -> /proc/self/fd/0",
+        "stdout -> /proc/self/fd/1",
+        "stderr -> /proc/self/fd/2",
+        "ptmx -> pts/ptmx",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert!(out.trim_end().ends_with('4'), "{out}");
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn console_is_the_given_pty() {
+    require_root!();
+    let mut fx = Fixture::new("console");
+    let pty = nix::pty::openpty(None, None).unwrap_or_else(|e| panic!("openpty: {e}"));
+    let slave = nix::unistd::ttyname(&pty.slave).unwrap_or_else(|e| panic!("ttyname: {e}"));
+    let st = nix::sys::stat::stat(&slave).unwrap_or_else(|e| panic!("stat: {e}"));
+    let want = format!(
+        "{:x}:{:x}",
+        nix::sys::stat::major(st.st_rdev),
+        nix::sys::stat::minor(st.st_rdev)
+    );
+    let setup = Setup {
+        console: Some(slave),
+        ..Setup::default()
+    };
+    let out = ok(&run(
+        &fx,
+        &default_spec("", ""),
+        &setup,
+        "stat -c '%F %t:%T' /dev/console",
+    ));
+    assert_eq!(out.trim(), format!("character special file {want}"));
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn binds_honour_ro_and_flags() {
+    require_root!();
+    let mut fx = Fixture::new("binds");
+    let ro = fx.host_dir("ro-src");
+    let rw = fx.host_dir("rw-src");
+    std::fs::write(ro.join("file"), "hello").unwrap_or_else(|e| panic!("{e}"));
+    let file = fx.dir.join("hostname");
+    std::fs::write(&file, "berth-host\n").unwrap_or_else(|e| panic!("{e}"));
+    let mounts = format!(
+        r#"{{"destination":"/data/ro","type":"bind","source":"{}","options":["rbind","ro","nosuid","nodev","noexec","noatime"]}},
+        {{"destination":"/data/rw","source":"{}","options":["bind","rw","relatime","sync","dirsync"]}},
+        {{"destination":"/etc/hostname","type":"bind","source":"{}","options":["bind","ro"]}}"#,
+        ro.display(),
+        rw.display(),
+        file.display()
+    );
+    let script = r#"
+        cat /proc/self/mountinfo
+        cat /data/ro/file; echo
+        if echo x > /data/ro/new 2>/dev/null; then echo ro-writable; fi
+        echo written > /data/rw/new
+        cat /etc/hostname
+    "#;
+    let out = ok(&run(
+        &fx,
+        &default_spec(&mounts, ""),
+        &Setup::default(),
+        script,
+    ));
+    let (o, _, _) = mount_opts(&out, "/data/ro");
+    for f in ["ro", "nosuid", "nodev", "noexec", "noatime"] {
+        assert!(has(&o, f), "/data/ro lacks {f}: {o:?}");
+    }
+    let (o, _, s) = mount_opts(&out, "/data/rw");
+    assert!(has(&o, "rw") && has(&o, "relatime"), "{o:?}");
+    assert!(s.contains("rw"), "{s}");
+    let (o, _, _) = mount_opts(&out, "/etc/hostname");
+    assert!(has(&o, "ro"));
+    assert!(out.contains("hello\n"));
+    assert!(out.contains("berth-host"));
+    assert!(!out.contains("ro-writable"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(rw.join("new")).unwrap_or_default(),
+        "written\n"
+    );
+    assert!(!ro.join("new").exists());
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn tmpfs_options_are_passed_as_data() {
+    require_root!();
+    let mut fx = Fixture::new("tmpfs");
+    let mounts = r#"{"destination":"/run/small","type":"tmpfs","source":"tmpfs","options":["nosuid","nodev","size=1m","mode=700","uid=1000","gid=1001"]}"#;
+    let script = r#"
+        stat -c '%a %u %g' /run/small
+        if dd if=/dev/zero of=/run/small/big bs=1024 count=2048 2>/dev/null; then echo fit; else echo full; fi
+        echo "size=$(wc -c < /run/small/big)"
+        grep ' /run/small ' /proc/self/mountinfo
+    "#;
+    let out = ok(&run(
+        &fx,
+        &default_spec(mounts, ""),
+        &Setup::default(),
+        script,
+    ));
+    assert!(out.starts_with("700 1000 1001"), "{out}");
+    assert!(out.contains("full") && !out.contains("fit"), "{out}");
+    assert!(out.contains("size=1048576"), "{out}");
+    assert!(out.contains("size=1024k"), "{out}");
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn readonly_root_refuses_writes() {
+    require_root!();
+    let mut fx = Fixture::new("roroot");
+    let mounts = r#"{"destination":"/tmp","type":"tmpfs","source":"tmpfs","options":["nosuid"]}"#;
+    let setup = Setup {
+        readonly: true,
+        ..Setup::default()
+    };
+    let script = r#"
+        if touch /newfile 2>/tmp/err; then echo root-writable; fi
+        cat /tmp/err
+        echo ok > /tmp/scratch && cat /tmp/scratch
+        awk '$5 == "/"' /proc/self/mountinfo
+    "#;
+    let out = ok(&run(&fx, &default_spec(mounts, ""), &setup, script));
+    assert!(!out.contains("root-writable"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(out.contains("ok\n"), "{out}");
+    assert!(!fx.rootfs.join("newfile").exists());
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn readonly_dev_tmpfs_still_gets_devices() {
+    require_root!();
+    let mut fx = Fixture::new("rodev");
+    let mut spec = default_spec("", "");
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    let dev = mounts
+        .iter_mut()
+        .find(|m| m.destination() == Path::new("/dev"));
+    if let Some(dev) = dev {
+        dev.set_options(Some(vec!["nosuid".into(), "ro".into(), "mode=755".into()]));
+    }
+    spec.set_mounts(Some(mounts));
+    let script = "stat -c %t:%T /dev/null; if touch /dev/x 2>/dev/null; then echo dev-writable; fi";
+    let out = ok(&run(&fx, &spec, &Setup::default(), script));
+    assert!(out.contains("1:3"), "{out}");
+    assert!(!out.contains("dev-writable"), "{out}");
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn no_pivot_moves_the_root() {
+    require_root!();
+    let mut fx = Fixture::new("nopivot");
+    let setup = Setup {
+        no_pivot: true,
+        ..Setup::default()
+    };
+    let script = "ls /; cat /etc/passwd | head -1; grep -c . /proc/self/mountinfo";
+    let out = ok(&run(&fx, &default_spec("", ""), &setup, script));
+    assert!(out.contains("root:x:0:0"), "{out}");
+    assert!(
+        !out.contains("lost+found") && !out.contains("home\n"),
+        "{out}"
+    );
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn mount_errors_name_the_mount() {
+    require_root!();
+    let mut fx = Fixture::new("error");
+    let mounts = r#"{"destination":"/x","type":"berthnosuchfs","source":"none"}"#;
+    let out = run(&fx, &default_spec(mounts, ""), &Setup::default(), "true");
+    assert_eq!(out.status.code(), Some(support::SETUP_FAILED));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("prepare: rootfs: mounts[7] (berthnosuchfs on /x): mount: ENODEV"),
+        "{err}"
+    );
+    // a relative /proc escape is refused before anything is mounted
+    let mounts = r#"{"destination":"/proc/../proc/self","type":"tmpfs","source":"tmpfs"}"#;
+    let out = run(&fx, &default_spec(mounts, ""), &Setup::default(), "true");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mounts[7] (tmpfs on /proc/../proc/self): /proc/self is inside /proc"),
+        "{err}"
+    );
+    fx.assert_no_host_mounts();
+}
+
+/// rslave: a mount the host makes later under the source shows up inside;
+/// rprivate: it does not.
+fn propagation_case(option: &str, expect_seen: bool) {
+    let mut fx = Fixture::new(&format!("prop-{option}"));
+    let src = fx.host_dir("shared-src");
+    // its own shared peer group, whatever the host's / is
+    let s = src.to_string_lossy().into_owned();
+    fx.host_mount(&s, &src, None, MsFlags::MS_BIND, None);
+    fx.host_mount("", &src, None, MsFlags::MS_SHARED, None);
+    std::fs::create_dir(src.join("sub")).unwrap_or_else(|e| panic!("{e}"));
+    let mounts = format!(
+        r#"{{"destination":"/shared","type":"bind","source":"{s}","options":["rbind","{option}"]}}"#
+    );
+    let script = r#"
+        touch /shared/ready
+        i=0; while [ ! -e /shared/go ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+        if grep -q ' /shared/sub ' /proc/self/mountinfo; then echo seen; else echo unseen; fi
+    "#;
+    let child = support::spawn(&fx, &default_spec(&mounts, ""), &Setup::default(), script);
+    let mut waited = 0;
+    while !src.join("ready").exists() && waited < 400 {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        waited += 1;
+    }
+    fx.host_mount(
+        "tmpfs",
+        &src.join("sub"),
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("size=1m"),
+    );
+    std::fs::write(src.join("go"), "").unwrap_or_else(|e| panic!("{e}"));
+    let out = ok(&child.wait_with_output().unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(
+        out.trim(),
+        if expect_seen { "seen" } else { "unseen" },
+        "{option}"
+    );
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn rslave_bind_sees_later_host_mounts() {
+    require_root!();
+    propagation_case("rslave", true);
+}
+
+#[test]
+fn rprivate_bind_does_not_see_later_host_mounts() {
+    require_root!();
+    propagation_case("rprivate", false);
+}
+
+#[test]
+fn recursive_readonly_covers_submounts() {
+    require_root!();
+    let mut fx = Fixture::new("rro");
+    let src = fx.host_dir("tree");
+    std::fs::create_dir(src.join("sub")).unwrap_or_else(|e| panic!("{e}"));
+    fx.host_mount(
+        "tmpfs",
+        &src.join("sub"),
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("size=1m"),
+    );
+    let mounts = format!(
+        r#"{{"destination":"/tree","type":"bind","source":"{}","options":["rbind","rro","rnosuid"]}}"#,
+        src.display()
+    );
+    let script = r#"
+        if touch /tree/x 2>/dev/null; then echo top-writable; fi
+        if touch /tree/sub/x 2>/dev/null; then echo sub-writable; fi
+        grep ' /tree/sub ' /proc/self/mountinfo
+    "#;
+    let out = ok(&run(
+        &fx,
+        &default_spec(&mounts, ""),
+        &Setup::default(),
+        script,
+    ));
+    assert!(!out.contains("writable"), "{out}");
+    let (o, _, _) = mount_opts(&out, "/tree/sub");
+    assert!(has(&o, "ro") && has(&o, "nosuid"), "{o:?}");
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn user_namespace_binds_devices_and_keeps_locked_flags() {
+    require_root!();
+    let mut fx = Fixture::new("userns");
+    // a host mount with nosuid,nodev: inside a user namespace those flags are locked
+    let src = fx.host_dir("locked");
+    fx.host_mount(
+        "tmpfs",
+        &src,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("size=1m"),
+    );
+    std::fs::write(src.join("f"), "locked").unwrap_or_else(|e| panic!("{e}"));
+    let json = format!(
+        r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"mounts":[
+        {{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","mode=755"]}},
+        {{"destination":"/sys","type":"sysfs","source":"sysfs","options":["nosuid","noexec","nodev","ro"]}},
+        {{"destination":"/data","type":"bind","source":"{}","options":["rbind","ro"]}}],
+        "linux":{{"namespaces":[{{"type":"mount"}},{{"type":"user"}}],
+        "devices":[{{"path":"/dev/fuse","type":"c","major":10,"minor":229}}]}}}}"#,
+        src.display()
+    );
+    let setup = Setup {
+        user_ns: true,
+        ..Setup::default()
+    };
+    let script = r#"
+        stat -c '%n %t:%T' /dev/null /dev/fuse
+        echo x > /dev/null && echo null-ok
+        cat /data/f; echo
+        if touch /data/new 2>/dev/null; then echo data-writable; fi
+        ls /sys | grep -c kernel
+    "#;
+    let out = ok(&run(&fx, &spec(&json), &setup, script));
+    assert!(
+        out.contains("/dev/null 1:3") && out.contains("/dev/fuse a:e5"),
+        "{out}"
+    );
+    assert!(out.contains("null-ok") && out.contains("locked"), "{out}");
+    assert!(!out.contains("data-writable"), "{out}");
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn cgroup_v1_hierarchies_are_own_cgroups() {
+    require_root!();
+    if !Path::new("/sys/fs/cgroup/memory").is_dir() {
+        eprintln!("SKIPPED: no cgroup v1 memory hierarchy on this host");
+        return;
+    }
+    let mut fx = Fixture::new("cgv1");
+    let script = r#"
+        ls /sys/fs/cgroup
+        readlink /sys/fs/cgroup/cpu
+        [ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ] && echo memory-ok
+        if mkdir /sys/fs/cgroup/memory/berth-x 2>/dev/null; then echo cgroup-writable; fi
+        cat /proc/self/mountinfo
+    "#;
+    let out = ok(&run(&fx, &default_spec("", ""), &Setup::default(), script));
+    assert!(out.contains("memory-ok"), "{out}");
+    assert!(!out.contains("cgroup-writable"), "{out}");
+    if Path::new("/sys/fs/cgroup/cpu,cpuacct").is_dir() {
+        assert!(out.contains("cpu,cpuacct\n"), "{out}");
+    }
+    let (o, t, _) = mount_opts(&out, "/sys/fs/cgroup/memory");
+    assert_eq!(t, "cgroup");
+    assert!(has(&o, "ro") && has(&o, "nosuid"), "{o:?}");
+    // the bind shows this process' own memory cgroup as its root
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let own = own
+        .lines()
+        .find_map(|l| l.split(':').nth(1).filter(|c| *c == "memory").map(|_| l));
+    let own_path = own.and_then(|l| l.splitn(3, ':').nth(2)).unwrap_or("/");
+    let line = support::mount_line(&out, "/sys/fs/cgroup/memory").unwrap_or("");
+    assert_eq!(line.split(' ').nth(3), Some(own_path), "{line}");
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn cgroup2_bind_without_namespace_and_fresh_with_one() {
+    require_root!();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let Some(own_v2) = own.lines().find_map(|l| l.strip_prefix("0::")) else {
+        eprintln!("SKIPPED: no cgroup2 hierarchy on this host");
+        return;
+    };
+    let mut fx = Fixture::new("cgv2");
+    let mounts = r#"{"destination":"/cg2","type":"cgroup2","source":"cgroup2","options":["nosuid","noexec","nodev","ro"]}"#;
+    let script = "grep ' /cg2 ' /proc/self/mountinfo; [ -f /cg2/cgroup.procs ] && echo procs-ok";
+    let out = ok(&run(
+        &fx,
+        &default_spec(mounts, ""),
+        &Setup::default(),
+        script,
+    ));
+    let (o, t, _) = mount_opts(&out, "/cg2");
+    assert_eq!(t, "cgroup2");
+    assert!(has(&o, "ro"), "{o:?}");
+    assert!(out.contains("procs-ok"), "{out}");
+    let line = support::mount_line(&out, "/cg2").unwrap_or("");
+    assert_eq!(line.split(' ').nth(3), Some(own_v2), "{line}");
+
+    let setup = Setup {
+        cgroup_ns: true,
+        ..Setup::default()
+    };
+    let out = ok(&run(&fx, &default_spec(mounts, ""), &setup, script));
+    let line = support::mount_line(&out, "/cg2").unwrap_or("");
+    assert_eq!(line.split(' ').nth(3), Some("/"), "{line}");
+    fx.assert_no_host_mounts();
+}
+
+#[test]
+fn shared_rootfs_propagation_is_applied_to_new_root() {
+    require_root!();
+    let mut fx = Fixture::new("rootprop");
+    let out = ok(&run(
+        &fx,
+        &default_spec("", r#""rootfsPropagation":"rprivate""#),
+        &Setup::default(),
+        "awk '$5 == \"/\"' /proc/self/mountinfo",
+    ));
+    let head = out.split(" - ").next().unwrap_or("");
+    assert!(
+        !head.contains("shared:") && !head.contains("master:"),
+        "{out}"
+    );
+    fx.assert_no_host_mounts();
+}
