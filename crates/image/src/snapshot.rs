@@ -1,49 +1,303 @@
-//! Overlay snapshots.
+//! Writable overlay snapshots over stored layers:
+//! `<root>/snapshots/<key>/{upper,work,merged,parent}`.
+//!
+//! Lower directories are named by the layers' short links (`l/ABC…`,
+//! 28 bytes each) relative to `<root>/layers`, which keeps the mount data of a
+//! 128-layer image under mount(2)'s 4096-byte limit. Relative paths need the
+//! mounting process's cwd to be `<root>/layers`; the mount is done by a forked
+//! child that changes directory, so the caller's (possibly multi-threaded)
+//! process never changes its cwd.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::error::ImageError;
-use crate::layer::LayerStore;
+use crate::layer::{diff_from_upper, LayerStore};
+use crate::util;
 
-/// Writable overlay snapshots under `<root>/snapshots/<key>/{upper,work,merged}`.
+/// mount(2) copies at most one page of option data, including the NUL.
+const MOUNT_DATA_LIMIT: usize = 4095;
+
+/// Overlay snapshots on top of a [`LayerStore`].
+#[derive(Debug, Clone)]
 pub struct OverlaySnapshotter {
     dir: PathBuf,
     layers: LayerStore,
 }
 
-/// How to mount a snapshot.
+/// Everything needed to mount one snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotMount {
     pub key: String,
-    /// Short link names relative to `layers_dir`, top first.
+    /// Lower directories, top first, relative to `layers_dir` (`l/<short>`).
     pub lowerdirs: Vec<String>,
+    /// The directory the relative `lowerdirs` are resolved from.
     pub layers_dir: PathBuf,
     pub upper: PathBuf,
     pub work: PathBuf,
+    /// `<root>/snapshots/<key>/merged`, a ready mount point.
     pub merged: PathBuf,
-    /// overlay mount data; relative lowerdirs: mount with cwd = `layers_dir`.
+    /// The overlay mount data: `lowerdir=l/A:l/B,upperdir=…,workdir=…`. Mount
+    /// it with cwd = `layers_dir` (see [`SnapshotMount::mount_at`]).
     pub options: String,
 }
 
+impl SnapshotMount {
+    /// The lower directories as absolute paths, top first (for runtimes that
+    /// take the mount as an OCI `mounts` entry).
+    pub fn absolute_lowerdirs(&self) -> Vec<PathBuf> {
+        self.lowerdirs
+            .iter()
+            .map(|l| self.layers_dir.join(l))
+            .collect()
+    }
+
+    /// Mounts the overlay at `target` (an existing directory). The mount is
+    /// made by a forked child whose cwd is `layers_dir`.
+    pub fn mount_at(&self, target: &Path) -> Result<(), ImageError> {
+        let target_abs = if target.is_absolute() {
+            target.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| ImageError::io("get current directory", target, e))?
+                .join(target)
+        };
+        let mount_err = |source| ImageError::Mount {
+            op: "mount overlay at",
+            target: target_abs.clone(),
+            source,
+        };
+        let nul = |_| mount_err(io::Error::from_raw_os_error(libc::EINVAL));
+        let c_target = CString::new(target_abs.as_os_str().as_bytes()).map_err(nul)?;
+        let c_dir = CString::new(self.layers_dir.as_os_str().as_bytes()).map_err(nul)?;
+        let c_data = CString::new(self.options.as_bytes()).map_err(nul)?;
+        let c_overlay = c"overlay";
+        // SAFETY: the child only makes async-signal-safe syscalls (chdir, mount,
+        // _exit) on memory prepared before the fork, so forking a
+        // multi-threaded process is sound.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(mount_err(io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            // SAFETY: see above; all pointers are valid NUL-terminated strings.
+            unsafe {
+                if libc::chdir(c_dir.as_ptr()) != 0 {
+                    libc::_exit(*libc::__errno_location());
+                }
+                let rc = libc::mount(
+                    c_overlay.as_ptr(),
+                    c_target.as_ptr(),
+                    c_overlay.as_ptr(),
+                    0,
+                    c_data.as_ptr().cast(),
+                );
+                libc::_exit(if rc == 0 {
+                    0
+                } else {
+                    *libc::__errno_location()
+                });
+            }
+        }
+        let status = loop {
+            let mut status = 0;
+            // SAFETY: waiting for the child just forked; status is a valid out pointer.
+            let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+            if rc == pid {
+                break status;
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(mount_err(e));
+            }
+        };
+        match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
+            (true, 0) => Ok(()),
+            (true, errno) => Err(mount_err(io::Error::from_raw_os_error(errno))),
+            _ => Err(mount_err(io::Error::other("mount helper process died"))),
+        }
+    }
+}
+
 impl OverlaySnapshotter {
+    /// Opens (creating) `<root>/snapshots`. `layers` is the store the snapshots' parents live in.
     pub fn open(root: &Path, layers: LayerStore) -> Result<Self, ImageError> {
-        let _ = (root, &layers);
-        todo!()
+        let dir = root.join("snapshots");
+        util::create_dir_all(&dir)?;
+        Ok(Self { dir, layers })
     }
+
+    fn snap_dir(&self, key: &str) -> Result<PathBuf, ImageError> {
+        let ok = !key.is_empty()
+            && key.len() <= 128
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            && !key.starts_with('.');
+        if !ok {
+            return Err(ImageError::InvalidSnapshotKey {
+                key: key.to_string(),
+                reason: "use 1-128 characters of [A-Za-z0-9_.-], not starting with '.'",
+            });
+        }
+        Ok(self.dir.join(key))
+    }
+
+    /// Creates the snapshot `key` on top of the layer `parent` (a chain id; `None`
+    /// for an empty base) and returns how to mount it.
     pub fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<SnapshotMount, ImageError> {
-        let _ = (key, parent, &self.dir, &self.layers);
-        todo!()
+        let dir = self.snap_dir(key)?;
+        if let Some(p) = parent {
+            // Fail before creating anything when the parent is missing.
+            self.layers.chain(p)?;
+        }
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(ImageError::SnapshotExists {
+                    key: key.to_string(),
+                    store: self.dir.clone(),
+                })
+            }
+            Err(e) => return Err(ImageError::io("create snapshot directory", &dir, e)),
+        }
+        let mut guard = util::RemoveOnDrop(Some(dir.clone()));
+        for sub in ["upper", "work", "merged", "empty"] {
+            util::create_dir_all(&dir.join(sub))?;
+        }
+        if let Some(p) = parent {
+            let path = dir.join("parent");
+            let mut f = fs::File::create(&path).map_err(|e| ImageError::io("create", &path, e))?;
+            f.write_all(p.to_string().as_bytes())
+                .map_err(|e| ImageError::io("write", &path, e))?;
+        }
+        let m = self.mounts(key)?;
+        guard.disarm();
+        Ok(m)
     }
+
+    /// How to mount an existing snapshot.
+    pub fn mounts(&self, key: &str) -> Result<SnapshotMount, ImageError> {
+        let dir = self.snap_dir(key)?;
+        if !dir.is_dir() {
+            return Err(ImageError::SnapshotNotFound {
+                key: key.to_string(),
+                store: self.dir.clone(),
+            });
+        }
+        let parent_path = dir.join("parent");
+        let parent = match fs::read_to_string(&parent_path) {
+            Ok(s) => Some(s.trim().parse::<Digest>()?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(ImageError::io("read", parent_path, e)),
+        };
+        let lowerdirs = match parent {
+            Some(p) => {
+                let chain = self.layers.chain(&p)?;
+                let mut out = Vec::with_capacity(chain.len());
+                for l in chain {
+                    out.push(self.layers.short_link(&l.chain_id)?);
+                }
+                out
+            }
+            // overlay needs a lowerdir; an empty one stands for "no layers".
+            None => vec![dir.join("empty").to_string_lossy().into_owned()],
+        };
+        let upper = dir.join("upper");
+        let work = dir.join("work");
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lowerdirs.join(":"),
+            upper.display(),
+            work.display()
+        );
+        if options.len() > MOUNT_DATA_LIMIT {
+            return Err(ImageError::MountOptionsTooLong {
+                key: key.to_string(),
+                len: options.len(),
+                limit: MOUNT_DATA_LIMIT,
+            });
+        }
+        Ok(SnapshotMount {
+            key: key.to_string(),
+            lowerdirs,
+            layers_dir: self.layers.layers_dir().to_path_buf(),
+            upper,
+            work,
+            merged: dir.join("merged"),
+            options,
+        })
+    }
+
+    /// Mounts snapshot `key` at `target`.
     pub fn mount(&self, key: &str, target: &Path) -> Result<(), ImageError> {
-        let _ = (key, target);
-        todo!()
+        self.mounts(key)?.mount_at(target)
     }
+
+    /// Unmounts `target`; a target that is not mounted is not an error.
     pub fn unmount(&self, target: &Path) -> Result<(), ImageError> {
-        let _ = target;
-        todo!()
+        match nix::mount::umount2(target, nix::mount::MntFlags::empty()) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => Ok(()),
+            Err(e) => Err(ImageError::Mount {
+                op: "unmount",
+                target: target.to_path_buf(),
+                source: e.into(),
+            }),
+        }
     }
+
+    /// Writes the snapshot's changes as a layer tar (see [`diff_from_upper`]).
+    pub fn diff(&self, key: &str, w: impl Write) -> Result<Digest, ImageError> {
+        diff_from_upper(&self.mounts(key)?.upper, w)
+    }
+
+    /// Keys of all snapshots, sorted.
+    pub fn list(&self) -> Result<Vec<String>, ImageError> {
+        let rd =
+            fs::read_dir(&self.dir).map_err(|e| ImageError::io("read directory", &self.dir, e))?;
+        let mut out = Vec::new();
+        for ent in rd {
+            let ent = ent.map_err(|e| ImageError::io("read directory", &self.dir, e))?;
+            if let Some(n) = ent.file_name().to_str() {
+                out.push(n.to_string());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes a snapshot. Refused while any overlay mount still uses its upper dir.
     pub fn remove(&self, key: &str) -> Result<(), ImageError> {
-        let _ = key;
-        todo!()
+        let dir = self.snap_dir(key)?;
+        if !dir.is_dir() {
+            return Err(ImageError::SnapshotNotFound {
+                key: key.to_string(),
+                store: self.dir.clone(),
+            });
+        }
+        if let Some(target) = mounted_at(&dir.join("upper")) {
+            return Err(ImageError::SnapshotMounted { target });
+        }
+        util::remove_all(&dir)
     }
+}
+
+/// The mount point of an overlay whose upperdir is `upper`, if one is mounted.
+fn mounted_at(upper: &Path) -> Option<PathBuf> {
+    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let needle = format!("upperdir={}", upper.display());
+    info.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        if !post.starts_with("overlay ") {
+            return None;
+        }
+        let opts = post.split(' ').nth(2)?;
+        opts.split(',')
+            .any(|o| o == needle)
+            .then(|| PathBuf::from(pre.split(' ').nth(4).unwrap_or("")))
+    })
 }

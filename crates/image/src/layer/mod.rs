@@ -322,7 +322,7 @@ impl LayerStore {
                 out.push(info);
             }
         }
-        out.sort_by(|a, b| a.chain_id.cmp(&b.chain_id));
+        out.sort_by_key(|l| l.chain_id);
         Ok(out)
     }
 

@@ -144,6 +144,8 @@ pub struct Index {
 }
 
 /// A parsed manifest-or-index document.
+// Parsed once per pull or load; boxing would only burden every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Document {
     Manifest(Manifest),
