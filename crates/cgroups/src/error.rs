@@ -89,6 +89,13 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error("cgroup: bpf(BPF_PROG_LOAD) of the device program for {path}: {source}; verifier: {verifier_log}")]
+    BpfLoad {
+        path: PathBuf,
+        verifier_log: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("cgroup: {path} did not become {state} within {waited_ms} ms")]
     Timeout {
         path: PathBuf,
@@ -105,7 +112,8 @@ impl CgroupError {
             | CgroupError::Write { source, .. }
             | CgroupError::Mkdir { source, .. }
             | CgroupError::Rmdir { source, .. }
-            | CgroupError::Bpf { source, .. } => kind_of_io(source),
+            | CgroupError::Bpf { source, .. }
+            | CgroupError::BpfLoad { source, .. } => kind_of_io(source),
             CgroupError::Statfs { source, .. } => kind_of_io(&io::Error::from(*source)),
             CgroupError::NotCgroupFs { .. } | CgroupError::NoHierarchy { .. } => {
                 ErrorKind::Unsupported

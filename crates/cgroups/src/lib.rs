@@ -10,8 +10,14 @@
 
 use std::path::{Path, PathBuf};
 
+mod devices;
 mod error;
-mod stats;
+mod fsutil;
+mod hybrid;
+mod mount;
+pub mod stats;
+mod v1;
+mod v2;
 
 pub use error::{CgroupError, ErrorKind};
 pub use stats::Stats;
@@ -71,10 +77,15 @@ pub fn manager_at(
 ) -> Result<Box<dyn CgroupManager>, CgroupError> {
     let relative = mount::clean_cgroup_path(path)?;
     match mode {
-        CgroupMode::Legacy | CgroupMode::Hybrid => {
-            Ok(Box::new(v1::V1Manager::new(mode, &hierarchies, &relative)?))
-        }
-        CgroupMode::Unified => Ok(Box::new(v2::V2Manager::new(&hierarchies, &relative)?)),
+        CgroupMode::Legacy => Ok(Box::new(v1::LegacyManager(v1::V1Manager::new(
+            &hierarchies,
+            &relative,
+        )?))),
+        CgroupMode::Hybrid => Ok(Box::new(hybrid::HybridManager {
+            v1: v1::V1Manager::new(&hierarchies, &relative)?,
+            unified: v2::V2Manager::new(&hierarchies, &relative, false)?,
+        })),
+        CgroupMode::Unified => Ok(Box::new(v2::V2Manager::new(&hierarchies, &relative, true)?)),
     }
 }
 
@@ -107,86 +118,4 @@ pub trait CgroupManager: Send + Sync {
     fn destroy(&self) -> Result<(), CgroupError>;
     /// The cleaned cgroup path, relative to each hierarchy root (absolute form).
     fn path(&self) -> &Path;
-}
-
-mod mount {
-    use super::*;
-    pub(crate) const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-    pub(crate) fn detect_mode_at(root: &Path) -> Result<CgroupMode, CgroupError> {
-        Err(CgroupError::NoHierarchy {
-            what: format!("{} (not implemented yet)", root.display()),
-        })
-    }
-    pub(crate) fn hierarchies_from(_p: &Path) -> Result<Vec<Hierarchy>, CgroupError> {
-        Err(CgroupError::NoHierarchy {
-            what: "any (not implemented yet)".into(),
-        })
-    }
-    pub(crate) fn clean_cgroup_path(p: &Path) -> Result<PathBuf, CgroupError> {
-        Ok(p.to_path_buf())
-    }
-}
-mod v1 {
-    use super::*;
-    pub(crate) struct V1Manager;
-    impl V1Manager {
-        pub(crate) fn new(
-            _m: CgroupMode,
-            _h: &[Hierarchy],
-            _p: &Path,
-        ) -> Result<Self, CgroupError> {
-            Err(CgroupError::NoHierarchy {
-                what: "v1 (not implemented yet)".into(),
-            })
-        }
-    }
-    impl CgroupManager for V1Manager {
-        fn mode(&self) -> CgroupMode {
-            CgroupMode::Legacy
-        }
-        fn create(&self) -> Result<(), CgroupError> {
-            Ok(())
-        }
-        fn apply(&self, _r: &oci_spec::runtime::LinuxResources) -> Result<(), CgroupError> {
-            Ok(())
-        }
-        fn add_task(&self, _pid: i32) -> Result<(), CgroupError> {
-            Ok(())
-        }
-        fn freeze(&self) -> Result<(), CgroupError> {
-            Ok(())
-        }
-        fn thaw(&self) -> Result<(), CgroupError> {
-            Ok(())
-        }
-        fn is_frozen(&self) -> Result<bool, CgroupError> {
-            Ok(false)
-        }
-        fn pids(&self) -> Result<Vec<i32>, CgroupError> {
-            Ok(vec![])
-        }
-        fn stats(&self) -> Result<Stats, CgroupError> {
-            Ok(Stats::default())
-        }
-        fn oom_kill_count(&self) -> Result<u64, CgroupError> {
-            Ok(0)
-        }
-        fn destroy(&self) -> Result<(), CgroupError> {
-            Ok(())
-        }
-        fn path(&self) -> &Path {
-            Path::new("/")
-        }
-    }
-}
-mod v2 {
-    use super::*;
-    pub(crate) struct V2Manager;
-    impl V2Manager {
-        pub(crate) fn new(_h: &[Hierarchy], _p: &Path) -> Result<v1::V1Manager, CgroupError> {
-            Err(CgroupError::NoHierarchy {
-                what: "v2 (not implemented yet)".into(),
-            })
-        }
-    }
 }

@@ -1,0 +1,61 @@
+//! v1 `cpuset`: cpus and mems, and the parent copying cpuset needs.
+
+use std::path::Path;
+
+use oci_spec::runtime::LinuxResources;
+
+use super::V1Controller;
+use crate::{fsutil, CgroupError};
+
+pub(crate) struct Cpuset;
+
+impl V1Controller for Cpuset {
+    fn subsystem(&self) -> &'static str {
+        "cpuset"
+    }
+
+    fn wants(&self, res: &LinuxResources) -> bool {
+        res.cpu().as_ref().is_some_and(|c| {
+            c.cpus().as_ref().is_some_and(|s| !s.is_empty())
+                || c.mems().as_ref().is_some_and(|s| !s.is_empty())
+        })
+    }
+
+    fn apply(&self, dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
+        let Some(cpu) = res.cpu() else {
+            return Ok(());
+        };
+        if let Some(cpus) = cpu.cpus().as_deref().filter(|s| !s.is_empty()) {
+            fsutil::write(dir, "cpuset.cpus", cpus)?;
+        }
+        if let Some(mems) = cpu.mems().as_deref().filter(|s| !s.is_empty()) {
+            fsutil::write(dir, "cpuset.mems", mems)?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates `dir` below the cpuset hierarchy at `mount`, level by level. A
+/// new v1 cpuset starts with empty `cpuset.cpus`/`cpuset.mems`, and no task
+/// can join it until both are set, so every level gets its parent's values
+/// copied in when empty.
+pub(crate) fn create_with_parents(mount: &Path, dir: &Path) -> Result<(), CgroupError> {
+    let relative = dir.strip_prefix(mount).unwrap_or(dir);
+    let mut current = mount.to_path_buf();
+    for part in relative.components() {
+        let parent = current.clone();
+        current.push(part);
+        fsutil::mkdir_all(&current)?;
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let own = fsutil::read(&current.join(file))?;
+            if own.trim().is_empty() {
+                let inherited = fsutil::read(&parent.join(file))?;
+                let inherited = inherited.trim();
+                if !inherited.is_empty() {
+                    fsutil::write(&current, file, inherited)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
