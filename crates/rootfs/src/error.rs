@@ -17,10 +17,12 @@ pub enum RootfsError {
         #[source]
         source: Errno,
     },
-    /// Reading a file the setup depends on (mountinfo, /proc/self/cgroup) failed.
-    #[error("rootfs: {context}: read {path}")]
-    Read {
+    /// A file operation the setup depends on failed (reading mountinfo or
+    /// /proc/self/cgroup, looking at a bind source).
+    #[error("rootfs: {context}: {op} {path}")]
+    Io {
         context: String,
+        op: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -50,7 +52,7 @@ impl RootfsError {
     pub fn errno(&self) -> Option<Errno> {
         match self {
             Self::Sys { source, .. } => Some(*source),
-            Self::Read { source, .. } => source.raw_os_error().map(Errno::from_raw),
+            Self::Io { source, .. } => source.raw_os_error().map(Errno::from_raw),
             Self::Invalid { .. } => None,
         }
     }

@@ -34,8 +34,9 @@ pub(crate) fn read_cgroups(context: &str) -> Result<Vec<CgroupEntry>, RootfsErro
 }
 
 fn read(context: &str, path: &str) -> Result<String, RootfsError> {
-    std::fs::read_to_string(path).map_err(|source| RootfsError::Read {
+    std::fs::read_to_string(path).map_err(|source| RootfsError::Io {
         context: context.to_string(),
+        op: "read",
         path: PathBuf::from(path),
         source,
     })

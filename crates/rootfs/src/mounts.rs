@@ -209,8 +209,9 @@ pub(crate) fn mount_bind(
     source: &Path,
     rec: MsFlags,
 ) -> Result<(), RootfsError> {
-    let meta = std::fs::metadata(source).map_err(|e| RootfsError::Read {
-        context: format!("{}: bind source", m.context),
+    let meta = std::fs::metadata(source).map_err(|e| RootfsError::Io {
+        context: m.context.clone(),
+        op: "stat bind source",
         path: source.to_path_buf(),
         source: e,
     })?;
