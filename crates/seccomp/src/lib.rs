@@ -14,6 +14,7 @@
 //! Deny-by-default filters get runc's -ENOSYS stub, so syscalls newer than
 //! the profile fail with ENOSYS (and programs fall back) instead of EPERM.
 
+mod cache;
 mod compile;
 mod enosys;
 mod error;
@@ -25,6 +26,7 @@ mod spec_json;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
+pub use cache::compile_cached;
 pub use error::SeccompError;
 pub use features::{features, SeccompFeatures};
 pub use listener::send_to_listener;

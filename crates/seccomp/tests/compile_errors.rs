@@ -316,3 +316,74 @@ fn deny_by_default_filters_get_the_enosys_stub() {
     // Permissive defaults get no stub: one rule, a handful of instructions.
     assert!(allow.instruction_count() < 12, "{allow:?}");
 }
+
+#[test]
+fn compile_cached_reuses_entries_and_recovers_from_damage() {
+    use berth_seccomp::compile_cached;
+    let dir = berth_testutil::TempDir::new("seccomp-cache").expect("tempdir");
+    let cache = dir.join("cache");
+    let small = parse_spec(
+        &json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [mkdir_rule("SCMP_ACT_ERRNO")]}),
+    )
+    .expect("spec");
+    let big = parse_spec(&json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        "syscalls": [{"names": ["read", "write", "exit_group", "berth_unknown"], "action": "SCMP_ACT_ALLOW"},
+                     {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+    }))
+    .expect("spec");
+
+    let fresh = compile(&big).expect("compiles");
+    let first = compile_cached(&big, &cache).expect("compiles");
+    let second = compile_cached(&big, &cache).expect("from the cache");
+    for program in [&first, &second] {
+        assert_eq!(program.instruction_count(), fresh.instruction_count());
+        assert_eq!(program.flags(), fresh.flags());
+        assert_eq!(program.uses_notify(), fresh.uses_notify());
+        assert_eq!(program.warnings(), fresh.warnings());
+    }
+    compile_cached(&small, &cache).expect("compiles");
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .expect("cache dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(
+        entries.len(),
+        2,
+        "one entry per spec, no temp files left: {entries:?}"
+    );
+
+    // The entry really is what gets loaded: swap the small spec's entry for the big one's.
+    let mut by_size = entries.clone();
+    by_size.sort_by_key(|p| std::fs::metadata(p).expect("entry").len());
+    let (small_entry, big_entry) = (by_size[0].clone(), by_size[1].clone());
+    std::fs::copy(&big_entry, &small_entry).expect("copy");
+    assert_eq!(
+        compile_cached(&small, &cache)
+            .expect("cached")
+            .instruction_count(),
+        fresh.instruction_count()
+    );
+
+    // A damaged entry is compiled again and rewritten.
+    std::fs::write(&small_entry, b"BSECCMP1 truncated").expect("damage");
+    let recompiled = compile_cached(&small, &cache).expect("recompiles");
+    assert_eq!(
+        recompiled.instruction_count(),
+        compile(&small).expect("compiles").instruction_count()
+    );
+    assert!(std::fs::metadata(&small_entry).expect("rewritten").len() > 32);
+
+    // An unusable cache directory costs a warning, not the container.
+    let not_a_dir = dir.join("file");
+    std::fs::write(&not_a_dir, b"").expect("file");
+    let program = compile_cached(&small, &not_a_dir).expect("still compiles");
+    assert!(
+        program.warnings().iter().any(|w| w
+            .starts_with(&format!("seccomp: cache {}/", not_a_dir.display()))
+            && w.contains("not written")),
+        "{:?}",
+        program.warnings()
+    );
+}

@@ -378,3 +378,21 @@ fn syscalls_of_architectures_not_in_the_filter_are_killed() {
     let status = run(json!(["SCMP_ARCH_X86_64"])).expect("spawn");
     assert_eq!(status.signal(), Some(libc::SIGSYS), "{status:?}");
 }
+#[test]
+fn cached_programs_load_like_fresh_ones() {
+    require_root!();
+    let dir = TempDir::new("seccomp-cached-load").expect("tempdir");
+    let spec = berth_seccomp::parse_spec(&mkdir_rule("SCMP_ACT_ERRNO", Some(libc::ENOSYS as u32)))
+        .expect("spec");
+    berth_seccomp::compile_cached(&spec, &dir.join("cache")).expect("fills the cache");
+    let cached = std::sync::Arc::new(
+        berth_seccomp::compile_cached(&spec, &dir.join("cache")).expect("from the cache"),
+    );
+    let out = run_filtered(&cached, &["mkdir", dir.join("x").to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("Function not implemented"),
+        "{}",
+        stderr(&out)
+    );
+}

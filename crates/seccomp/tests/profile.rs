@@ -67,7 +67,7 @@ fn podman_default_profile_compiles_loads_and_runs_busybox() {
     let profile: Value = serde_json::from_slice(&text).expect("profile is JSON");
     let spec = oci_from_containers_profile(&profile);
     let started = std::time::Instant::now();
-    let filtered = program(spec);
+    let filtered = program(spec.clone());
     eprintln!(
         "compiled {path}: {} instructions in {:?}, warnings: {:?}",
         filtered.instruction_count(),
@@ -75,6 +75,13 @@ fn podman_default_profile_compiles_loads_and_runs_busybox() {
         filtered.warnings()
     );
     let dir = TempDir::new("seccomp-profile").expect("tempdir");
+    let parsed = berth_seccomp::parse_spec(&spec).expect("spec");
+    berth_seccomp::compile_cached(&parsed, &dir.join("cache")).expect("fills the cache");
+    let started = std::time::Instant::now();
+    let cached =
+        berth_seccomp::compile_cached(&parsed, &dir.join("cache")).expect("from the cache");
+    eprintln!("from the cache in {:?}", started.elapsed());
+    assert_eq!(cached.instruction_count(), filtered.instruction_count());
     let script = format!(
         "echo ok && mkdir {0}/made && ls -d {0}/made",
         dir.path().display()
