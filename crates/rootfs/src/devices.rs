@@ -1,13 +1,13 @@
 //! /dev: the spec's `linux.devices` and the defaults every container gets,
 //! the /dev/fd and stdio symlinks, /dev/ptmx and /dev/console.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::AtFlags;
+use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::mount::MsFlags;
-use nix::sys::stat::{fchmodat, makedev, mknodat, FchmodatFlags, Mode, SFlag};
+use nix::sys::stat::{fchmodat, fstatat, makedev, mknodat, FchmodatFlags, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDeviceType, Spec};
 
@@ -138,13 +138,23 @@ fn make_node(node: &DeviceNode, opts: &RootfsOptions) -> Result<(), Errno> {
     let (parent, name) = split(&node.path)?;
     let dir = open_in_root(opts.rootfs, parent, Some(CreateKind::Directory)).map_err(errno)?;
     let mode = Mode::from_bits_truncate(node.mode);
-    match mknodat(&dir, name, node.kind, mode, makedev(node.major, node.minor)) {
+    let dev = makedev(node.major, node.minor);
+    match mknodat(&dir, name, node.kind, mode, dev) {
         Ok(()) => {}
-        // the image has one already: keep it, as runc does
-        Err(Errno::EEXIST) => return Ok(()),
+        Err(Errno::EEXIST) => {
+            if is_node(dir.as_fd(), name, node.kind, dev)? {
+                // the image has this very node already: keep it, as runc does
+                return Ok(());
+            }
+            // anything else (a symlink that would redirect later users of the
+            // node, a regular file) is replaced
+            unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir)?;
+            mknodat(&dir, name, node.kind, mode, dev)?;
+        }
         Err(e) => return Err(e),
     }
-    // mknod applied the umask; the spec's mode is meant literally
+    // mknod applied the umask; the spec's mode is meant literally. The name
+    // was just created as a node, so following it cannot leave /dev.
     fchmodat(&dir, name, mode, FchmodatFlags::FollowSymlink)?;
     fchownat(
         &dir,
@@ -155,9 +165,15 @@ fn make_node(node: &DeviceNode, opts: &RootfsOptions) -> Result<(), Errno> {
     )
 }
 
+fn is_node(dir: BorrowedFd<'_>, name: &Path, kind: SFlag, dev: libc::dev_t) -> Result<bool, Errno> {
+    let st = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    let found = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+    Ok(found == kind && (kind == SFlag::S_IFIFO || st.st_rdev == dev))
+}
+
 /// In a user namespace mknod is not allowed: bind the host's node instead.
 fn bind_device(node: &DeviceNode, opts: &RootfsOptions) -> Result<(), Errno> {
-    let target = open_in_root(opts.rootfs, &node.path, Some(CreateKind::File)).map_err(errno)?;
+    let target = file_target(opts, &node.path)?;
     mount_at(
         Some(&node.path),
         target.as_fd(),
@@ -165,6 +181,27 @@ fn bind_device(node: &DeviceNode, opts: &RootfsOptions) -> Result<(), Errno> {
         MsFlags::MS_BIND,
         None,
     )
+}
+
+/// An fd for a bind mount target at `path`: an existing regular file or node
+/// is used as it is; a symlink there is replaced by an empty file, so that
+/// the mount lands at `path` and not wherever the image's link points.
+fn file_target(opts: &RootfsOptions, path: &Path) -> Result<OwnedFd, Errno> {
+    let (parent, name) = split(path)?;
+    let dir = open_in_root(opts.rootfs, parent, Some(CreateKind::Directory)).map_err(errno)?;
+    let nofollow = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    match fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
+            unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir)?;
+        }
+        Ok(_) => return openat(&dir, name, nofollow, Mode::empty()),
+        Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    let create =
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    drop(openat(&dir, name, create, Mode::from_bits_truncate(0o644))?);
+    openat(&dir, name, nofollow, Mode::empty())
 }
 
 fn errno(e: RootfsError) -> Errno {
@@ -206,12 +243,8 @@ fn replace_with_link(dev: BorrowedFd<'_>, name: &str, target: &str) -> Result<()
 /// Bind-mounts the pty slave `console` at /dev/console.
 pub(crate) fn mount_console(console: &Path, opts: &RootfsOptions) -> Result<(), RootfsError> {
     let context = format!("console {}", console.display());
-    let target = open_in_root(
-        opts.rootfs,
-        Path::new("/dev/console"),
-        Some(CreateKind::File),
-    )
-    .map_err(|e| RootfsError::sys(&context, "create /dev/console", errno(e)))?;
+    let target = file_target(opts, Path::new("/dev/console"))
+        .map_err(|e| RootfsError::sys(&context, "create /dev/console", e))?;
     mount_at(Some(console), target.as_fd(), None, MsFlags::MS_BIND, None)
         .map_err(|e| RootfsError::sys(&context, "bind mount at /dev/console", e))
 }

@@ -168,6 +168,12 @@ fn mount_one(m: &SpecMount, opts: &RootfsOptions, has_net_ns: bool) -> Result<()
             mount_at(None, target.as_fd(), None, m.options.flags, Some(&data))
                 .map_err(m.sys("remount"))?;
         }
+        (None, "") => {
+            return Err(RootfsError::invalid(
+                &m.context,
+                "no type, and not a bind mount",
+            ))
+        }
         (None, fs_type) => {
             let target = m.open_target(opts, Some(CreateKind::Directory))?;
             let source = m.source.unwrap_or(Path::new(fs_type));

@@ -169,3 +169,51 @@ fn open_in_root_never_leaves_the_root() {
         "nothing is created without `create`"
     );
 }
+
+#[test]
+fn image_symlinks_in_dev_are_replaced_by_nodes() {
+    require_root!();
+    let mut fx = Fixture::new("dev-links");
+    let r = fx.rootfs.clone();
+    std::fs::write(r.join("etc/secret"), "image secret\n").unwrap_or_else(|e| panic!("{e}"));
+    let host_file = fx.dir.join("host-console");
+    std::fs::write(&host_file, "").unwrap_or_else(|e| panic!("{e}"));
+    symlink("/etc/secret", r.join("dev/null")).unwrap_or_else(|e| panic!("{e}"));
+    symlink(&host_file, r.join("dev/console")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(r.join("dev/zero"), "not a device").unwrap_or_else(|e| panic!("{e}"));
+
+    let pty = nix::pty::openpty(None, None).unwrap_or_else(|e| panic!("openpty: {e}"));
+    let slave = nix::unistd::ttyname(&pty.slave).unwrap_or_else(|e| panic!("ttyname: {e}"));
+    // no /dev tmpfs: the nodes go into the image's own /dev
+    let json = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"mounts":[
+        {"destination":"/proc","type":"proc","source":"proc"}],
+        "linux":{"maskedPaths":["/proc/timer_list"]}}"#;
+    let setup = Setup {
+        console: Some(slave),
+        ..Setup::default()
+    };
+    let script = "stat -c '%n %F %t:%T' /dev/null /dev/zero /dev/console; cat /etc/secret; wc -c < /proc/timer_list";
+    let out = ok(&run(&fx, &spec(json), &setup, script));
+    assert!(
+        out.contains("/dev/null character special file 1:3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/dev/zero character special file 1:5"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/dev/console character special file 88:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("image secret\n0\n"),
+        "masking used the real /dev/null: {out}"
+    );
+    assert_eq!(std::fs::read_to_string(&host_file).unwrap_or_default(), "");
+    assert_eq!(
+        std::fs::read_to_string(r.join("etc/secret")).unwrap_or_default(),
+        "image secret\n"
+    );
+    fx.assert_no_host_mounts();
+}
