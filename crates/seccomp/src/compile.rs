@@ -16,6 +16,8 @@ use crate::{SeccompError, SeccompProgram};
 
 /// The kernel refuses longer programs (BPF_MAXINSNS).
 const MAX_INSTRUCTIONS: usize = 4096;
+/// Filters with more rules than this are compiled to a binary tree.
+const BINARY_TREE_MIN_RULES: usize = 32;
 /// Syscalls take at most six arguments.
 const MAX_ARGS: usize = 6;
 
@@ -52,19 +54,23 @@ pub(crate) fn compile(spec: &LinuxSeccomp) -> Result<SeccompProgram, SeccompErro
                 source,
             })?;
     }
+    let mut uses_notify = false;
+    let mut rules = 0;
+    for (i, rule) in spec.syscalls().iter().flatten().enumerate() {
+        let added = add_rule(&mut filter, default_action, i, rule, &mut warnings)?;
+        rules += added.rules;
+        uses_notify |= added.notify;
+    }
     // A binary tree of syscall numbers instead of a linear list keeps the
     // per-syscall cost low for allowlists of hundreds of syscalls (Docker's
-    // default profile). The filter's meaning does not change.
-    filter.set_ctl_optimize(2).map_err(libseccomp_error(
-        "linux.seccomp",
-        "enabling the binary-tree optimisation",
-    ))?;
-
-    let mut uses_notify = false;
-    for (i, rule) in spec.syscalls().iter().flatten().enumerate() {
-        if add_rule(&mut filter, default_action, i, rule, &mut warnings)? {
-            uses_notify = true;
-        }
+    // default profile); the filter's meaning does not change. Like runc, only
+    // for more than 32 rules: libseccomp <= 2.5.4 generates broken trees for
+    // filters with no rules.
+    if rules > BINARY_TREE_MIN_RULES {
+        filter.set_ctl_optimize(2).map_err(libseccomp_error(
+            "linux.seccomp",
+            "enabling the binary-tree optimisation",
+        ))?;
     }
 
     let flags = filter_flags(spec, uses_notify, &mut warnings)?;
@@ -84,14 +90,22 @@ pub(crate) fn compile(spec: &LinuxSeccomp) -> Result<SeccompProgram, SeccompErro
     })
 }
 
-/// Adds one `syscalls[i]` rule; returns whether it uses SCMP_ACT_NOTIFY.
+/// What one `syscalls[i]` entry added to the filter.
+struct AddedRules {
+    /// libseccomp rules (one per syscall name and argument alternative).
+    rules: usize,
+    /// Whether any of them uses SCMP_ACT_NOTIFY.
+    notify: bool,
+}
+
+/// Adds the rules of one `syscalls[i]` entry.
 fn add_rule(
     filter: &mut ScmpFilterContext,
     default_action: ScmpAction,
     i: usize,
     rule: &LinuxSyscall,
     warnings: &mut Vec<String>,
-) -> Result<bool, SeccompError> {
+) -> Result<AddedRules, SeccompError> {
     let field = format!("syscalls[{i}]");
     let rule_action = action(rule.action(), rule.errno_ret(), &field, warnings)?;
     let conditions = conditions(rule.args().as_deref().unwrap_or_default(), &field, warnings)?;
@@ -99,7 +113,10 @@ fn add_rule(
         warnings.push(format!(
             "seccomp: {field}: the rule names no syscalls and matches nothing"
         ));
-        return Ok(false);
+        return Ok(AddedRules {
+            rules: 0,
+            notify: false,
+        });
     }
     let notify = rule.action() == LinuxSeccompAction::ScmpActNotify;
     if notify {
@@ -117,9 +134,12 @@ fn add_rule(
     // libseccomp refuses rules whose action equals the default action; they
     // would not change the filter anyway (runc skips them too).
     if rule_action == default_action {
-        return Ok(false);
+        return Ok(AddedRules {
+            rules: 0,
+            notify: false,
+        });
     }
-    let mut added = false;
+    let mut rules = 0;
     for (j, name) in rule.names().iter().enumerate() {
         let Ok(syscall) = ScmpSyscall::from_name(name) else {
             // Profiles list syscalls of newer kernels; like runc, skip the ones
@@ -138,15 +158,19 @@ fn add_rule(
                 filter
                     .add_rule_conditional(rule_action, syscall, std::slice::from_ref(condition))
                     .map_err(libseccomp_error(&rule_field, "adding the rule"))?;
+                rules += 1;
             }
         } else {
             filter
                 .add_rule_conditional(rule_action, syscall, &conditions)
                 .map_err(libseccomp_error(&rule_field, "adding the rule"))?;
+            rules += 1;
         }
-        added = true;
     }
-    Ok(notify && added)
+    Ok(AddedRules {
+        rules,
+        notify: notify && rules > 0,
+    })
 }
 
 fn conditions(
