@@ -59,6 +59,24 @@ fn errno_ret_sets_the_returned_error() {
     );
 }
 
+#[test]
+fn trace_without_a_tracer_fails_the_call_with_enosys() {
+    require_root!();
+    // The kernel answers SECCOMP_RET_TRACE with ENOSYS when nothing traces
+    // the process; errnoRet is the value a tracer would see.
+    let dir = TempDir::new("seccomp-trace").expect("tempdir");
+    let target = dir.join("x");
+    let filtered = program(mkdir_rule("SCMP_ACT_TRACE", Some(7)));
+    let out = run_filtered(&filtered, &["mkdir", target.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("Function not implemented"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!target.exists());
+}
+
 /// `kill -0 $$` and `kill -URG $$` from busybox sh, under a rule on kill's
 /// signal argument: reports which of the two went through.
 fn kill_results(op: &str, value: u64, value_two: Option<u64>) -> (bool, bool) {
