@@ -52,7 +52,7 @@ if [ -z "${BERTH_BENCH_IN_NS:-}" ]; then
   fi
   # Re-run this script in a private mount namespace (see the header).
   exec unshare --mount --propagation private env BERTH_BENCH_IN_NS=1 BERTH_RUNTIME="$berth" \
-    "$0" --runs "$runs" --warmup "$warmup" --no-build ${export_json:+--export "$export_json"}
+    bash "$0" --runs "$runs" --warmup "$warmup" --no-build ${export_json:+--export "$export_json"}
 fi
 
 if mountpoint -q /sys/fs/cgroup/unified; then
