@@ -33,6 +33,7 @@ pub(crate) fn compile(spec: &LinuxSeccomp) -> Result<SeccompProgram, SeccompErro
         spec.default_action(),
         spec.default_errno_ret(),
         "defaultAction",
+        "defaultErrnoRet",
         &mut warnings,
     )?;
     if spec.default_action() == LinuxSeccompAction::ScmpActNotify {
@@ -107,7 +108,14 @@ fn add_rule(
     warnings: &mut Vec<String>,
 ) -> Result<AddedRules, SeccompError> {
     let field = format!("syscalls[{i}]");
-    let rule_action = action(rule.action(), rule.errno_ret(), &field, warnings)?;
+    let errno_field = format!("{field}.errnoRet");
+    let rule_action = action(
+        rule.action(),
+        rule.errno_ret(),
+        &field,
+        &errno_field,
+        warnings,
+    )?;
     let conditions = conditions(rule.args().as_deref().unwrap_or_default(), &field, warnings)?;
     if rule.names().is_empty() {
         warnings.push(format!(
@@ -245,12 +253,13 @@ fn action(
     oci: LinuxSeccompAction,
     errno_ret: Option<u32>,
     field: &str,
+    errno_field: &str,
     warnings: &mut Vec<String>,
 ) -> Result<ScmpAction, SeccompError> {
-    let code = |what: &str| -> Result<u16, SeccompError> {
+    let code = || -> Result<u16, SeccompError> {
         let errno = errno_ret.unwrap_or(libc::EPERM as u32);
         u16::try_from(errno)
-            .map_err(|_| invalid(field, &format!("{what} {errno} out of range (0 to 65535)")))
+            .map_err(|_| invalid(errno_field, &format!("{errno} out of range (0 to 65535)")))
     };
     let action = match oci {
         LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
@@ -258,8 +267,8 @@ fn action(
         }
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
-        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(i32::from(code("errnoRet")?)),
-        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(code("errnoRet")?),
+        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(i32::from(code()?)),
+        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(code()?),
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
@@ -270,7 +279,9 @@ fn action(
             LinuxSeccompAction::ScmpActErrno | LinuxSeccompAction::ScmpActTrace
         )
     {
-        warnings.push(format!("seccomp: {field}: errnoRet is only used by SCMP_ACT_ERRNO and SCMP_ACT_TRACE and is ignored with {oci}"));
+        warnings.push(format!(
+            "seccomp: {errno_field}: only used by SCMP_ACT_ERRNO and SCMP_ACT_TRACE, ignored with {oci}"
+        ));
     }
     let kernel_action = match oci {
         LinuxSeccompAction::ScmpActKillProcess => {

@@ -97,14 +97,14 @@ fn errno_ret_out_of_range_is_refused() {
     let text = error_text(json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 70000}));
     assert_eq!(
         text,
-        "seccomp: defaultAction: errnoRet 70000 out of range (0 to 65535)"
+        "seccomp: defaultErrnoRet: 70000 out of range (0 to 65535)"
     );
     let text = error_text(
         json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_TRACE", "errnoRet": 65536}]}),
     );
     assert_eq!(
         text,
-        "seccomp: syscalls[0]: errnoRet 65536 out of range (0 to 65535)"
+        "seccomp: syscalls[0].errnoRet: 65536 out of range (0 to 65535)"
     );
 }
 
@@ -156,7 +156,7 @@ fn ignored_fields_are_reported_as_warnings() {
     assert_eq!(
         warnings,
         [
-            "seccomp: syscalls[0]: errnoRet is only used by SCMP_ACT_ERRNO and SCMP_ACT_TRACE and is ignored with SCMP_ACT_KILL_PROCESS",
+            "seccomp: syscalls[0].errnoRet: only used by SCMP_ACT_ERRNO and SCMP_ACT_TRACE, ignored with SCMP_ACT_KILL_PROCESS",
             "seccomp: syscalls[1].args[0]: valueTwo is only used by SCMP_CMP_MASKED_EQ and is ignored with SCMP_CMP_EQ",
             "seccomp: syscalls[2]: the rule names no syscalls and matches nothing",
         ]
