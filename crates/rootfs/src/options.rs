@@ -156,9 +156,10 @@ pub(crate) fn parse(options: &[String]) -> MountOptions {
     for option in options {
         match effect(option) {
             Some(Effect::Set(f)) => parsed.flags |= f,
-            Some(Effect::Clear(f)) => parsed.flags &= !f,
+            // remove(), not `&= !f`: bitflags' complement drops bits nix does not name (MS_NOSYMFOLLOW)
+            Some(Effect::Clear(f)) => parsed.flags.remove(f),
             Some(Effect::Atime(f)) => {
-                parsed.flags &= !(ATIME_FLAGS - MsFlags::MS_NODIRATIME);
+                parsed.flags.remove(ATIME_FLAGS - MsFlags::MS_NODIRATIME);
                 parsed.flags |= f;
                 parsed.atime_given = true;
             }

@@ -175,10 +175,15 @@ fn binds_honour_ro_and_flags() {
     let mounts = format!(
         r#"{{"destination":"/data/ro","type":"bind","source":"{}","options":["rbind","ro","nosuid","nodev","noexec","noatime"]}},
         {{"destination":"/data/rw","source":"{}","options":["bind","rw","relatime","sync","dirsync"]}},
-        {{"destination":"/etc/hostname","type":"bind","source":"{}","options":["bind","ro"]}}"#,
+        {{"destination":"/etc/hostname","type":"bind","source":"{}","options":["bind","ro"]}},
+        {{"destination":"/data/nsf","type":"bind","source":"{rw}","options":["bind","nosymfollow","nodiratime","strictatime"]}},
+        {{"destination":"/data/shared","type":"bind","source":"{rw}","options":["rbind","rshared"]}},
+        {{"destination":"/data/unbindable","type":"bind","source":"{rw}","options":["bind","runbindable"]}},
+        {{"destination":"/data/private","type":"bind","source":"{rw}","options":["rbind","private"]}}"#,
         ro.display(),
         rw.display(),
-        file.display()
+        file.display(),
+        rw = rw.display(),
     );
     let script = r#"
         cat /proc/self/mountinfo
@@ -202,6 +207,36 @@ fn binds_honour_ro_and_flags() {
     assert!(s.contains("rw"), "{s}");
     let (o, _, _) = mount_opts(&out, "/etc/hostname");
     assert!(has(&o, "ro"));
+    let (o, _, _) = mount_opts(&out, "/data/nsf");
+    assert!(
+        has(&o, "nosymfollow") && has(&o, "nodiratime") && !has(&o, "relatime"),
+        "{o:?}"
+    );
+    let optional = |mp: &str| {
+        let line = support::mount_line(&out, mp).unwrap_or("");
+        line.split(" - ")
+            .next()
+            .unwrap_or("")
+            .split(' ')
+            .skip(6)
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        optional("/data/shared")
+            .iter()
+            .any(|f| f.starts_with("shared:")),
+        "{:?}",
+        optional("/data/shared")
+    );
+    assert!(optional("/data/unbindable")
+        .iter()
+        .any(|f| f == "unbindable"));
+    assert!(
+        optional("/data/private").is_empty(),
+        "{:?}",
+        optional("/data/private")
+    );
     assert!(out.contains("hello\n"));
     assert!(out.contains("berth-host"));
     assert!(!out.contains("ro-writable"), "{out}");
@@ -217,12 +252,14 @@ fn binds_honour_ro_and_flags() {
 fn tmpfs_options_are_passed_as_data() {
     require_root!();
     let mut fx = Fixture::new("tmpfs");
-    let mounts = r#"{"destination":"/run/small","type":"tmpfs","source":"tmpfs","options":["nosuid","nodev","size=1m","mode=700","uid=1000","gid=1001"]}"#;
+    let mounts = r#"{"destination":"/run/small","type":"tmpfs","source":"tmpfs","options":["nosuid","nodev","size=1m","mode=700","uid=1000","gid=1001"]},
+        {"destination":"/dev/shm","type":"tmpfs","source":"shm","options":["remount","nosuid","nodev","size=2m"]}"#;
     let script = r#"
         stat -c '%a %u %g' /run/small
         if dd if=/dev/zero of=/run/small/big bs=1024 count=2048 2>/dev/null; then echo fit; else echo full; fi
         echo "size=$(wc -c < /run/small/big)"
         grep ' /run/small ' /proc/self/mountinfo
+        grep ' /dev/shm ' /proc/self/mountinfo
     "#;
     let out = ok(&run(
         &fx,
@@ -234,6 +271,12 @@ fn tmpfs_options_are_passed_as_data() {
     assert!(out.contains("full") && !out.contains("fit"), "{out}");
     assert!(out.contains("size=1048576"), "{out}");
     assert!(out.contains("size=1024k"), "{out}");
+    let (o, _, s) = mount_opts(&out, "/dev/shm");
+    assert!(s.contains("size=2048k"), "remount changed the size: {s}");
+    assert!(
+        !has(&o, "noexec"),
+        "remount sets the flags it is given: {o:?}"
+    );
     fx.assert_no_host_mounts();
 }
 
