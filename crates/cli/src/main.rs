@@ -1,1 +1,81 @@
-fn main() {}
+//! `berth`: the Docker-compatible command line over `berth-engine`.
+
+mod args;
+mod image_cmds;
+mod output;
+mod system_cmds;
+mod template;
+mod units;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command, ImageCommand, SystemCommand};
+
+/// Docker's exit status for errors in the command line itself.
+const EXIT_USAGE: u8 = 125;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => EXIT_USAGE,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(&cli.log_level);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = output::report_error(&e);
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    // Logs go to stderr so that they never mix with machine-read stdout.
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = berth_engine::EngineConfig {
+        root: cli.root.clone(),
+        runroot: cli.runroot.clone(),
+    };
+    let open = || berth_engine::Engine::open(cfg.clone()).map_err(anyhow::Error::from);
+    match cli.command {
+        Command::Images(a) => image_cmds::list(&open()?, a),
+        Command::Rmi(a) => image_cmds::remove(&open()?, a),
+        Command::Tag(a) => image_cmds::tag(&open()?, a),
+        Command::History(a) => image_cmds::history(&open()?, a),
+        Command::Inspect(a) => image_cmds::inspect(&open()?, a, true),
+        Command::Save(a) => image_cmds::save(&open()?, a),
+        Command::Load(a) => image_cmds::load(&open()?, a),
+        Command::Import(a) => image_cmds::import(&open()?, a),
+        Command::Image(sub) => match sub {
+            ImageCommand::Ls(a) => image_cmds::list(&open()?, a),
+            ImageCommand::Rm(a) => image_cmds::remove(&open()?, a),
+            ImageCommand::Tag(a) => image_cmds::tag(&open()?, a),
+            ImageCommand::History(a) => image_cmds::history(&open()?, a),
+            ImageCommand::Inspect(a) => image_cmds::inspect(&open()?, a, true),
+            ImageCommand::Save(a) => image_cmds::save(&open()?, a),
+            ImageCommand::Load(a) => image_cmds::load(&open()?, a),
+            ImageCommand::Import(a) => image_cmds::import(&open()?, a),
+            ImageCommand::Prune(a) => image_cmds::prune(&open()?, a),
+        },
+        Command::System(SystemCommand::Df(a)) => system_cmds::df(&open()?, a),
+    }
+}

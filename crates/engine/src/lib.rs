@@ -1,1 +1,99 @@
-//! placeholder
+//! berth's engine: the state of images (and later containers, volumes,
+//! networks) over SQLite, and the operations front ends call.
+//!
+//! [`Engine::open`] opens a state root; [`Engine::images`] gives the
+//! [`ImageService`] (list, inspect, history, tag, remove, prune, load, save,
+//! import); [`Engine::disk_usage`] is `system df`.
+
+mod db;
+mod df;
+mod error;
+mod images;
+mod lock;
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+use berth_image::{ContentStore, LayerStore};
+
+pub use berth_archive::ArchiveFormat;
+pub use df::{DiskUsage, UsageRow};
+pub use error::{EngineError, ErrorKind};
+pub use images::{
+    change::apply_changes, HistoryEntry, ImageFilters, ImageService, ImageSummary, ImportOptions,
+    ImportSource, LoadReport, LoadedImage, PruneReport, RemoveEvent,
+};
+
+/// Where an engine keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Persistent state: database, content store, layers (`/var/lib/berth`).
+    pub root: PathBuf,
+    /// Runtime state: sockets, exit files (`/run/berth`).
+    pub runroot: PathBuf,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            root: PathBuf::from("/var/lib/berth"),
+            runroot: PathBuf::from("/run/berth"),
+        }
+    }
+}
+
+/// An open state root.
+pub struct Engine {
+    config: EngineConfig,
+    db: Mutex<db::Db>,
+    content: ContentStore,
+    layers: LayerStore,
+}
+
+impl Engine {
+    /// Opens (creating) the state under `config.root` and `config.runroot`.
+    pub fn open(config: EngineConfig) -> Result<Self, EngineError> {
+        for dir in [&config.root, &config.runroot, &config.root.join("tmp")] {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                EngineError::io(format!("creating state directory {}", dir.display()), e)
+            })?;
+        }
+        let db = db::Db::open(&config.root.join("berth.db"))?;
+        let content = ContentStore::open(&config.root)?;
+        let layers = LayerStore::open(&config.root)?;
+        Ok(Self {
+            config,
+            db: Mutex::new(db),
+            content,
+            layers,
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The image operations.
+    pub fn images(&self) -> ImageService<'_> {
+        ImageService::new(self)
+    }
+
+    /// Makes layer applies skip the final `syncfs` (tests, benchmarks).
+    pub fn set_durable(&mut self, durable: bool) {
+        self.layers.set_durable(durable);
+    }
+
+    fn db(&self) -> MutexGuard<'_, db::Db> {
+        // A panic while holding the lock leaves SQLite consistent (the
+        // transaction rolls back on drop), so a poisoned lock is still usable.
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn store_lock_path(&self) -> PathBuf {
+        self.config.root.join("store.lock")
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.config.root.join("tmp")
+    }
+}

@@ -1,0 +1,166 @@
+//! The engine's SQLite state: connection setup and schema migrations.
+//!
+//! One database per root (`<root>/berth.db`) in WAL mode, so readers never
+//! block the single writer; every operation runs in one transaction, and a
+//! busy timeout lets concurrent CLI processes queue instead of failing.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::error::EngineError;
+
+/// Each entry is applied once, in order, inside its own transaction; the
+/// `migrations` table records which versions a database already has.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE images (
+    id              TEXT PRIMARY KEY,           -- sha256:<hex> of the config blob
+    manifest_digest TEXT,                       -- manifest it came with, if any
+    config          TEXT NOT NULL,              -- the config JSON, byte for byte
+    created         TEXT,                       -- the config's "created"
+    size            INTEGER NOT NULL,           -- sum of the unpacked layer sizes
+    parent          TEXT,                       -- image id of the parent (commit/build)
+    last_tag_time   TEXT,
+    added           TEXT NOT NULL               -- when this store got the image
+);
+CREATE TABLE image_layers (
+    image_id    TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    chain_id    TEXT NOT NULL,
+    diff_id     TEXT NOT NULL,
+    blob_digest TEXT,                           -- content-store blob of the layer tar
+    size        INTEGER NOT NULL,
+    PRIMARY KEY (image_id, position)
+);
+CREATE INDEX image_layers_chain ON image_layers(chain_id);
+CREATE TABLE tags (
+    name     TEXT PRIMARY KEY,                  -- docker.io/library/busybox:latest
+    image_id TEXT NOT NULL REFERENCES images(id),
+    created  TEXT NOT NULL
+);
+CREATE INDEX tags_image ON tags(image_id);
+CREATE TABLE repo_digests (
+    name     TEXT NOT NULL,                     -- docker.io/library/busybox@sha256:…
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY (name, image_id)
+);
+CREATE TABLE containers (
+    id       TEXT PRIMARY KEY,
+    name     TEXT NOT NULL UNIQUE,
+    image_id TEXT NOT NULL REFERENCES images(id),
+    created  TEXT NOT NULL,
+    state    TEXT NOT NULL DEFAULT 'created',
+    size     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX containers_image ON containers(image_id);
+CREATE TABLE volumes (
+    name    TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    size    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE build_cache (
+    id      TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    size    INTEGER NOT NULL DEFAULT 0,
+    in_use  INTEGER NOT NULL DEFAULT 0
+);
+"#,
+)];
+
+/// An open state database.
+pub struct Db {
+    conn: Connection,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and brings its
+    /// schema up to date.
+    pub fn open(path: &Path) -> Result<Self, EngineError> {
+        let ctx = |what: &str| format!("{what} {}", path.display());
+        let conn = Connection::open(path).map_err(|e| EngineError::db(ctx("opening"), e))?;
+        conn.busy_timeout(Duration::from_secs(60))
+            .map_err(|e| EngineError::db(ctx("configuring"), e))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;",
+        )
+        .map_err(|e| EngineError::db(ctx("configuring"), e))?;
+        let mut db = Self { conn };
+        db.migrate().map_err(|e| e.context_for(path))?;
+        Ok(db)
+    }
+
+    fn migrate(&mut self) -> Result<(), EngineError> {
+        let tx = self.write()?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)",
+        )
+        .map_err(|e| EngineError::db("creating the migrations table", e))?;
+        let current: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM migrations",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| EngineError::db("reading the schema version", e))?;
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            tx.execute_batch(sql)
+                .map_err(|e| EngineError::db(format!("applying migration {version}"), e))?;
+            tx.execute(
+                "INSERT INTO migrations (version, applied) VALUES (?1, ?2)",
+                rusqlite::params![version, chrono::Utc::now().to_rfc3339()],
+            )
+            .map_err(|e| EngineError::db(format!("recording migration {version}"), e))?;
+        }
+        tx.commit()
+            .map_err(|e| EngineError::db("committing migrations", e))
+    }
+
+    /// Starts a write transaction; `IMMEDIATE` takes the write lock up front
+    /// so two writers queue on the busy timeout instead of deadlocking when
+    /// both upgrade from read to write.
+    pub fn write(&mut self) -> Result<Transaction<'_>, EngineError> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| EngineError::db("starting a transaction", e))
+    }
+
+    /// The connection, for reads.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        drop(Db::open(&path).unwrap());
+        let db = Db::open(&path).unwrap();
+        let n: i64 = db
+            .conn()
+            .query_row("SELECT COUNT(*) FROM migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, MIGRATIONS.len() as i64);
+        let mode: String = db
+            .conn()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let tables: i64 = db
+            .conn()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN ('images','tags','containers')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 3);
+    }
+}

@@ -1,0 +1,99 @@
+//! The engine's error type and its coarse categories.
+
+use std::path::Path;
+
+/// Category of an [`EngineError`], mapped to exit codes by the CLI and to
+/// HTTP statuses by the API server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    Conflict,
+    InvalidArgument,
+    /// Stored or received data failed verification (digest mismatch, truncated archive).
+    DataLoss,
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    #[error("multiple IDs found with provided prefix: {0}")]
+    AmbiguousId(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database: {context}")]
+    Db {
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Image(#[from] berth_image::ImageError),
+    #[error(transparent)]
+    Archive(#[from] berth_archive::ArchiveError),
+    #[error("corrupt state: {0}")]
+    Corrupt(String),
+}
+
+impl EngineError {
+    pub fn db(context: impl Into<String>, source: rusqlite::Error) -> Self {
+        Self::Db {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Adds the database path to a database error's context.
+    pub(crate) fn context_for(self, path: &Path) -> Self {
+        match self {
+            Self::Db { context, source } => Self::Db {
+                context: format!("{context} in {}", path.display()),
+                source,
+            },
+            other => other,
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NoSuchImage(_) => ErrorKind::NotFound,
+            Self::AmbiguousId(_) | Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Self::Conflict(_) => ErrorKind::Conflict,
+            Self::Db { .. } | Self::Io { .. } | Self::Corrupt(_) => ErrorKind::Internal,
+            Self::Image(e) => image_kind(e),
+            Self::Archive(e) => match e.kind() {
+                berth_archive::ArchiveErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
+                berth_archive::ArchiveErrorKind::DataLoss => ErrorKind::DataLoss,
+                berth_archive::ArchiveErrorKind::NotFound => ErrorKind::NotFound,
+                berth_archive::ArchiveErrorKind::Internal => ErrorKind::Internal,
+            },
+        }
+    }
+}
+
+fn image_kind(e: &berth_image::ImageError) -> ErrorKind {
+    use berth_image::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => ErrorKind::NotFound,
+        K::InvalidArgument => ErrorKind::InvalidArgument,
+        K::Conflict => ErrorKind::Conflict,
+        K::Corrupt => ErrorKind::DataLoss,
+        K::Io => ErrorKind::Internal,
+    }
+}

@@ -1,0 +1,73 @@
+//! The image service: image metadata in SQLite over the content and layer stores.
+
+pub mod change;
+mod gc;
+mod http;
+mod ingest;
+mod inspect;
+mod list;
+mod remove;
+mod resolve;
+mod save;
+mod store;
+
+use berth_image::{Digest, Reference};
+use chrono::{DateTime, Utc};
+
+use crate::Engine;
+
+pub use ingest::{ImportOptions, ImportSource, LoadReport, LoadedImage};
+pub use inspect::HistoryEntry;
+pub use list::{ImageFilters, ImageSummary};
+pub use remove::{PruneReport, RemoveEvent};
+
+/// Image operations on one [`Engine`].
+pub struct ImageService<'e> {
+    engine: &'e Engine,
+}
+
+impl<'e> ImageService<'e> {
+    pub(crate) fn new(engine: &'e Engine) -> Self {
+        Self { engine }
+    }
+}
+
+/// One image as stored: the row, its tags, digests and layers.
+#[derive(Debug, Clone)]
+pub(crate) struct ImageRecord {
+    pub id: Digest,
+    pub manifest_digest: Option<Digest>,
+    pub config_json: String,
+    pub config: berth_image::model::ImageConfig,
+    pub created: Option<DateTime<Utc>>,
+    pub size: u64,
+    pub parent: Option<Digest>,
+    pub last_tag_time: Option<String>,
+    /// Full names, sorted.
+    pub tags: Vec<Reference>,
+    /// `repo@sha256:…`, full names.
+    pub digests: Vec<Reference>,
+    pub layers: Vec<LayerRef>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LayerRef {
+    pub chain_id: Digest,
+    pub diff_id: Digest,
+    pub blob_digest: Option<Digest>,
+    pub size: u64,
+}
+
+impl ImageRecord {
+    pub fn is_dangling(&self) -> bool {
+        self.tags.is_empty() && self.digests.is_empty()
+    }
+
+    pub fn labels(&self) -> std::collections::BTreeMap<String, String> {
+        self.config
+            .config
+            .as_ref()
+            .map(|c| c.labels.clone())
+            .unwrap_or_default()
+    }
+}
