@@ -74,6 +74,19 @@ pub(crate) fn compile(spec: &LinuxSeccomp) -> Result<SeccompProgram, SeccompErro
         ))?;
     }
 
+    match (uses_notify, spec.listener_path()) {
+        (true, None) => {
+            return Err(invalid(
+                "listenerPath",
+                "must be set when a rule uses SCMP_ACT_NOTIFY",
+            ))
+        }
+        (false, Some(_)) => warnings.push(
+            "seccomp: listenerPath: no rule uses SCMP_ACT_NOTIFY, so nothing is sent to the agent"
+                .to_string(),
+        ),
+        _ => {}
+    }
     let flags = filter_flags(spec, uses_notify, &mut warnings)?;
     let mut instructions = enosys::stub(spec)?;
     instructions.extend(export(&filter)?);

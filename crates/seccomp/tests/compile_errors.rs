@@ -122,6 +122,22 @@ fn notify_cannot_be_default_or_cover_the_handover_syscalls() {
         text,
         "seccomp: syscalls[0]: SCMP_ACT_NOTIFY cannot be used for write: the runtime needs it to hand the notify fd over"
     );
+    // Like runc: a notify filter needs an agent to send the fd to.
+    let text = error_text(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    assert_eq!(
+        text,
+        "seccomp: listenerPath: must be set when a rule uses SCMP_ACT_NOTIFY"
+    );
+    // A listener without notify rules gets nothing, which is worth a warning.
+    let program =
+        compile_json(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"}))
+            .expect("compiles");
+    assert_eq!(
+        program.warnings(),
+        ["seccomp: listenerPath: no rule uses SCMP_ACT_NOTIFY, so nothing is sent to the agent"]
+    );
 }
 
 #[test]
@@ -143,6 +159,7 @@ fn unknown_syscall_names_are_skipped_with_a_warning() {
 fn ignored_fields_are_reported_as_warnings() {
     let program = compile_json(json!({
         "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": "/run/agent.sock",
         "syscalls": [
             {"names": ["mkdir"], "action": "SCMP_ACT_KILL_PROCESS", "errnoRet": 1},
             {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 9, "valueTwo": 3, "op": "SCMP_CMP_EQ"}]},
@@ -185,6 +202,7 @@ fn tsync_with_notify_adds_tsync_esrch() {
     let program = compile_json(json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "flags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+        "listenerPath": "/run/agent.sock",
         "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
     }))
     .expect("compiles");
@@ -253,6 +271,7 @@ fn every_action_operator_and_repeated_argument_compiles() {
     let program = compile_json(json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "listenerPath": "/run/agent.sock",
         "syscalls": rules
     }))
     .expect("compiles");
@@ -329,6 +348,7 @@ fn compile_cached_reuses_entries_and_recovers_from_damage() {
     let big = parse_spec(&json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        "listenerPath": "/run/agent.sock",
         "syscalls": [{"names": ["read", "write", "exit_group", "berth_unknown"], "action": "SCMP_ACT_ALLOW"},
                      {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
     }))

@@ -81,6 +81,8 @@ fn notify_rule_is_answered_by_the_agent_at_listener_path() {
     let filtered = program(json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        "listenerPath": socket,
+        "listenerMetadata": "MKDIR=deny",
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
     }));
     assert!(filtered.uses_notify());
