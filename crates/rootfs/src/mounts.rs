@@ -195,7 +195,9 @@ fn mount_one(m: &SpecMount, opts: &RootfsOptions, has_net_ns: bool) -> Result<()
                 Some(&data),
             ) {
                 // a user namespace without its own IPC namespace cannot mount mqueue: share the host's
-                Err(Errno::EPERM) if fs_type == "mqueue" && opts.user_ns => {
+                Err(Errno::EPERM)
+                    if fs_type == "mqueue" && opts.user_ns && Path::new("/dev/mqueue").is_dir() =>
+                {
                     drop(target);
                     return mount_bind(m, opts, Path::new("/dev/mqueue"), MsFlags::empty())
                         .and_then(|()| apply_propagation(m, opts));

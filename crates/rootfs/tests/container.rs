@@ -469,7 +469,10 @@ fn user_namespace_binds_devices_and_keeps_locked_flags() {
         r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"mounts":[
         {{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","mode=755"]}},
         {{"destination":"/sys","type":"sysfs","source":"sysfs","options":["nosuid","noexec","nodev","ro"]}},
-        {{"destination":"/data","type":"bind","source":"{}","options":["rbind","ro"]}}],
+        {{"destination":"/data","type":"bind","source":"{}","options":["rbind","ro"]}},
+        {{"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup","options":["nosuid","noexec","nodev","relatime","ro"]}},
+        {{"destination":"/dev/mqueue","type":"mqueue","source":"mqueue","options":["nosuid","noexec","nodev"]}},
+        {{"destination":"/hostproc","type":"bind","source":"/proc","options":["rbind"]}}],
         "linux":{{"namespaces":[{{"type":"mount"}},{{"type":"user"}}],
         "devices":[{{"path":"/dev/fuse","type":"c","major":10,"minor":229}}]}}}}"#,
         src.display()
@@ -484,8 +487,22 @@ fn user_namespace_binds_devices_and_keeps_locked_flags() {
         cat /data/f; echo
         if touch /data/new 2>/dev/null; then echo data-writable; fi
         ls /sys | grep -c kernel
+        ls /sys/fs/cgroup
+        # no pid namespace of its own, so no proc mount: the host's, bound, shows this process
+        grep -E ' /sys/fs/cgroup/[^ ]* | /dev/mqueue ' /hostproc/self/mountinfo
     "#;
     let out = ok(&run(&fx, &spec(&json), &setup, script));
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let v1_memory = cgroups
+        .lines()
+        .any(|l| l.split(':').nth(1) == Some("memory"));
+    if v1_memory {
+        let (o, t, _) = mount_opts(&out, "/sys/fs/cgroup/memory");
+        assert_eq!(t, "cgroup");
+        assert!(has(&o, "ro") && has(&o, "nosuid"), "{o:?}");
+    }
+    let (_, t, _) = mount_opts(&out, "/dev/mqueue");
+    assert_eq!(t, "mqueue", "{out}");
     assert!(
         out.contains("/dev/null 1:3") && out.contains("/dev/fuse a:e5"),
         "{out}"

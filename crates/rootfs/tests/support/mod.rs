@@ -179,6 +179,10 @@ fn in_child(spec: &Spec, setup: &Setup, rootfs: &Path) -> io::Result<()> {
         std::fs::write("/proc/self/uid_map", "0 0 1")?;
         std::fs::write("/proc/self/gid_map", "0 0 1")?;
     }
+    if setup.user_ns {
+        // an IPC namespace owned by the new user namespace, so mqueue can be mounted
+        flags |= CloneFlags::CLONE_NEWIPC;
+    }
     unshare(flags).map_err(io::Error::from)?;
     let opts = RootfsOptions {
         rootfs,
