@@ -288,7 +288,7 @@ impl OverlaySnapshotter {
 
 /// The mount point of an overlay whose upperdir is `upper`, if one is mounted.
 fn mounted_at(upper: &Path) -> Option<PathBuf> {
-    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let info = fs::read_to_string("/proc/thread-self/mountinfo").ok()?;
     let needle = format!("upperdir={}", upper.display());
     info.lines().find_map(|l| {
         let (pre, post) = l.split_once(" - ")?;

@@ -29,6 +29,9 @@ pub(crate) enum Reach {
 /// symlinks anywhere on the way. One `openat2` call; falls back to a
 /// component-wise walk where openat2 is unavailable.
 pub(crate) fn open_dir_beneath(root: BorrowedFd<'_>, rel: &[u8]) -> Result<OwnedFd, Reach> {
+    if rel.is_empty() {
+        return openat(root, ".", DIR_FLAGS, Mode::empty()).map_err(Reach::Io);
+    }
     let how = OpenHow::new().flags(DIR_FLAGS).resolve(
         ResolveFlag::RESOLVE_BENEATH
             | ResolveFlag::RESOLVE_NO_SYMLINKS
