@@ -218,6 +218,11 @@ pub fn ok(out: &Output) -> String {
     stdout
 }
 
+/// True when `o` is one of the mount options `opts`.
+pub fn has(opts: &[String], o: &str) -> bool {
+    opts.iter().any(|x| x == o)
+}
+
 /// The mountinfo line of `mount_point` in a container's `cat /proc/self/mountinfo`.
 pub fn mount_line<'a>(mountinfo: &'a str, mount_point: &str) -> Option<&'a str> {
     mountinfo
