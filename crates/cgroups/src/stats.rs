@@ -1,16 +1,18 @@
 //! Usage statistics in the shape of runc's `events --stats` "data" object,
-//! so that tools reading runc's output read berth's too.
+//! so that tools reading runc's output read berth's too (and berth can
+//! read runc's when it drives runc).
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 
 /// All statistics of one cgroup.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Stats {
     pub cpu: CpuStats,
     pub memory: MemoryStats,
@@ -20,14 +22,16 @@ pub struct Stats {
     pub hugetlb: BTreeMap<String, HugetlbStats>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CpuStats {
     pub usage: CpuUsage,
     pub throttling: Throttling,
 }
 
 /// CPU time in nanoseconds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CpuUsage {
     #[serde(skip_serializing_if = "is_zero")]
     pub total: u64,
@@ -41,7 +45,8 @@ pub struct CpuUsage {
     pub user: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Throttling {
     #[serde(skip_serializing_if = "is_zero")]
     pub periods: u64,
@@ -53,7 +58,8 @@ pub struct Throttling {
 }
 
 /// One memory counter set; `limit` is `u64::MAX` when unlimited, like runc.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MemoryEntry {
     pub limit: u64,
     #[serde(skip_serializing_if = "is_zero")]
@@ -63,7 +69,8 @@ pub struct MemoryEntry {
     pub failcnt: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MemoryStats {
     #[serde(skip_serializing_if = "is_zero")]
     pub cache: u64,
@@ -77,7 +84,8 @@ pub struct MemoryStats {
     pub raw: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PidsStats {
     #[serde(skip_serializing_if = "is_zero")]
     pub current: u64,
@@ -86,7 +94,8 @@ pub struct PidsStats {
     pub limit: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BlkioEntry {
     #[serde(skip_serializing_if = "is_zero")]
     pub major: u64,
@@ -98,7 +107,8 @@ pub struct BlkioEntry {
     pub value: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BlkioStats {
     #[serde(
         rename = "ioServiceBytesRecursive",
@@ -124,7 +134,8 @@ pub struct BlkioStats {
     pub sectors_recursive: Vec<BlkioEntry>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HugetlbStats {
     #[serde(skip_serializing_if = "is_zero")]
     pub usage: u64,

@@ -312,6 +312,45 @@ fn limits_are_written_and_read_back_as_the_kernel_stores_them() {
 }
 
 #[test]
+fn nested_cgroups_get_cpuset_from_their_parents() {
+    require_root!();
+    let parent = TestCgroup::new("nest");
+    let child = TestCgroup {
+        manager: manager(&parent.manager.path().join("inner")).unwrap(),
+        unified_root_before: None,
+    };
+    child.manager.create().unwrap();
+    if host_mode() != CgroupMode::Unified {
+        let root_cpus = read_trim(
+            v1_dir("cpuset", Path::new("/x"))
+                .parent()
+                .unwrap()
+                .join("cpuset.cpus"),
+        );
+        for p in [parent.manager.path(), child.manager.path()] {
+            let dir = v1_dir("cpuset", p);
+            assert_eq!(
+                read_trim(dir.join("cpuset.cpus")),
+                root_cpus,
+                "{}",
+                dir.display()
+            );
+            assert!(!read_trim(dir.join("cpuset.mems")).is_empty());
+        }
+    }
+    // A task can join the nested cgroup (an empty cpuset would refuse it).
+    let mut script = Script::spawn("echo in");
+    child.manager.add_task(script.pid()).unwrap();
+    script.go();
+    assert_eq!(script.line(), "in");
+    // The child guard is dropped first (reverse order), then the parent.
+    drop(script);
+    drop(child);
+    parent.manager.destroy().unwrap();
+    assert!(!unified_dir(parent.manager.path()).exists());
+}
+
+#[test]
 fn add_task_moves_a_process_everywhere_and_pids_lists_it() {
     require_root!();
     let cg = TestCgroup::new("tasks");

@@ -6,6 +6,7 @@ use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 use crate::CgroupError;
 
 pub(crate) mod bpf;
+pub(crate) mod v1_state;
 
 /// Which devices a rule covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

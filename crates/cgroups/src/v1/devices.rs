@@ -6,6 +6,7 @@ use oci_spec::runtime::LinuxResources;
 
 use super::V1Controller;
 use crate::devices::rules_from_spec;
+use crate::devices::v1_state::DeviceState;
 use crate::{fsutil, CgroupError};
 
 pub(crate) struct Devices;
