@@ -364,13 +364,37 @@ fn v1_apply_writes_every_controller() {
         concat!("eth0 5", "lo 2")
     );
 
-    // Deny everything, then replay the rules in order.
+    // No devices.list to compare with: reset to deny-all, then allow what
+    // the rules leave allowed (c 1:3 rwm minus m).
     let dev = &leaf["devices"];
-    assert_eq!(
-        read(dev.join("devices.deny")),
-        concat!("a", "a *:* rwm", "c 1:3 m")
-    );
-    assert_eq!(read(dev.join("devices.allow")), "c 1:3 rwm");
+    assert_eq!(read(dev.join("devices.deny")), "a");
+    assert_eq!(read(dev.join("devices.allow")), "c 1:3 rw");
+
+    // With the kernel's list at hand, an update writes only the change.
+    fs::write(dev.join("devices.list"), "c 1:3 rw\nc 1:5 rwm\n").unwrap();
+    fs::write(dev.join("devices.deny"), "").unwrap();
+    fs::write(dev.join("devices.allow"), "").unwrap();
+    let update = LinuxResourcesBuilder::default()
+        .devices(vec![
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .access("rwm")
+                .build()
+                .unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(LinuxDeviceType::C)
+                .major(1i64)
+                .minor(3i64)
+                .access("rwm")
+                .build()
+                .unwrap(),
+        ])
+        .build()
+        .unwrap();
+    m.apply(&update).unwrap();
+    assert_eq!(read(dev.join("devices.allow")), "c 1:3 m");
+    assert_eq!(read(dev.join("devices.deny")), "c 1:5 rwm");
 }
 
 #[test]

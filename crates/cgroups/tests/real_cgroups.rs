@@ -266,9 +266,28 @@ fn limits_are_written_and_read_back_as_the_kernel_stores_them() {
             );
             assert_eq!(read_trim(v1_dir("cpu", p).join("cpu.shares")), "512");
             assert_eq!(read_trim(v1_dir("pids", p).join("pids.max")), "20");
+            let devices = v1_dir("devices", p);
             assert_eq!(
-                read_trim(v1_dir("devices", p).join("devices.list")),
+                read_trim(devices.join("devices.list")),
                 "c 1:3 rwm\nc 136:* rw"
+            );
+            // An update with a child cgroup present: the kernel refuses a
+            // reset ("a") then, so only the difference may be written.
+            fs::create_dir(devices.join("child")).unwrap();
+            let update = LinuxResourcesBuilder::default()
+                .devices(vec![
+                    device(false, None, 0, 0, "rwm"),
+                    device(true, Some(LinuxDeviceType::C), 1, 3, "rw"),
+                    device(true, Some(LinuxDeviceType::C), 1, 5, "rwm"),
+                ])
+                .build()
+                .unwrap();
+            let updated = m.apply(&update);
+            fs::remove_dir(devices.join("child")).unwrap();
+            updated.unwrap();
+            assert_eq!(
+                read_trim(devices.join("devices.list")),
+                "c 1:3 rw\nc 1:5 rwm"
             );
             if host_mode() == CgroupMode::Hybrid {
                 assert!(

@@ -26,17 +26,14 @@ impl V1Controller for Devices {
         let Some(list) = res.devices() else {
             return Ok(());
         };
-        let rules = rules_from_spec(list)?;
-        // Start from "nothing allowed" and replay the rules in order, so
-        // that later rules override earlier ones as the spec says.
-        fsutil::write(dir, "devices.deny", "a")?;
-        for rule in &rules {
-            let file = if rule.allow {
-                "devices.allow"
-            } else {
-                "devices.deny"
-            };
-            fsutil::write(dir, file, rule.v1_line())?;
+        // The rules replayed onto "deny all" give the target state (later
+        // rules override earlier ones, as the spec says); only the
+        // difference to what the kernel has now is written.
+        let target = DeviceState::from_rules(&rules_from_spec(list)?);
+        let current = fsutil::read_optional(&dir.join("devices.list"))?
+            .and_then(|text| DeviceState::parse_list(&text));
+        for (file, line) in target.writes_from(current.as_ref()) {
+            fsutil::write(dir, file, line)?;
         }
         Ok(())
     }
