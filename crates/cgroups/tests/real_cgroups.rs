@@ -294,6 +294,20 @@ fn limits_are_written_and_read_back_as_the_kernel_stores_them() {
                     unified_dir(p).is_dir(),
                     "the cgroup2 side tree gets the cgroup too"
                 );
+                // linux.resources.unified goes to the cgroup2 side; a core
+                // file works there without controllers.
+                let res = LinuxResourcesBuilder::default()
+                    .unified(std::collections::HashMap::from([(
+                        "cgroup.max.descendants".to_string(),
+                        "7".to_string(),
+                    )]))
+                    .build()
+                    .unwrap();
+                m.apply(&res).unwrap();
+                assert_eq!(
+                    read_trim(unified_dir(p).join("cgroup.max.descendants")),
+                    "7"
+                );
             }
             // pids.max lifted again; stats see both.
             let res = LinuxResourcesBuilder::default()
