@@ -27,26 +27,26 @@ pub enum ErrorKind {
 /// Errors from creating, configuring or inspecting cgroups.
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("cgroup: read {path}: {source}")]
+    #[error("cgroup: read {path}: {}", os_msg(.source))]
     Read {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cgroup: write {value} to {path}: {source}")]
+    #[error("cgroup: write {value} to {path}: {}", os_msg(.source))]
     Write {
         path: PathBuf,
         value: String,
         #[source]
         source: io::Error,
     },
-    #[error("cgroup: mkdir {path}: {source}")]
+    #[error("cgroup: mkdir {path}: {}", os_msg(.source))]
     Mkdir {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cgroup: rmdir {path}: {source}")]
+    #[error("cgroup: rmdir {path}: {}", os_msg(.source))]
     Rmdir {
         path: PathBuf,
         #[source]
@@ -82,14 +82,14 @@ pub enum CgroupError {
     },
     #[error("cgroup: no {what} hierarchy is mounted")]
     NoHierarchy { what: String },
-    #[error("cgroup: {syscall} for device program on {path}: {source}")]
+    #[error("cgroup: {syscall} for the device program on {path}: {}", os_msg(.source))]
     Bpf {
         syscall: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cgroup: bpf(BPF_PROG_LOAD) of the device program for {path}: {source}; verifier: {verifier_log}")]
+    #[error("cgroup: bpf(BPF_PROG_LOAD) of the device program for {path}: {}; verifier: {verifier_log}", os_msg(.source))]
     BpfLoad {
         path: PathBuf,
         verifier_log: String,
@@ -128,6 +128,15 @@ impl CgroupError {
     }
 }
 
+/// The errno's description without std's " (os error N)" suffix:
+/// "Device or resource busy".
+fn os_msg(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => err.to_string(),
+    }
+}
+
 fn kind_of_io(err: &io::Error) -> ErrorKind {
     match err.raw_os_error() {
         Some(libc::ENOENT) => ErrorKind::NotFound,
@@ -136,5 +145,31 @@ fn kind_of_io(err: &io::Error) -> ErrorKind {
         Some(libc::EINVAL) | Some(libc::ERANGE) => ErrorKind::InvalidArgument,
         Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => ErrorKind::Unsupported,
         _ => ErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_file_value_and_errno() {
+        let err = CgroupError::Write {
+            path: PathBuf::from("/sys/fs/cgroup/memory/berth/x/memory.limit_in_bytes"),
+            value: "104857600".to_string(),
+            source: io::Error::from_raw_os_error(libc::EBUSY),
+        };
+        assert_eq!(
+            err.to_string(),
+            "cgroup: write 104857600 to /sys/fs/cgroup/memory/berth/x/memory.limit_in_bytes: \
+             Device or resource busy"
+        );
+        assert_eq!(err.kind(), ErrorKind::Busy);
+        assert!(std::error::Error::source(&err).is_some());
+        let err = CgroupError::Read {
+            path: PathBuf::from("/x"),
+            source: io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        assert_eq!(err.kind(), ErrorKind::NotFound);
     }
 }
