@@ -313,3 +313,62 @@ fn v1_stats_and_oom_count_read_the_kernel_counters() {
     assert_eq!(json["hugetlb"]["2MB"]["failcnt"], 0);
     assert!(json["memory"].get("kernelTCP").is_some());
 }
+
+#[test]
+fn v1_rdma_limits_and_hugetlb_page_sizes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mount = tmp.path().join("rdma");
+    touch(&mount.join("r"), &[("rdma.max", ""), ("cgroup.procs", "")]);
+    let h = vec![Hierarchy {
+        version: 1,
+        mount_point: mount.clone(),
+        controllers: vec!["rdma".into()],
+    }];
+    let m = manager_at(CgroupMode::Legacy, h, Path::new("/r")).unwrap();
+    let limits = HashMap::from([
+        (
+            "mlx5_1".to_string(),
+            oci_spec::runtime::LinuxRdmaBuilder::default()
+                .hca_objects(10u32)
+                .build()
+                .unwrap(),
+        ),
+        (
+            "mlx4_0".to_string(),
+            oci_spec::runtime::LinuxRdmaBuilder::default()
+                .hca_handles(2u32)
+                .hca_objects(2000u32)
+                .build()
+                .unwrap(),
+        ),
+    ]);
+    let res = LinuxResourcesBuilder::default()
+        .rdma(limits)
+        .build()
+        .unwrap();
+    m.apply(&res).unwrap();
+    assert_eq!(
+        read(mount.join("r/rdma.max")),
+        concat!(
+            "mlx4_0 hca_handle=2 hca_object=2000",
+            "mlx5_1 hca_object=10"
+        )
+    );
+
+    // A page size is part of a file name: nothing but letters and digits.
+    let (hierarchies, _) = fake_v1(tmp.path(), "/c");
+    let m = manager_at(CgroupMode::Legacy, hierarchies, Path::new("/c")).unwrap();
+    let res = LinuxResourcesBuilder::default()
+        .hugepage_limits(vec![oci_spec::runtime::LinuxHugepageLimitBuilder::default(
+        )
+        .page_size("../../x")
+        .limit(1i64)
+        .build()
+        .unwrap()])
+        .build()
+        .unwrap();
+    assert_eq!(
+        m.apply(&res).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+}

@@ -105,3 +105,30 @@ fn v2_freeze_works_on_the_cgroup2_tree() {
     let events = read_trim(unified_dir(cg.manager.path()).join("cgroup.events"));
     assert!(events.contains("frozen 0"), "{events}");
 }
+
+#[test]
+fn v2_device_program_with_many_rules_loads() {
+    require_root!();
+    let Some(cg) = TestCgroup::on_unified_tree("bpfmany") else {
+        eprintln!("SKIPPED: no cgroup2 hierarchy mounted");
+        return;
+    };
+    cg.manager.create().unwrap();
+    // A long list, as Kubernetes device plugins produce: ~10 instructions
+    // per rule, all verified.
+    let mut rules = vec![device(false, None, 0, 0, "rwm")];
+    for minor in 0..500 {
+        rules.push(device(true, Some(LinuxDeviceType::C), 240, minor, "rw"));
+    }
+    rules.push(device(true, Some(LinuxDeviceType::C), 1, 3, "rwm"));
+    let res = LinuxResourcesBuilder::default()
+        .devices(rules)
+        .build()
+        .unwrap();
+    cg.manager.apply(&res).unwrap();
+    let mut script =
+        Script::spawn("if echo x > /dev/null; then echo null-ok; else echo null-denied; fi");
+    cg.manager.add_task(script.pid()).unwrap();
+    script.go();
+    assert_eq!(script.line(), "null-ok");
+}

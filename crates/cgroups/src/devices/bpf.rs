@@ -194,30 +194,43 @@ fn owned_fd(raw: libc::c_long) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(raw as RawFd) }
 }
 
+/// Loads the program. The verifier's log is only asked for when a load
+/// fails: with logging on, a long rule list can overflow any fixed log
+/// buffer (ENOSPC) and fail a load that would have succeeded.
 fn load(prog: &[Insn], cgroup: &Path) -> Result<OwnedFd, CgroupError> {
     let license = c"Apache-2.0";
-    let mut log = vec![0u8; 64 * 1024];
-    let mut attr = BpfAttr::new();
-    attr.u32_at(0, BPF_PROG_TYPE_CGROUP_DEVICE)
-        .u32_at(4, prog.len() as u32)
-        .u64_at(8, prog.as_ptr() as u64)
-        .u64_at(16, license.as_ptr() as u64)
-        .u32_at(24, 1)
-        .u32_at(28, log.len() as u32)
-        .u64_at(32, log.as_mut_ptr() as u64);
-    attr.0[48..56].copy_from_slice(b"berthdev");
-    match bpf(BPF_PROG_LOAD, &mut attr) {
-        Ok(fd) => Ok(owned_fd(fd)),
-        Err(source) => {
-            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            let verifier = String::from_utf8_lossy(&log[..end]).trim().to_string();
-            Err(CgroupError::BpfLoad {
-                path: cgroup.to_path_buf(),
-                verifier_log: verifier,
-                source,
-            })
+    let attr_for = |log: Option<&mut Vec<u8>>| {
+        let mut attr = BpfAttr::new();
+        attr.u32_at(0, BPF_PROG_TYPE_CGROUP_DEVICE)
+            .u32_at(4, prog.len() as u32)
+            .u64_at(8, prog.as_ptr() as u64)
+            .u64_at(16, license.as_ptr() as u64);
+        if let Some(log) = log {
+            attr.u32_at(24, 1)
+                .u32_at(28, log.len() as u32)
+                .u64_at(32, log.as_mut_ptr() as u64);
         }
-    }
+        attr.0[48..56].copy_from_slice(b"berthdev");
+        attr
+    };
+    let source = match bpf(BPF_PROG_LOAD, &mut attr_for(None)) {
+        Ok(fd) => return Ok(owned_fd(fd)),
+        Err(e) => e,
+    };
+    let mut log = vec![0u8; 256 * 1024];
+    let verifier_log = match bpf(BPF_PROG_LOAD, &mut attr_for(Some(&mut log))) {
+        // Loaded the second time after all (a transient failure).
+        Ok(fd) => return Ok(owned_fd(fd)),
+        Err(_) => {
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            String::from_utf8_lossy(&log[..end]).trim().to_string()
+        }
+    };
+    Err(CgroupError::BpfLoad {
+        path: cgroup.to_path_buf(),
+        verifier_log,
+        source,
+    })
 }
 
 /// Ids and attach flags of the device programs on the cgroup itself.
