@@ -211,11 +211,8 @@ impl<W: Write> TarOut<W> {
         digest: &Digest,
     ) -> Result<(), ArchiveError> {
         let mut h = Self::header(size);
-        let mut verifying = crate::source::VerifyingReader::new(
-            reader,
-            Some(*digest),
-            format!("layer {digest}"),
-        );
+        let mut verifying =
+            crate::source::VerifyingReader::new(reader, Some(*digest), format!("layer {digest}"));
         let mut exact = ExactLen {
             inner: &mut verifying,
             left: size,

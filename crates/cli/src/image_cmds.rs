@@ -254,10 +254,12 @@ pub fn save(engine: &Engine, a: SaveArgs) -> anyhow::Result<()> {
     let format = match a.format.as_str() {
         "docker-archive" | "docker" => berth_engine::ArchiveFormat::DockerArchive,
         "oci-archive" | "oci" => berth_engine::ArchiveFormat::OciArchive,
-        other => return Err(CliError::usage(format!(
+        other => {
+            return Err(CliError::usage(format!(
             "invalid argument \"{other}\" for \"--format\" flag: use docker-archive or oci-archive"
         ))
-        .into()),
+            .into())
+        }
     };
     match &a.output {
         Some(path) => {

@@ -70,7 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ImageCommand::Rm(a) => image_cmds::remove(&open()?, a),
             ImageCommand::Tag(a) => image_cmds::tag(&open()?, a),
             ImageCommand::History(a) => image_cmds::history(&open()?, a),
-            ImageCommand::Inspect(a) => image_cmds::inspect(&open()?, a, true),
+            ImageCommand::Inspect(a) => image_cmds::inspect(&open()?, a, false),
             ImageCommand::Save(a) => image_cmds::save(&open()?, a),
             ImageCommand::Load(a) => image_cmds::load(&open()?, a),
             ImageCommand::Import(a) => image_cmds::import(&open()?, a),
