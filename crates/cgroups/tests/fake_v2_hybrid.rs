@@ -164,6 +164,22 @@ fn v2_apply_converts_oci_values() {
         .build()
         .unwrap();
     assert_eq!(m.apply(&res).unwrap_err().kind(), ErrorKind::NotFound);
+
+    // checkBeforeUpdate refuses a limit below the usage (8192 here).
+    fs::write(leaf.join("memory.max"), "").unwrap();
+    let res = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(4096i64)
+                .check_before_update(true)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let err = m.apply(&res).unwrap_err();
+    assert!(err.to_string().contains("8192"), "{err}");
+    assert_eq!(read(leaf.join("memory.max")), "");
 }
 
 #[test]

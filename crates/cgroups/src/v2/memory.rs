@@ -87,6 +87,20 @@ impl V2Controller for Memory {
             }
         }
         if let Some(v) = limit_str(limit) {
+            // checkBeforeUpdate: v2 takes a limit below the usage and
+            // OOM-kills to meet it; refuse that instead when asked to.
+            if limit > 0 && mem.check_before_update() == Some(true) {
+                let usage = fsutil::read_u64(&dir.join("memory.current"))?;
+                if (limit as u64) < usage {
+                    return Err(CgroupError::InvalidResource {
+                        field: "memory.limit",
+                        value: limit.to_string(),
+                        reason: format!(
+                            "below the current usage of {usage} bytes (checkBeforeUpdate)"
+                        ),
+                    });
+                }
+            }
             fsutil::write(dir, "memory.max", v)?;
         }
         if let Some(v) = mem.reservation().and_then(limit_str) {
