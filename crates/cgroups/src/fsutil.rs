@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::CgroupError;
 
@@ -200,25 +201,28 @@ pub(crate) fn mkdir_all(dir: &Path) -> Result<(), CgroupError> {
     })
 }
 
+/// How long one `destroy` keeps retrying `EBUSY`, over all hierarchies.
+pub(crate) const REMOVE_PATIENCE: Duration = Duration::from_millis(500);
+
 /// Removes the cgroup at `dir` and the cgroups below it, deepest first.
 ///
 /// A cgroup's `rmdir` fails with `EBUSY` for a moment after its last
-/// process exited (the kernel frees it asynchronously), so each removal is
-/// retried briefly. A directory that is already gone is fine.
-pub(crate) fn remove_cgroup_tree(dir: &Path) -> Result<(), CgroupError> {
+/// process exited (the kernel frees it asynchronously), so removal is
+/// retried until `deadline`; one deadline is shared by all the hierarchies
+/// of a destroy, so that a cgroup that still has processes fails in bounded
+/// time. A directory that is already gone is fine.
+pub(crate) fn remove_cgroup_tree(dir: &Path, deadline: Instant) -> Result<(), CgroupError> {
     for child in child_cgroups(dir)? {
-        remove_cgroup_tree(&child)?;
+        remove_cgroup_tree(&child, deadline)?;
     }
-    let mut delay = std::time::Duration::from_millis(2);
-    let mut attempts = 0;
+    let mut delay = Duration::from_millis(1);
     loop {
         match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempts < 10 => {
-                attempts += 1;
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
                 std::thread::sleep(delay);
-                delay = (delay * 2).min(std::time::Duration::from_millis(100));
+                delay = (delay * 2).min(Duration::from_millis(50));
             }
             Err(source) => {
                 return Err(CgroupError::Rmdir {

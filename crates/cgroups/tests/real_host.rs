@@ -366,3 +366,31 @@ fn stats_report_sane_numbers() {
     assert_eq!(json["pids"]["limit"], 50);
     eprintln!("stats: {json}");
 }
+
+#[test]
+fn destroy_with_a_live_process_fails_fast_and_then_succeeds() {
+    require_root!();
+    let cg = TestCgroup::new("busy");
+    cg.manager.create().unwrap();
+    let mut script = Script::spawn("echo in; read stop");
+    cg.manager.add_task(script.pid()).unwrap();
+    script.go();
+    assert_eq!(script.line(), "in");
+    let start = std::time::Instant::now();
+    let err = cg.manager.destroy().unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(err.kind(), berth_cgroups::ErrorKind::Busy, "{err}");
+    assert!(
+        err.to_string()
+            .contains(&cg.manager.path().display().to_string()),
+        "{err}"
+    );
+    drop(script);
+    // The exited process leaves the cgroup asynchronously; destroy waits.
+    cg.manager.destroy().unwrap();
+    assert!(cg.manager.pids().is_err(), "the cgroup is gone");
+}

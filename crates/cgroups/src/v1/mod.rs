@@ -201,8 +201,9 @@ impl V1Manager {
     /// reports the first.
     pub(crate) fn destroy(&self) -> Result<(), CgroupError> {
         let mut first_err = None;
+        let deadline = std::time::Instant::now() + fsutil::REMOVE_PATIENCE;
         for h in &self.hierarchies {
-            if let Err(e) = fsutil::remove_cgroup_tree(&h.dir) {
+            if let Err(e) = fsutil::remove_cgroup_tree(&h.dir, deadline) {
                 first_err.get_or_insert(e);
             }
         }

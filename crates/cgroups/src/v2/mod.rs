@@ -167,7 +167,8 @@ impl V2Manager {
     }
 
     pub(crate) fn remove(&self) -> Result<(), CgroupError> {
-        fsutil::remove_cgroup_tree(&self.dir)
+        let deadline = std::time::Instant::now() + fsutil::REMOVE_PATIENCE;
+        fsutil::remove_cgroup_tree(&self.dir, deadline)
     }
 }
 
