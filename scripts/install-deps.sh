@@ -5,7 +5,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 pkgs="build-essential pkg-config libseccomp-dev busybox-static iproute2 nftables
-      runc crun podman skopeo umoci conmon hyperfine time"
+      runc crun podman skopeo umoci conmon hyperfine time
+      qemu-system-x86 jq"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -1,0 +1,430 @@
+#!/usr/bin/env bash
+# Runs an OCI runtime's cgroup v2 code paths for real: boots a throwaway QEMU
+# (TCG) guest on a pure cgroup v2 hierarchy (cgroup_no_v1=all), starts busybox
+# containers there with the runtime and reads every limit back from the
+# guest's side of /sys/fs/cgroup.
+#
+# This machine (and CI's) is hybrid: the v2 hierarchy has no controllers, so
+# v2 limits, the eBPF device filter, cgroup.freeze and cgroup2 mounts in a
+# cgroup namespace can only be exercised inside a VM. KVM guests hang here,
+# hence TCG; Debian's kernel boots with an initramfs in a few seconds.
+#
+# Usage: scripts/cgroup-v2-vm.sh [--keep-workdir] RUNTIME_BINARY
+#   RUNTIME_BINARY  berth-runtime (or runc, to check the checks themselves)
+# Environment:
+#   BERTH_TEST_KERNEL      a bzImage to boot instead of the cached Debian one
+#   BERTH_TEST_KERNEL_DIR  kernel cache (default /var/cache/berth-test-kernel)
+#   BERTH_VM_TIMEOUT       seconds the guest may run (default 100)
+# Prints the guest's `CHECK <name> PASS|FAIL <detail>` lines.
+# Exit status: 0 every check passed; 1 a check failed or the guest broke;
+# 2 usage; 77 skipped (no qemu-system-x86_64 or no guest kernel to be had).
+set -euo pipefail
+
+keep_workdir=0
+if [ "${1:-}" = "--keep-workdir" ]; then keep_workdir=1; shift; fi
+if [ $# -ne 1 ]; then
+  echo "usage: $0 [--keep-workdir] RUNTIME_BINARY" >&2
+  exit 2
+fi
+runtime=$(readlink -f "$1")
+[ -x "$runtime" ] || { echo "error: runtime $1 is not an executable file" >&2; exit 2; }
+vm_timeout=${BERTH_VM_TIMEOUT:-100}
+
+# The checks the guest must report, in the order it runs them. A check that
+# never reports (guest crashed, script broke) counts as failed.
+checks="run_exit0 memory_max cpu_max cpu_weight pids_max exec_joins_cgroup
+        update_memory pause_resume events_stats oom_kill pids_fork_limit
+        devices_defaults devices_deny devices_allow cgroupns_mount delete_removes_cgroup"
+
+skip() { echo "SKIPPED: $*"; exit 77; }
+
+qemu=$(command -v qemu-system-x86_64 || true)
+[ -n "$qemu" ] || skip "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"
+for tool in busybox jq strip ldd; do
+  command -v "$tool" >/dev/null || skip "$tool is not installed"
+done
+busybox_bin=$(command -v busybox)
+# The guest has no libc of its own: busybox must be the static build.
+if ldd "$busybox_bin" >/dev/null 2>&1; then
+  skip "$busybox_bin is dynamically linked (install busybox-static)"
+fi
+
+# --- guest kernel: Debian's linux-image, unpacked into a cache (never installed) ---
+kernel_cache() {
+  local dir=${BERTH_TEST_KERNEL_DIR:-/var/cache/berth-test-kernel}
+  if mkdir -p "$dir" 2>/dev/null && [ -w "$dir" ]; then echo "$dir"; return; fi
+  dir=${XDG_CACHE_HOME:-$HOME/.cache}/berth-test-kernel
+  mkdir -p "$dir" && echo "$dir"
+}
+
+find_cached_kernel() {
+  local k
+  k=$(ls -1 "$1"/boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
+  [ -n "$k" ] && [ -s "$k" ] && echo "$k"
+}
+
+fetch_kernel() {
+  local dir=$1 pkg dl
+  # linux-image-amd64 is a metapackage; the kernel is in the versioned package
+  # it depends on.
+  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null \
+    | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  [ -n "$pkg" ] || return 1
+  dl=$(mktemp -d "$dir/download.XXXXXX")
+  # apt-get download writes into the current directory; -o APT::Sandbox::User
+  # keeps it from dropping to _apt, which cannot write a root-owned cache.
+  if ! (cd "$dl" && apt-get download -o APT::Sandbox::User=root -qq "$pkg" >/dev/null 2>&1); then
+    rm -rf "$dl"
+    return 1
+  fi
+  # Only the bzImage is needed: the guest loads no modules (everything the
+  # checks use is built into Debian's kernel).
+  if ! dpkg-deb --fsys-tarfile "$dl"/*.deb | tar -x -C "$dl" --wildcards './boot/vmlinuz-*' './boot/config-*'; then
+    rm -rf "$dl"
+    return 1
+  fi
+  mkdir -p "$dir/boot"
+  mv "$dl"/boot/* "$dir/boot/"
+  rm -rf "$dl"
+}
+
+if [ -n "${BERTH_TEST_KERNEL:-}" ]; then
+  kernel=$BERTH_TEST_KERNEL
+  [ -s "$kernel" ] || skip "BERTH_TEST_KERNEL=$kernel does not exist"
+else
+  cache=$(kernel_cache) || skip "no writable kernel cache directory"
+  kernel=$(find_cached_kernel "$cache" || true)
+  if [ -z "$kernel" ]; then
+    # Several test processes may start at once: one downloads, the others wait.
+    exec 9>"$cache/.lock"
+    flock 9
+    kernel=$(find_cached_kernel "$cache" || true)
+    if [ -z "$kernel" ]; then
+      command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null \
+        || skip "no guest kernel in $cache and no apt-get/dpkg-deb to fetch linux-image-amd64"
+      fetch_kernel "$cache" || skip "could not download linux-image-amd64 into $cache"
+      kernel=$(find_cached_kernel "$cache") || skip "linux-image-amd64 held no /boot/vmlinuz-*"
+    fi
+    flock -u 9
+  fi
+fi
+
+# --- initramfs ---
+work=$(mktemp -d "${TMPDIR:-/tmp}/berth-v2vm.XXXXXX")
+cleanup() {
+  if [ "$keep_workdir" = 1 ]; then echo "workdir kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+tree=$work/initramfs
+mkdir -p "$tree"/{bin,usr/local/bin,dev,proc,sys,run,tmp,etc,bundles,rootfs,newroot}
+
+install_busybox() {
+  local root=$1 applet
+  cp "$busybox_bin" "$root/bin/busybox"
+  for applet in $("$busybox_bin" --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
+  done
+}
+install_busybox "$tree"
+
+# The runtime and every shared object the loader maps for it, the loader
+# included, at the paths ldd names. Debug info is stripped from the copy: it
+# is most of a debug build's size and would only slow the guest's unpacking.
+rt_name=$(basename "$runtime")
+strip --strip-debug -o "$tree/usr/local/bin/$rt_name" "$runtime" 2>/dev/null \
+  || cp "$runtime" "$tree/usr/local/bin/$rt_name"
+ldd "$runtime" 2>/dev/null | grep -o '/[^ ]*' | sort -u | while read -r lib; do
+  mkdir -p "$tree$(dirname "$lib")"
+  cp -L "$lib" "$tree$lib"
+done
+
+# The container image: static busybox with its applet links. Every bundle
+# points at this one read-only rootfs.
+mkdir -p "$tree"/rootfs/{bin,proc,sys,dev,tmp,etc,devnodes}
+install_busybox "$tree/rootfs"
+echo "root:x:0:0:root:/:/bin/sh" >"$tree/rootfs/etc/passwd"
+echo "root:x:0:" >"$tree/rootfs/etc/group"
+
+# Bundles: the runtime's own default spec, edited per check.
+"$runtime" spec --bundle "$work" >/dev/null 2>&1 \
+  || { echo "error: $runtime spec --bundle $work failed" >&2; exit 1; }
+base=$work/config.json
+[ -s "$base" ] || { echo "error: $runtime spec wrote no config.json" >&2; exit 1; }
+
+# bundle ID CGROUPNS(yes|no) ARGS_JSON JQ_FILTER
+bundle() {
+  local id=$1 cgroupns=$2 args=$3 filter=$4
+  mkdir -p "$tree/bundles/$id"
+  jq --arg id "$id" --arg cgroupns "$cgroupns" --argjson args "$args" "
+    .process.terminal = false
+    | .process.args = \$args
+    | .root = {path: \"/rootfs\", readonly: true}
+    | .hostname = \$id
+    | .linux.cgroupsPath = (\"/berth-v2vm/\" + \$id)
+    | .linux.namespaces = ([.linux.namespaces[] | select(.type != \"cgroup\")]
+        + (if \$cgroupns == \"yes\" then [{type: \"cgroup\"}] else [] end))
+    | $filter" "$base" >"$tree/bundles/$id/config.json"
+}
+
+sleeper='["sleep","600"]'
+bundle run_exit0 no '["sh","-c","echo hello-from-container"]' '.'
+bundle limits no "$sleeper" '
+  .linux.resources.memory = {limit: 67108864}
+  | .linux.resources.cpu = {quota: 50000, period: 100000, shares: 512}
+  | .linux.resources.pids = {limit: 10}'
+# The hogs use no device node, so that a broken device filter cannot hide
+# (or fake) what the memory and pids controllers do. The shell doubles a
+# string until it holds far more than the 32 MiB limit (no swap: the guest
+# has none, and memory.swap.max is pinned to 0 as well).
+bundle oom_kill no '["sh","-c","x=0123456789abcdef; while :; do x=$x$x; done"]' '
+  .linux.resources.memory = {limit: 33554432, swap: 33554432}'
+# A fork loop: a 40-stage pipeline (a background job would need /dev/null).
+# With pids.max 10, fork fails long before, ash says "can't fork" and exits
+# non-zero without "spawned"; unlimited, it prints "spawned" after 5 s.
+fork_loop="sleep 5$(for _ in $(seq 39); do printf ' | sleep 5'; done); echo spawned"
+bundle pids_fork no "$(jq -cn --arg s "$fork_loop" '["sh","-c",$s]')" '
+  .linux.resources.pids = {limit: 10}'
+# /devnodes/kmsg (c 1:11) and /devnodes/null (c 1:3) are mknod'ed by the
+# guest before the containers start. Writing /dev/kmsg needs no capability,
+# so the device cgroup is the only thing that can refuse it. /dev/null stays
+# usable: runtimes allow it (and the other standard devices) by default.
+devices_script='for dev in /dev/null /dev/zero /dev/full /dev/random /dev/urandom /devnodes/null; do
+  # subshells: a failed redirection of a special builtin ends ash itself
+  ( : <$dev ) && ( : >$dev ) || echo "refused $dev"
+done
+if ( echo "<7>berth-v2vm probe" >/devnodes/kmsg ); then echo kmsg-open-ok; else echo kmsg-open-refused; fi'
+bundle devices_deny no "$(jq -cn --arg s "$devices_script" '["sh","-c",$s]')" '.'
+bundle devices_allow no "$(jq -cn --arg s "$devices_script" '["sh","-c",$s]')" '
+  .linux.resources.devices += [{allow: true, type: "c", major: 1, minor: 11, access: "rw"}]'
+bundle cgroupns yes '["sh","-c","cat /proc/self/cgroup; cat /sys/fs/cgroup/memory.max; ls /sys/fs/cgroup | grep -c berth-v2vm; grep \" /sys/fs/cgroup \" /proc/self/mountinfo"]' '
+  .linux.resources.memory = {limit: 50331648}
+  | (if any(.mounts[]; .destination == "/sys/fs/cgroup") then . else
+      .mounts += [{destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup",
+                   options: ["nosuid", "noexec", "nodev", "relatime", "ro"]}] end)'
+
+# cpu.weight from shares 512: runc >= 1.3 (opencontainers/cgroups) maps
+# shares onto weight with a quadratic-in-log curve (512 -> 59); runc before
+# 1.3 used 1 + (shares-2)*9999/262142 (512 -> 20).
+if "$runtime" --version 2>/dev/null | grep -Eq '^runc version 1\.[012]\.'; then
+  expected_weight=20
+else
+  expected_weight=59
+fi
+
+cat >"$tree/init" <<'EOF'
+#!/bin/busybox sh
+# Stage 1: pivot_root cannot leave the initramfs (rootfs), so copy everything
+# onto a tmpfs and switch_root there before any container starts.
+export PATH=/bin
+mount -t tmpfs -o mode=0755 tmpfs /newroot
+for entry in /*; do
+  case "$entry" in /newroot|/proc|/sys|/dev) mkdir -p "/newroot$entry" ;; *) cp -a "$entry" /newroot/ ;; esac
+done
+exec switch_root /newroot /stage2
+EOF
+printf 'RT=/usr/local/bin/%s\nEXPECTED_WEIGHT=%s\n' "$rt_name" "$expected_weight" >"$tree/etc/v2vm.env"
+cat >"$tree/stage2" <<'EOF'
+#!/bin/sh
+# Stage 2: a pure cgroup v2 host; run the checks, report, power off.
+export PATH=/usr/local/bin:/bin
+. /etc/v2vm.env
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+exec </dev/null
+
+for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
+  echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || echo "guest: could not enable $c"
+done
+echo "guest: kernel $(uname -r), up $(cut -d' ' -f1 /proc/uptime)s, controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+mknod -m 0666 /rootfs/devnodes/kmsg c 1 11
+mknod -m 0666 /rootfs/devnodes/null c 1 3
+
+CG=/sys/fs/cgroup/berth-v2vm
+L=/tmp/logs
+mkdir -p $L
+rt() { timeout 60 "$RT" --root /run/rt "$@"; }
+# detail lines go to the console as "  | ..." so that a failure explains itself
+show() { [ -s "$1" ] && sed 's/^/  | /' "$1" | head -n 20; true; }
+pass() { echo "CHECK $1 PASS $2"; }
+fail() { echo "CHECK $1 FAIL $2"; shift 2; for f in "$@"; do show "$f"; done; }
+# expect NAME FILE VALUE: the cgroup file holds exactly VALUE
+expect() {
+  local got
+  got=$(cat "$2" 2>&1)
+  if [ "$got" = "$3" ]; then pass "$1" "$2 = $got"; else fail "$1" "$2 = '$got', want '$3'"; fi
+}
+state_status() { rt state "$1" 2>/dev/null | tr -d ' \n' | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p'; }
+gone=""
+deleted() { [ -e "$CG/$1" ] && gone="$gone $1:still-there" || gone="$gone $1:removed"; }
+
+# --- a container runs and exits 0 ---
+rt run --bundle /bundles/run_exit0 run_exit0 >$L/run.out 2>$L/run.err; rc=$?
+if [ $rc = 0 ] && grep -q hello-from-container $L/run.out; then
+  pass run_exit0 "exit 0, output seen"
+else
+  fail run_exit0 "exit $rc" $L/run.out $L/run.err
+fi
+deleted run_exit0
+
+# --- limits, exec, update, pause/resume, stats on one running container ---
+rt create --bundle /bundles/limits limits >$L/limits.out 2>$L/limits.err; rc=$?
+[ $rc = 0 ] || echo "guest: create limits failed ($rc): $(head -c 600 $L/limits.err)"
+rt start limits 2>>$L/limits.err || echo "guest: start limits failed: $(head -c 600 $L/limits.err)"
+expect memory_max $CG/limits/memory.max 67108864
+expect cpu_max $CG/limits/cpu.max "50000 100000"
+expect cpu_weight $CG/limits/cpu.weight "$EXPECTED_WEIGHT"
+expect pids_max $CG/limits/pids.max 10
+
+pid=$(rt state limits 2>/dev/null | tr -d ' \n' | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
+rt exec limits cat /proc/self/cgroup >$L/exec.out 2>$L/exec.err; rc=$?
+if [ $rc = 0 ] && [ "$(cat $L/exec.out)" = "0::/berth-v2vm/limits" ] \
+   && [ -n "$pid" ] && grep -qx "$pid" $CG/limits/cgroup.procs; then
+  pass exec_joins_cgroup "init $pid and exec'd process in /berth-v2vm/limits"
+else
+  fail exec_joins_cgroup "exit $rc, init pid '$pid', procs: $(cat $CG/limits/cgroup.procs 2>&1 | tr '\n' ' ')" $L/exec.out $L/exec.err
+fi
+
+rt update --memory 134217728 limits >$L/update.out 2>&1; rc=$?
+got=$(cat $CG/limits/memory.max 2>&1)
+if [ $rc = 0 ] && [ "$got" = 134217728 ]; then
+  pass update_memory "memory.max = $got after update"
+else
+  fail update_memory "update exit $rc, memory.max = '$got', want 134217728" $L/update.out
+fi
+
+rt pause limits >$L/pause.out 2>&1; rc1=$?
+freeze_p=$(cat $CG/limits/cgroup.freeze 2>&1); frozen_p=$(grep frozen $CG/limits/cgroup.events 2>&1)
+status_p=$(state_status limits)
+rt resume limits >>$L/pause.out 2>&1; rc2=$?
+freeze_r=$(cat $CG/limits/cgroup.freeze 2>&1); frozen_r=$(grep frozen $CG/limits/cgroup.events 2>&1)
+status_r=$(state_status limits)
+detail="pause exit $rc1: freeze=$freeze_p '$frozen_p' $status_p; resume exit $rc2: freeze=$freeze_r '$frozen_r' $status_r"
+if [ $rc1 = 0 ] && [ $rc2 = 0 ] && [ "$freeze_p" = 1 ] && [ "$frozen_p" = "frozen 1" ] \
+   && [ "$status_p" = paused ] && [ "$freeze_r" = 0 ] && [ "$frozen_r" = "frozen 0" ] \
+   && [ "$status_r" = running ]; then
+  pass pause_resume "$detail"
+else
+  fail pause_resume "$detail" $L/pause.out
+fi
+
+rt events --stats limits >$L/events.out 2>$L/events.err; rc=$?
+usage=$(tr -d ' \n' <$L/events.out | grep -o '"memory":{.*' | grep -o '"usage":{[^}]*}' | head -n 1 \
+        | grep -o '"usage":[0-9]*' | grep -o '[0-9]*$')
+if [ $rc = 0 ] && [ -n "$usage" ] && [ "$usage" -gt 0 ]; then
+  pass events_stats "memory.usage.usage = $usage"
+else
+  fail events_stats "exit $rc, memory usage '$usage'" $L/events.out $L/events.err
+fi
+
+rt kill limits KILL 2>$L/kill.err
+i=0; while [ $i -lt 50 ] && [ "$(state_status limits)" != stopped ]; do sleep 0.1; i=$((i+1)); done
+rt delete limits >$L/delete.out 2>&1 || echo "guest: delete limits failed: $(head -c 600 $L/delete.out)"
+deleted limits
+
+# --- OOM kill ---
+rt run --keep --bundle /bundles/oom_kill oom_kill >$L/oom.out 2>$L/oom.err; rc=$?
+kills=$(sed -n 's/^oom_kill //p' $CG/oom_kill/memory.events 2>/dev/null)
+if [ $rc = 137 ] && [ -n "$kills" ] && [ "$kills" -ge 1 ]; then
+  pass oom_kill "exit 137, memory.events oom_kill $kills"
+else
+  fail oom_kill "exit $rc, memory.events oom_kill '$kills'" $L/oom.out $L/oom.err $CG/oom_kill/memory.events
+fi
+rt delete oom_kill >/dev/null 2>&1 || echo "guest: delete oom_kill failed"
+deleted oom_kill
+
+# --- fork loop under pids.max ---
+rt run --keep --bundle /bundles/pids_fork pids_fork >$L/fork.out 2>$L/fork.err; rc=$?
+maxed=$(sed -n 's/^max //p' $CG/pids_fork/pids.events 2>/dev/null)
+pmax=$(cat $CG/pids_fork/pids.max 2>/dev/null)
+if [ $rc != 0 ] && ! grep -q spawned $L/fork.out && [ "$pmax" = 10 ] \
+   && [ -n "$maxed" ] && [ "$maxed" -ge 1 ]; then
+  pass pids_fork_limit "exit $rc, pids.max $pmax, pids.events max $maxed, $(head -n 1 $L/fork.err)"
+else
+  fail pids_fork_limit "exit $rc, pids.max '$pmax', pids.events max '$maxed'" $L/fork.out $L/fork.err
+fi
+rt delete pids_fork >/dev/null 2>&1 || echo "guest: delete pids_fork failed"
+deleted pids_fork
+
+# --- eBPF device filter ---
+rt run --bundle /bundles/devices_deny devices_deny >$L/devd.out 2>$L/devd.err; rc=$?
+if [ $rc = 0 ] && ! grep -q '^refused' $L/devd.out; then
+  pass devices_defaults "null zero full random urandom (and a mknod'ed c 1:3) usable under a deny-all spec"
+else
+  fail devices_defaults "exit $rc, $(grep '^refused' $L/devd.out | tr '\n' ' ')" $L/devd.err
+fi
+if [ $rc = 0 ] && grep -qx kmsg-open-refused $L/devd.out && grep -q "devnodes/kmsg: Operation not permitted" $L/devd.err; then
+  pass devices_deny "mknod'ed c 1:11 refused with EPERM"
+else
+  fail devices_deny "exit $rc" $L/devd.out $L/devd.err
+fi
+deleted devices_deny
+rt run --bundle /bundles/devices_allow devices_allow >$L/deva.out 2>$L/deva.err; rc=$?
+if [ $rc = 0 ] && grep -qx kmsg-open-ok $L/deva.out; then
+  pass devices_allow "c 1:11 rw allowed by a rule opens"
+else
+  fail devices_allow "exit $rc" $L/deva.out $L/deva.err
+fi
+deleted devices_allow
+
+# --- cgroup namespace + cgroup2 mount ---
+rt run --bundle /bundles/cgroupns cgroupns >$L/ns.out 2>$L/ns.err; rc=$?
+line1=$(sed -n 1p $L/ns.out); line2=$(sed -n 2p $L/ns.out); line3=$(sed -n 3p $L/ns.out)
+if [ $rc = 0 ] && [ "$line1" = "0::/" ] && [ "$line2" = 50331648 ] && [ "$line3" = 0 ] \
+   && sed -n 4p $L/ns.out | grep -q ' - cgroup2 '; then
+  pass cgroupns_mount "/proc/self/cgroup 0::/, own memory.max $line2 at the mount's root"
+else
+  fail cgroupns_mount "exit $rc" $L/ns.out $L/ns.err
+fi
+deleted cgroupns
+
+# --- delete removed every container cgroup (and the state) ---
+left=$(rt list -q 2>/dev/null | tr '\n' ' ')
+case "$gone" in
+  *still-there*) fail delete_removes_cgroup "$gone; left in state: '$left'" ;;
+  *) if [ -z "$left" ]; then pass delete_removes_cgroup "$gone"; else fail delete_removes_cgroup "state still lists: $left"; fi ;;
+esac
+
+echo "guest: dmesg tail:"; dmesg | tail -n 8 | sed 's/^/  | /'
+echo "CHECKS-DONE at $(cut -d' ' -f1 /proc/uptime)s"
+sync
+poweroff -f
+EOF
+chmod 0755 "$tree/init" "$tree/stage2"
+
+initrd=$work/initrd.gz
+(cd "$tree" && find . -mindepth 1 | busybox cpio -o -H newc 2>/dev/null | gzip -1) >"$initrd"
+
+# --- boot ---
+log=$work/console.log
+start=$(date +%s)
+set +e
+timeout --foreground -k 5 "$vm_timeout" "$qemu" -accel tcg -cpu max -m 768 -nographic -no-reboot \
+  -kernel "$kernel" -initrd "$initrd" \
+  -append "console=ttyS0 quiet loglevel=1 cgroup_no_v1=all panic=-1" </dev/null >"$log" 2>&1
+qemu_rc=$?
+set -e
+elapsed=$(( $(date +%s) - start ))
+# serial output carries CRs and the firmware's terminal escapes
+sed -e 's/\r//g' -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/\x1bc//g' "$log" >"$log.txt"
+
+failed=0
+for name in $checks; do
+  if ! grep -q "^CHECK $name PASS" "$log.txt"; then
+    failed=1
+    grep -q "^CHECK $name " "$log.txt" || echo "CHECK $name FAIL (never reported)" >>"$log.txt"
+  fi
+done
+grep -q '^CHECKS-DONE' "$log.txt" || { failed=1; echo "guest did not finish (qemu exit $qemu_rc after ${elapsed}s)" >>"$log.txt"; }
+
+if [ "$failed" = 0 ]; then
+  grep -E '^(CHECK|guest: kernel|CHECKS-DONE)' "$log.txt"
+  echo "all $(echo $checks | wc -w) cgroup v2 checks passed in the guest (${elapsed}s, $(basename "$kernel"), runtime $rt_name)"
+  exit 0
+fi
+cat "$log.txt"
+echo "cgroup v2 VM checks FAILED (${elapsed}s, $(basename "$kernel"), runtime $rt_name)"
+exit 1
