@@ -1,0 +1,127 @@
+//! `process.terminal`: a pty whose master goes to the `--console-socket`
+//! (SCM_RIGHTS, like runc) and whose slave becomes the process's stdio and
+//! controlling terminal.
+
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+
+use crate::error::RuntimeError;
+
+/// Connects to the console socket given on the command line (in the
+/// runtime's own namespaces, before the container exists).
+pub fn connect(path: &Path) -> Result<UnixStream, RuntimeError> {
+    UnixStream::connect(path)
+        .map_err(|e| RuntimeError::io(format!("connect to console socket {}", path.display()), e))
+}
+
+/// A new pty.
+pub struct Pty {
+    pub master: OwnedFd,
+    pub slave: OwnedFd,
+    pub slave_path: PathBuf,
+}
+
+/// Opens a pty on `ptmx` and sets its window size.
+pub fn open_pty(ptmx: &Path, size: Option<(u32, u32)>) -> Result<Pty, String> {
+    let master = nix::fcntl::open(
+        ptmx,
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("open {}: {e}", ptmx.display()))?;
+    let mut unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads an int from the valid pointer.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) } != 0 {
+        return Err(format!("unlock pty: {}", std::io::Error::last_os_error()));
+    }
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes an unsigned int into the valid pointer.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) } != 0 {
+        return Err(format!("pty number: {}", std::io::Error::last_os_error()));
+    }
+    // TIOCGPTPEER opens the slave through the master, so a path swapped
+    // under /dev/pts cannot give us a different file.
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd or -1.
+    let slave = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if slave < 0 {
+        return Err(format!(
+            "open pty slave: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: the ioctl returned a new fd that nothing else owns.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    if let Some((height, width)) = size {
+        let ws = libc::winsize {
+            ws_row: u16::try_from(height).unwrap_or(u16::MAX),
+            ws_col: u16::try_from(width).unwrap_or(u16::MAX),
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize from the valid pointer.
+        if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } != 0 {
+            return Err(format!(
+                "set console size: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(Pty {
+        master,
+        slave,
+        slave_path: PathBuf::from(format!("/dev/pts/{n}")),
+    })
+}
+
+/// Sends the pty master over the console socket; the message data is the
+/// pty's name, as runc sends it.
+pub fn send_master(console_socket: RawFd, master: RawFd, name: &str) -> Result<(), String> {
+    let fds = [master];
+    loop {
+        match sendmsg::<()>(
+            console_socket,
+            &[IoSlice::new(name.as_bytes())],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Ok(_) => return Ok(()),
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(format!("send the pty master to the console socket: {e}")),
+        }
+    }
+}
+
+/// Makes `slave` the controlling terminal and stdin/stdout/stderr of a new
+/// session.
+pub fn become_terminal(slave: &OwnedFd) -> Result<(), String> {
+    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    // SAFETY: TIOCSCTTY with an integer argument on a valid tty fd.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
+        return Err(format!(
+            "set controlling terminal: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    for target in 0..3 {
+        // SAFETY: dup2 onto stdio of our own fd table.
+        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
+            return Err(format!(
+                "dup2 pty slave to fd {target}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! The container's init: `berth-runtime init`, re-executed from the sealed
+//! copy in its new namespaces. It sets up the container, reports `Ready`,
+//! waits on exec.fifo for `start`, and execve's the user's process.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use berth_rootfs::RootfsOptions;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::channel::{Channel, ChildMsg, ParentMsg};
+use super::security::{self, StepResult};
+use super::InitConfig;
+use crate::hooks::{self, HookKind};
+
+/// Entry point of `berth-runtime init` (both for a container's init and for
+/// an exec'd process). Never returns.
+pub fn main() -> ! {
+    // Nobody in the container may ptrace or read /proc/<pid>/ of the
+    // runtime while it holds host resources; execve restores dumpable.
+    security::set_dumpable(false);
+    let Some(mut ch) = Channel::from_env() else {
+        eprintln!("berth-runtime: init: must be started by berth-runtime");
+        std::process::exit(1);
+    };
+    let (msg, fds) = match ch.recv::<ParentMsg>() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("berth-runtime: init: {}", crate::error::one_line(&e));
+            std::process::exit(1);
+        }
+    };
+    let err = match msg {
+        ParentMsg::Init(cfg) => run_init(&mut ch, &cfg, fds),
+        ParentMsg::Exec(cfg) => super::exec::run_exec(&mut ch, &cfg, fds),
+        other => format!("unexpected first message {other:?}"),
+    };
+    // Before Ready the parent reports the error; after it, we are the only
+    // one who can.
+    if ch.send(&ChildMsg::Error(err.clone()), &[]).is_err() {
+        eprintln!("berth-runtime: {err}");
+    }
+    std::process::exit(1)
+}
+
+fn step(r: Result<(), impl std::fmt::Display>, what: &str) -> StepResult {
+    r.map_err(|e| format!("{what}: {e}"))
+}
+
+fn setup_user_namespace(cfg: &InitConfig) -> StepResult {
+    if cfg.new_user_ns {
+        // Become root of the new user namespace when root is mapped; the
+        // process's own user is set later.
+        let root = nix::unistd::Uid::from_raw(0);
+        let rootg = nix::unistd::Gid::from_raw(0);
+        let _ = nix::unistd::setresgid(rootg, rootg, rootg);
+        let _ = nix::unistd::setresuid(root, root, root);
+    }
+    if cfg.new_cgroup_ns {
+        step(
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP),
+            "unshare cgroup namespace",
+        )?;
+    }
+    Ok(())
+}
+
+fn set_names(spec: &Spec) -> StepResult {
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        step(
+            nix::unistd::sethostname(h),
+            &format!("hostname {h:?}: sethostname"),
+        )?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        // SAFETY: setdomainname reads len bytes from the valid pointer.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(format!(
+                "domainname {d:?}: setdomainname: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn join_session_keyring(id: &str) -> StepResult {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    let name = std::ffi::CString::new(format!("_ses.{id}")).map_err(|e| e.to_string())?;
+    // SAFETY: keyctl with a valid NUL-terminated name.
+    let rc = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if rc < 0 {
+        let e = std::io::Error::last_os_error();
+        // Kernels without keyrings, or keyrings off in user namespaces.
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::ENOSYS | libc::EPERM | libc::EACCES)
+        ) {
+            return Err(format!("join session keyring: {e}"));
+        }
+    }
+    Ok(())
+}
+
+fn personality(spec: &Spec) -> StepResult {
+    let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else {
+        return Ok(());
+    };
+    let persona = match p.domain() {
+        oci_spec::runtime::LinuxPersonalityDomain::PerLinux => 0x0000,
+        oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    // SAFETY: personality with an integer argument.
+    if unsafe { libc::personality(persona) } < 0 {
+        return Err(format!(
+            "linux.personality: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// Compiles the container's seccomp profile; the parent compiled it into
+/// the same cache moments ago, so this is a cache read.
+fn compile_seccomp(
+    spec: &Spec,
+    cache: &Path,
+) -> Result<Option<berth_seccomp::SeccompProgram>, String> {
+    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    berth_seccomp::compile_cached(seccomp, cache)
+        .map(Some)
+        .map_err(|e| format!("linux.seccomp: {}", crate::error::one_line(&e)))
+}
+
+fn load_seccomp(ch: &mut Channel, program: Option<&berth_seccomp::SeccompProgram>) -> StepResult {
+    let Some(program) = program else {
+        return Ok(());
+    };
+    let fd = program.load().map_err(|e| crate::error::one_line(&e))?;
+    if let Some(fd) = fd {
+        ch.send(&ChildMsg::SeccompNotify, &[fd.as_raw_fd()])
+            .map_err(|e| format!("send seccomp notify fd: {}", crate::error::one_line(&e)))?;
+    }
+    Ok(())
+}
+
+fn run_init(ch: &mut Channel, cfg: &InitConfig, fds: Vec<OwnedFd>) -> String {
+    match init_steps(ch, cfg, fds) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn init_steps(
+    ch: &mut Channel,
+    cfg: &InitConfig,
+    fds: Vec<OwnedFd>,
+) -> Result<std::convert::Infallible, String> {
+    let spec = &cfg.spec;
+    let process = spec.process().as_ref().ok_or("process: missing")?;
+    let mut fds = fds.into_iter();
+    let fifo = fds.next().ok_or("exec.fifo fd missing")?;
+    let console_sock = if process.terminal().unwrap_or(false) {
+        fds.next()
+    } else {
+        None
+    };
+
+    let seccomp = compile_seccomp(spec, &cfg.seccomp_cache)?;
+    setup_user_namespace(cfg)?;
+    let namespaces = crate::config::namespace_set(spec);
+    if namespaces.contains(&LinuxNamespaceType::Uts) {
+        set_names(spec)?;
+    }
+    if !cfg.no_new_keyring {
+        join_session_keyring(&cfg.id)?;
+    }
+
+    // The pty comes from the runtime's devpts, before the root switch, so
+    // the rootfs setup can bind its slave at /dev/console.
+    let pty = match &console_sock {
+        Some(_) => {
+            let size = process
+                .console_size()
+                .as_ref()
+                .map(|b| (b.height() as u32, b.width() as u32));
+            Some(crate::console::open_pty(Path::new("/dev/ptmx"), size)?)
+        }
+        None => None,
+    };
+
+    let readonly = spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly().unwrap_or(false));
+    let mount_label = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.mount_label().as_deref());
+    let opts = RootfsOptions {
+        rootfs: &cfg.rootfs,
+        readonly,
+        no_pivot: cfg.no_pivot,
+        console: pty.as_ref().map(|p| p.slave_path.as_path()),
+        user_ns: namespaces.contains(&LinuxNamespaceType::User),
+        cgroup_ns: namespaces.contains(&LinuxNamespaceType::Cgroup),
+        mount_label,
+    };
+    berth_rootfs::prepare(spec, &opts).map_err(|e| crate::error::one_line(&e))?;
+
+    if cfg.runtime_hooks {
+        ch.send(&ChildMsg::RunHooks, &[])
+            .map_err(|e| crate::error::one_line(&e))?;
+        match ch
+            .recv::<ParentMsg>()
+            .map_err(|e| crate::error::one_line(&e))?
+        {
+            (ParentMsg::HooksDone, _) => {}
+            (other, _) => return Err(format!("expected HooksDone, got {other:?}")),
+        }
+    }
+    hooks::run(spec, HookKind::CreateContainer, cfg.hook_state.as_bytes())
+        .map_err(|e| crate::error::one_line(&e))?;
+
+    berth_rootfs::pivot(&opts).map_err(|e| crate::error::one_line(&e))?;
+    if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+        crate::sysctl::apply(sysctl)?;
+    }
+    berth_rootfs::finalize(spec, &opts).map_err(|e| crate::error::one_line(&e))?;
+
+    // No host fd may stay open in the container: everything above the
+    // preserved fds goes, except what we still need ourselves.
+    let first_closed: RawFd = 3 + cfg.preserve_fds;
+    let mut keep = vec![ch.raw_fd(), fifo.as_raw_fd()];
+    if let Some(s) = &console_sock {
+        keep.push(s.as_raw_fd());
+    }
+    if let Some(p) = &pty {
+        keep.push(p.master.as_raw_fd());
+        keep.push(p.slave.as_raw_fd());
+    }
+    security::close_fds_from(first_closed, &keep);
+
+    match (&console_sock, &pty) {
+        (Some(sock), Some(pty)) => {
+            crate::console::send_master(
+                sock.as_raw_fd(),
+                pty.master.as_raw_fd(),
+                &pty.slave_path.to_string_lossy(),
+            )?;
+            crate::console::become_terminal(&pty.slave)?;
+        }
+        _ => {
+            step(nix::unistd::setsid().map(drop), "setsid")?;
+        }
+    }
+    drop(pty);
+    drop(console_sock);
+
+    personality(spec)?;
+    security::warn_lsm(process);
+    security::set_oom_score_adj(process)?;
+    if let Some(rl) = process.rlimits() {
+        crate::rlimits::apply(rl)?;
+    }
+
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let seccomp_notify = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .is_some_and(|s| s.listener_path().is_some());
+    // Without no_new_privs loading seccomp needs CAP_SYS_ADMIN, so it goes
+    // before the capabilities are dropped; a notify filter must go before
+    // Ready so its fd can still reach the parent.
+    if !nnp || seccomp_notify {
+        if nnp {
+            security::set_no_new_privs()?;
+        }
+        load_seccomp(ch, seccomp.as_ref())?;
+    }
+
+    security::drop_bounding(process.capabilities().as_ref())?;
+    let cwd_early = security::enter_cwd(process.cwd());
+    security::switch_user(process)?;
+    if cwd_early.is_err() {
+        security::enter_cwd(process.cwd())?;
+    }
+    security::apply_caps(process.capabilities().as_ref())?;
+    if nnp {
+        security::set_no_new_privs()?;
+    }
+    let exe = security::find_executable(process)?;
+
+    ch.send(&ChildMsg::Ready, &[])
+        .map_err(|e| crate::error::one_line(&e))?;
+
+    // Block until `start` opens the other end.
+    let fifo_path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let wfd = nix::fcntl::open(
+        fifo_path.as_str(),
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("open exec.fifo: {e}"))?;
+    step(nix::unistd::write(&wfd, b"0").map(drop), "write exec.fifo")?;
+    drop(wfd);
+    drop(fifo);
+
+    hooks::run(spec, HookKind::StartContainer, cfg.hook_state.as_bytes())
+        .map_err(|e| crate::error::one_line(&e))?;
+
+    if nnp && !seccomp_notify {
+        // As close to execve as possible, so the profile need not allow
+        // the runtime's own syscalls.
+        load_seccomp(ch, seccomp.as_ref())?;
+    }
+    security::cloexec_from(first_closed);
+    security::reset_signals();
+    Err(security::exec(&exe, process))
+}

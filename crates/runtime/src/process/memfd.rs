@@ -1,0 +1,121 @@
+//! CVE-2019-5736 defence: processes that enter a container never run from
+//! the host's runtime binary. They are re-executed from a sealed in-memory
+//! copy, so `/proc/<pid>/exe` of any runtime process a container can see
+//! points at an immutable memfd rather than at a host file the container
+//! could open for writing.
+//!
+//! The copy is made in the kernel (copy_file_range, sendfile as fallback),
+//! so it costs one page-cache copy of the binary and no user-space buffer.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+
+use crate::error::RuntimeError;
+
+const SEALS: libc::c_int =
+    libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+
+fn memfd_create(flags: libc::c_uint) -> std::io::Result<OwnedFd> {
+    // SAFETY: the name is a valid NUL-terminated string; memfd_create
+    // returns a new fd or -1.
+    let fd = unsafe { libc::memfd_create(c"berth-runtime".as_ptr(), flags) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the fd was just created and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A sealed, executable memfd holding a copy of `/proc/self/exe`.
+pub fn sealed_self_copy() -> Result<OwnedFd, RuntimeError> {
+    let exe = File::open("/proc/self/exe")
+        .map_err(|e| RuntimeError::io("open /proc/self/exe for the sealed copy", e))?;
+    let size = exe
+        .metadata()
+        .map_err(|e| RuntimeError::io("stat /proc/self/exe", e))?
+        .len();
+
+    // MFD_EXEC (Linux 6.3) keeps the copy executable where vm.memfd_noexec
+    // would otherwise default new memfds to non-executable.
+    const MFD_EXEC: libc::c_uint = 0x0010;
+    let base = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    let memfd = match memfd_create(base | MFD_EXEC) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            memfd_create(base).map_err(|e| RuntimeError::io("memfd_create", e))?
+        }
+        Err(e) => return Err(RuntimeError::io("memfd_create", e)),
+    };
+
+    let mut remaining = size;
+    let mut use_sendfile = false;
+    while remaining > 0 {
+        let chunk = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
+        let n = if use_sendfile {
+            // SAFETY: both fds are valid for the duration of the call; a
+            // null offset means the input file's own offset is used.
+            unsafe {
+                libc::sendfile(
+                    memfd.as_raw_fd(),
+                    exe.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    chunk,
+                )
+            }
+        } else {
+            // SAFETY: both fds are valid; null offsets use the files' own
+            // offsets.
+            unsafe {
+                libc::copy_file_range(
+                    exe.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    memfd.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    chunk,
+                    0,
+                )
+            }
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if !use_sendfile
+                && matches!(
+                    e.raw_os_error(),
+                    Some(libc::EXDEV | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+                )
+            {
+                use_sendfile = true;
+                continue;
+            }
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(RuntimeError::io("copy /proc/self/exe into the memfd", e));
+        }
+        if n == 0 {
+            return Err(RuntimeError::io(
+                "copy /proc/self/exe into the memfd",
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "binary shrank"),
+            ));
+        }
+        remaining -= n as u64;
+    }
+    // SAFETY: fcntl on a valid fd with an integer argument.
+    if unsafe { libc::fcntl(memfd.as_fd().as_raw_fd(), libc::F_ADD_SEALS, SEALS) } < 0 {
+        return Err(RuntimeError::io(
+            "seal the memfd copy",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(memfd)
+}
+
+/// Whether `fd` is a memfd carrying all of our seals (used by tests and
+/// by the init to check it really runs from the sealed copy).
+pub fn is_sealed(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    // SAFETY: fcntl on a valid fd with no argument.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    seals >= 0 && seals & SEALS == SEALS
+}

@@ -1,0 +1,405 @@
+//! Creating a container, on the runtime's side: everything is parsed and
+//! validated first; then the state dir, cgroup and init are created, each
+//! undone by [`Rollback`] if a later step fails.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use berth_cgroups::CgroupManager;
+use nix::unistd::Pid;
+use oci_spec::runtime::{
+    LinuxDeviceCgroup, LinuxDeviceType, LinuxNamespaceType, LinuxResources, Spec,
+};
+
+use super::channel::{Channel, ChildMsg, ParentMsg};
+use super::spawn::{self, NamespacePlan, Reexec};
+use super::InitConfig;
+use crate::config;
+use crate::error::RuntimeError;
+use crate::hooks::{self, HookKind};
+use crate::state::{ContainerDir, ContainerState, HookState, Status};
+
+/// What `create` (and `run`) were asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub root: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+}
+
+/// A created container: its locked dir, state and init pid.
+pub struct Created {
+    pub dir: ContainerDir,
+    pub state: ContainerState,
+    pub init: Pid,
+}
+
+/// Undoes a partial create: kills the init, removes the cgroup and the
+/// state dir, in that order.
+struct Rollback {
+    init: Option<Pid>,
+    cgroup: Option<Box<dyn CgroupManager>>,
+    dir: Option<PathBuf>,
+}
+
+impl Drop for Rollback {
+    fn drop(&mut self) {
+        if let Some(pid) = self.init.take() {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            // Processes leave the cgroup asynchronously after SIGKILL.
+            for _ in 0..50 {
+                if cg.destroy().is_ok() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The spec's resources plus runc's implicit device rules: after the spec's
+/// own rules, the standard character devices (and mknod of anything) are
+/// allowed, and so is every device the spec creates.
+pub fn effective_resources(spec: &Spec) -> LinuxResources {
+    let mut res = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true)
+            .set_typ(Some(typ))
+            .set_major(major)
+            .set_minor(minor)
+            .set_access(Some(access.to_string()));
+        r
+    };
+    let mut rules = res.devices().clone().unwrap_or_default();
+    use LinuxDeviceType::{B, C};
+    rules.push(rule(C, None, None, "m"));
+    rules.push(rule(B, None, None, "m"));
+    for (major, minor) in [(1, 3), (1, 8), (1, 7), (5, 0), (1, 5), (1, 9), (5, 2)] {
+        rules.push(rule(C, Some(major), Some(minor), "rwm"));
+    }
+    rules.push(rule(C, Some(136), None, "rwm"));
+    for d in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let typ = match d.typ() {
+            LinuxDeviceType::B => B,
+            LinuxDeviceType::P => continue,
+            _ => C,
+        };
+        rules.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    res.set_devices(Some(rules));
+    res
+}
+
+/// Where compiled seccomp programs are kept between runs.
+pub fn seccomp_cache(root: &Path) -> PathBuf {
+    root.join(".seccomp-cache")
+}
+
+/// The default cgroup path when the spec has none.
+pub fn cgroup_path(spec: &Spec, id: &str) -> PathBuf {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .unwrap_or_else(|| PathBuf::from(format!("/berth/{id}")))
+}
+
+fn namespace_plan(spec: &Spec) -> Result<NamespacePlan, RuntimeError> {
+    let mut plan = NamespacePlan {
+        clone_flags: 0,
+        joins: Vec::new(),
+        time_offsets: None,
+    };
+    let Some(list) = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()) else {
+        return Ok(plan);
+    };
+    for ns in list {
+        match ns.path() {
+            Some(p) => plan.joins.push((ns.typ(), p.clone())),
+            // The cgroup namespace is unshared by the init once it is in its
+            // cgroup; the time namespace needs its offsets before entry.
+            None if ns.typ() == LinuxNamespaceType::Cgroup => {}
+            None if ns.typ() == LinuxNamespaceType::Time => {
+                let offsets = spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.time_offsets().as_ref())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(clock, o)| {
+                                format!(
+                                    "{clock} {} {}\n",
+                                    o.secs().unwrap_or(0),
+                                    o.nanosecs().unwrap_or(0)
+                                )
+                            })
+                            .collect::<String>()
+                    })
+                    .unwrap_or_default();
+                plan.time_offsets = Some(offsets);
+            }
+            None => plan.clone_flags |= spawn::clone_flag(ns.typ()),
+        }
+    }
+    plan.joins
+        .sort_by_key(|(t, _)| u8::from(*t != LinuxNamespaceType::User));
+    Ok(plan)
+}
+
+fn proto(context: &'static str, e: impl std::error::Error + 'static) -> RuntimeError {
+    RuntimeError::Protocol {
+        context,
+        reason: crate::error::one_line(&e),
+    }
+}
+
+/// Creates the container `opts.id` from `opts.bundle` up to the point where
+/// its init waits for `start`.
+pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
+    crate::state::check_id(&opts.id)?;
+    let bundle = std::fs::canonicalize(&opts.bundle)
+        .map_err(|e| RuntimeError::io(format!("bundle {}", opts.bundle.display()), e))?;
+    let spec = config::load(&bundle)?;
+    config::validate(&spec, true)?;
+    let rootfs = config::rootfs_path(&spec, &bundle)?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| RuntimeError::InvalidArgument("config.json: process: missing".into()))?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() {
+        return Err(RuntimeError::InvalidArgument(
+            "process.terminal is set: --console-socket is required".into(),
+        ));
+    }
+    if let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        let program =
+            berth_seccomp::compile_cached(seccomp, &seccomp_cache(&opts.root)).map_err(|e| {
+                RuntimeError::InvalidArgument(format!(
+                    "config.json: linux.seccomp: {}",
+                    crate::error::one_line(&e)
+                ))
+            })?;
+        for w in program.warnings() {
+            crate::log::warn(w);
+        }
+    }
+    let plan = namespace_plan(&spec)?;
+    let cgroup_path = cgroup_path(&spec, &opts.id);
+    let cgroup =
+        berth_cgroups::manager(&cgroup_path).map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+    let console = opts
+        .console_socket
+        .as_deref()
+        .filter(|_| terminal)
+        .map(crate::console::connect)
+        .transpose()?;
+
+    // From here on things exist on the host: every failure rolls back.
+    let dir = ContainerDir::create(&opts.root, &opts.id)?;
+    let mut rollback = Rollback {
+        init: None,
+        cgroup: None,
+        dir: Some(dir.path.clone()),
+    };
+
+    let fifo_path = dir.fifo_path();
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(|e| RuntimeError::sys(format!("mkfifo {}", fifo_path.display()), e))?;
+    let fifo: OwnedFd = nix::fcntl::open(
+        &fifo_path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
+
+    cgroup
+        .create()
+        .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+    rollback.cgroup = Some(cgroup);
+    let cgroup = rollback
+        .cgroup
+        .as_ref()
+        .map(|c| c.as_ref())
+        .ok_or_else(|| RuntimeError::InvalidArgument("cgroup manager vanished".into()))?;
+    cgroup
+        .apply(&effective_resources(&spec))
+        .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+
+    let (mut parent_end, mut child_end) =
+        Channel::pair().map_err(|e| RuntimeError::io("sync socketpair", e))?;
+    let reexec = Reexec::new(child_end.raw_fd())?;
+    let init = spawn::spawn(&plan, &reexec, &mut child_end, &mut parent_end)?;
+    rollback.init = Some(init);
+    drop(child_end);
+    drop(reexec);
+
+    if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
+        let linux = spec.linux().as_ref();
+        spawn::write_id_maps(
+            init,
+            linux
+                .and_then(|l| l.uid_mappings().as_deref())
+                .unwrap_or_default(),
+            linux
+                .and_then(|l| l.gid_mappings().as_deref())
+                .unwrap_or_default(),
+        )?;
+    }
+    cgroup
+        .add_task(init.as_raw())
+        .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+
+    let created = chrono::Utc::now();
+    let owner = String::new();
+    let annotations = spec.annotations().as_ref().filter(|a| !a.is_empty());
+    let hook_state = |status: Status| -> Vec<u8> {
+        serde_json::to_vec(&HookState {
+            oci_version: spec.version(),
+            id: &opts.id,
+            status,
+            pid: init.as_raw(),
+            bundle: &bundle,
+            annotations,
+        })
+        .unwrap_or_default()
+    };
+    let runtime_hooks =
+        hooks::has(&spec, HookKind::Prestart) || hooks::has(&spec, HookKind::CreateRuntime);
+    let init_cfg = InitConfig {
+        id: opts.id.clone(),
+        spec: spec.clone(),
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds: opts.preserve_fds,
+        new_user_ns: plan.clone_flags & libc::CLONE_NEWUSER != 0,
+        new_cgroup_ns: config::creates_namespace(&spec, LinuxNamespaceType::Cgroup),
+        runtime_hooks,
+        hook_state: String::from_utf8_lossy(&hook_state(Status::Creating)).into_owned(),
+        seccomp_cache: seccomp_cache(&opts.root),
+    };
+    let mut fds = vec![fifo.as_raw_fd()];
+    if let Some(c) = &console {
+        fds.push(c.as_raw_fd());
+    }
+    parent_end
+        .send(&ParentMsg::Init(Box::new(init_cfg)), &fds)
+        .map_err(|e| proto("send init config", e))?;
+    drop(console);
+    drop(fifo);
+
+    loop {
+        let (msg, fds) = match parent_end.recv::<ChildMsg>() {
+            Ok(m) => m,
+            Err(super::channel::ChannelError::Closed) => {
+                let status = nix::sys::wait::waitpid(init, None)
+                    .ok()
+                    .and_then(super::wait::exit_code);
+                rollback.init = None;
+                return Err(RuntimeError::Init(format!(
+                    "exited during setup{}",
+                    status
+                        .map(|c| format!(" with status {c}"))
+                        .unwrap_or_default()
+                )));
+            }
+            Err(e) => return Err(proto("container init", e)),
+        };
+        match msg {
+            ChildMsg::RunHooks => {
+                let state = hook_state(Status::Creating);
+                hooks::run(&spec, HookKind::Prestart, &state)?;
+                hooks::run(&spec, HookKind::CreateRuntime, &state)?;
+                parent_end
+                    .send(&ParentMsg::HooksDone, &[])
+                    .map_err(|e| proto("container init", e))?;
+            }
+            ChildMsg::SeccompNotify => {
+                send_seccomp_fd(&spec, &fds, &hook_state(Status::Creating))?;
+            }
+            ChildMsg::Ready => break,
+            ChildMsg::Error(e) => return Err(RuntimeError::Init(e)),
+            ChildMsg::ExecPid(_) => {
+                return Err(RuntimeError::Protocol {
+                    context: "container init",
+                    reason: "unexpected ExecPid".into(),
+                })
+            }
+        }
+    }
+    drop(parent_end);
+
+    let (init_start_time, _) = crate::state::proc_stat(init.as_raw())
+        .ok_or_else(|| RuntimeError::Init("exited right after setup".into()))?;
+    let state = ContainerState {
+        id: opts.id.clone(),
+        init_pid: init.as_raw(),
+        init_start_time,
+        bundle,
+        rootfs,
+        created,
+        owner,
+        cgroup_path,
+        config: spec,
+    };
+    dir.save(&state)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, init.as_raw())?;
+    }
+    rollback.init = None;
+    rollback.cgroup = None;
+    rollback.dir = None;
+    Ok(Created { dir, state, init })
+}
+
+fn send_seccomp_fd(spec: &Spec, fds: &[OwnedFd], state: &[u8]) -> Result<(), RuntimeError> {
+    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(());
+    };
+    let (Some(path), Some(fd)) = (seccomp.listener_path(), fds.first()) else {
+        return Ok(());
+    };
+    let metadata = seccomp.listener_metadata().clone().unwrap_or_default();
+    use std::os::fd::AsFd;
+    berth_seccomp::send_to_listener(path, fd.as_fd(), state, &metadata).map_err(|e| {
+        RuntimeError::InvalidArgument(format!(
+            "linux.seccomp.listenerPath: {}",
+            crate::error::one_line(&e)
+        ))
+    })
+}
+
+/// Writes the pid file atomically, as runc does.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), RuntimeError> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| RuntimeError::io("getcwd", e))?
+            .join(path)
+    };
+    crate::state::write_atomic(&abs, pid.to_string().as_bytes())
+}

@@ -1,0 +1,245 @@
+//! Cloning a process into its namespaces and re-executing it as
+//! `berth-runtime init` from the sealed copy of the runtime binary.
+//!
+//! The runtime is single-threaded whenever it clones: the child only clears
+//! one fd flag and calls execveat, both async-signal-safe, with argument
+//! vectors built before the clone.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxNamespaceType;
+
+use super::channel::{Channel, ChildMsg, SYNC_FD_ENV};
+use super::memfd::sealed_self_copy;
+use crate::error::RuntimeError;
+
+/// The sealed runtime copy and the prepared argv/envp for re-executing it.
+pub struct Reexec {
+    memfd: OwnedFd,
+    // Owned strings the pointer arrays below point into.
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
+    sync_fd: RawFd,
+}
+
+impl Reexec {
+    /// Copies the runtime binary and prepares `berth-runtime init` with the
+    /// child's channel end `sync_fd` named in its environment.
+    pub fn new(sync_fd: RawFd) -> Result<Self, RuntimeError> {
+        let memfd = sealed_self_copy()?;
+        let argv = vec![c"berth-runtime".to_owned(), c"init".to_owned()];
+        let mut envp: Vec<CString> = std::env::vars_os()
+            .filter(|(k, _)| k != SYNC_FD_ENV)
+            .filter_map(|(k, v)| {
+                let mut kv = k.into_encoded_bytes();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_encoded_bytes());
+                CString::new(kv).ok()
+            })
+            .collect();
+        envp.push(
+            CString::new(format!("{SYNC_FD_ENV}={sync_fd}"))
+                .map_err(|_| RuntimeError::InvalidArgument("bad sync fd".into()))?,
+        );
+        let mut argv_ptrs: Vec<_> = argv.iter().map(|s| s.as_ptr()).collect();
+        argv_ptrs.push(std::ptr::null());
+        let mut envp_ptrs: Vec<_> = envp.iter().map(|s| s.as_ptr()).collect();
+        envp_ptrs.push(std::ptr::null());
+        Ok(Reexec {
+            memfd,
+            _argv: argv,
+            _envp: envp,
+            argv_ptrs,
+            envp_ptrs,
+            sync_fd,
+        })
+    }
+
+    /// In a freshly cloned child: makes the channel fd survive exec and
+    /// executes the sealed copy. Only async-signal-safe calls; never returns.
+    fn exec_in_child(&self) -> ! {
+        // SAFETY: plain fcntl/execveat/_exit syscalls on fds and pointer
+        // arrays that were valid in the parent and are copied into the child;
+        // nothing here allocates or takes locks.
+        unsafe {
+            libc::fcntl(self.sync_fd, libc::F_SETFD, 0);
+            libc::syscall(
+                libc::SYS_execveat,
+                self.memfd.as_raw_fd(),
+                c"".as_ptr(),
+                self.argv_ptrs.as_ptr(),
+                self.envp_ptrs.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            );
+            libc::_exit(127)
+        }
+    }
+}
+
+/// Raw clone with `flags` (namespace flags, CLONE_PARENT) behaving like fork:
+/// the child continues on a copy of the caller's stack.
+pub(super) fn clone_raw(flags: libc::c_int) -> Result<Option<Pid>, nix::Error> {
+    // SAFETY: clone without CLONE_VM and with a null stack is fork with
+    // extra flags; the caller is single-threaded, so the child's copy of the
+    // address space is consistent.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match rc {
+        -1 => Err(nix::Error::last()),
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// CLONE_NEW* flag of a namespace type.
+pub fn clone_flag(typ: LinuxNamespaceType) -> libc::c_int {
+    match typ {
+        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+        LinuxNamespaceType::Time => libc::CLONE_NEWTIME,
+    }
+}
+
+/// How the init enters its namespaces.
+pub struct NamespacePlan {
+    /// Namespaces created by clone (user first by the kernel's own order).
+    pub clone_flags: libc::c_int,
+    /// Existing namespaces to join before, user namespace first.
+    pub joins: Vec<(LinuxNamespaceType, PathBuf)>,
+    /// A new time namespace with these offsets (`timens_offsets` lines).
+    pub time_offsets: Option<String>,
+}
+
+fn fail_intermediate(ch: &mut Channel, what: String) -> ! {
+    let _ = ch.send(&ChildMsg::Error(what), &[]);
+    // SAFETY: _exit is always safe; it skips destructors of the parent's
+    // state this forked copy must not run.
+    unsafe { libc::_exit(1) }
+}
+
+/// Starts the process described by `plan` running `reexec`. Returns its pid;
+/// it is always a direct child of the caller.
+pub fn spawn(
+    plan: &NamespacePlan,
+    reexec: &Reexec,
+    child_end: &mut Channel,
+    parent_end: &mut Channel,
+) -> Result<Pid, RuntimeError> {
+    if plan.joins.is_empty() && plan.time_offsets.is_none() {
+        return match clone_raw(plan.clone_flags & !libc::CLONE_NEWTIME)
+            .map_err(|e| RuntimeError::sys("clone the container init", e))?
+        {
+            None => reexec.exec_in_child(),
+            Some(pid) => Ok(pid),
+        };
+    }
+
+    // Joining existing namespaces (or preparing a time namespace) needs an
+    // intermediate: setns/unshare there, then clone the init with
+    // CLONE_PARENT so it is still our child.
+    let mut ns_fds: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
+    for (typ, path) in &plan.joins {
+        let fd = std::fs::File::open(path)
+            .map_err(|e| RuntimeError::io(format!("open namespace {}", path.display()), e))?;
+        ns_fds.push((*typ, fd.into()));
+    }
+    // SAFETY: the runtime is single-threaded here; the child only runs the
+    // code below and then exits or execs.
+    match unsafe { nix::unistd::fork() }.map_err(|e| RuntimeError::sys("fork", e))? {
+        nix::unistd::ForkResult::Child => {
+            for (typ, fd) in &ns_fds {
+                if let Err(e) = nix::sched::setns(fd, nix::sched::CloneFlags::empty()) {
+                    fail_intermediate(child_end, format!("setns {typ} namespace: {e}"));
+                }
+            }
+            if let Some(offsets) = &plan.time_offsets {
+                if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+                    libc::CLONE_NEWTIME,
+                )) {
+                    fail_intermediate(child_end, format!("unshare time namespace: {e}"));
+                }
+                if let Err(e) = std::fs::write("/proc/self/timens_offsets", offsets) {
+                    fail_intermediate(child_end, format!("write timens_offsets: {e}"));
+                }
+            }
+            let flags = (plan.clone_flags & !libc::CLONE_NEWTIME) | libc::CLONE_PARENT;
+            match clone_raw(flags) {
+                Err(e) => fail_intermediate(child_end, format!("clone the container init: {e}")),
+                Ok(None) => reexec.exec_in_child(),
+                Ok(Some(pid)) => {
+                    let _ = child_end.send(&ChildMsg::ExecPid(pid.as_raw()), &[]);
+                    // SAFETY: see fail_intermediate.
+                    unsafe { libc::_exit(0) }
+                }
+            }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let reply = parent_end.recv::<ChildMsg>();
+            let _ = nix::sys::wait::waitpid(child, None);
+            match reply {
+                Ok((ChildMsg::ExecPid(pid), _)) => Ok(Pid::from_raw(pid)),
+                Ok((ChildMsg::Error(e), _)) => Err(RuntimeError::Init(e)),
+                Ok((other, _)) => Err(RuntimeError::Protocol {
+                    context: "namespace setup",
+                    reason: format!("unexpected message {other:?}"),
+                }),
+                Err(e) => Err(RuntimeError::Protocol {
+                    context: "namespace setup",
+                    reason: crate::error::one_line(&e),
+                }),
+            }
+        }
+    }
+}
+
+/// Forks a child that re-executes `reexec` (for `exec`: the namespaces are
+/// joined by the re-executed process itself).
+pub fn fork_reexec(reexec: &Reexec) -> Result<Pid, RuntimeError> {
+    match clone_raw(0).map_err(|e| RuntimeError::sys("fork", e))? {
+        None => reexec.exec_in_child(),
+        Some(pid) => Ok(pid),
+    }
+}
+
+/// Writes `/proc/<pid>/{uid,gid}_map` (and `setgroups` = deny when not
+/// privileged, as the kernel then requires).
+pub fn write_id_maps(
+    pid: Pid,
+    uid_maps: &[oci_spec::runtime::LinuxIdMapping],
+    gid_maps: &[oci_spec::runtime::LinuxIdMapping],
+) -> Result<(), RuntimeError> {
+    let fmt = |maps: &[oci_spec::runtime::LinuxIdMapping]| {
+        maps.iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    if !nix::unistd::geteuid().is_root() {
+        let p = format!("/proc/{pid}/setgroups");
+        std::fs::write(&p, "deny").map_err(|e| RuntimeError::io(format!("write {p}"), e))?;
+    }
+    for (file, maps) in [("uid_map", uid_maps), ("gid_map", gid_maps)] {
+        let p = format!("/proc/{pid}/{file}");
+        std::fs::write(&p, fmt(maps)).map_err(|e| {
+            RuntimeError::io(format!("write {p} (linux.{}Mappings)", &file[..3]), e)
+        })?;
+    }
+    Ok(())
+}
