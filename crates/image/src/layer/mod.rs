@@ -16,6 +16,7 @@
 //! `flock`ed by its writer, so leftovers of running writers are spared).
 
 mod fsops;
+mod hashpipe;
 mod tarwriter;
 mod unpack;
 

@@ -39,8 +39,9 @@ use nix::unistd::{fchown, fchownat, linkat, symlinkat, Gid, Uid};
 use tar::EntryType;
 
 use super::fsops::{self, Reach};
+use super::hashpipe::HashPipe;
 use crate::compression::decompress;
-use crate::digest::{Digest, HashingReader};
+use crate::digest::Digest;
 use crate::error::ImageError;
 
 pub(crate) struct Unpacked {
@@ -71,35 +72,37 @@ pub(crate) fn unpack(
         Mode::empty(),
     )
     .map_err(|e| ImageError::io("open layer directory", dest, e.into()))?;
-    let reader = HashingReader::new(decompress(r)?);
-    let mut archive = tar::Archive::new(reader);
-    let mut u = Unpacker {
-        root,
-        dest,
-        label,
-        lowers,
-        cache_path: Vec::new(),
-        cache_fd: None,
-        buf: vec![0u8; COPY_BUFFER],
-        path: Vec::new(),
-        deferred_dirs: Vec::new(),
-        size: 0,
-    };
-    let tar_err = |source| ImageError::LayerTar {
-        layer: label.to_string(),
-        source,
-    };
-    for entry in archive.entries().map_err(tar_err)? {
-        let mut entry = entry.map_err(tar_err)?;
-        u.entry(&mut entry)?;
-    }
-    u.finish_dirs()?;
-    let size = u.size;
-    drop(u);
-    // The diff id covers the whole uncompressed stream, including padding
-    // after the end-of-archive blocks that the entry reader stops at.
-    let (diff_id, _) = archive.into_inner().finish_draining().map_err(tar_err)?;
-    Ok(Unpacked { diff_id, size })
+    let decompressed = decompress(r)?;
+    std::thread::scope(|scope| {
+        let mut archive = tar::Archive::new(HashPipe::new(scope, decompressed));
+        let mut u = Unpacker {
+            root,
+            dest,
+            label,
+            lowers,
+            cache_path: Vec::new(),
+            cache_fd: None,
+            buf: vec![0u8; COPY_BUFFER],
+            path: Vec::new(),
+            deferred_dirs: Vec::new(),
+            size: 0,
+        };
+        let tar_err = |source| ImageError::LayerTar {
+            layer: label.to_string(),
+            source,
+        };
+        for entry in archive.entries().map_err(tar_err)? {
+            let mut entry = entry.map_err(tar_err)?;
+            u.entry(&mut entry)?;
+        }
+        u.finish_dirs()?;
+        let size = u.size;
+        drop(u);
+        // The diff id covers the whole uncompressed stream, including padding
+        // after the end-of-archive blocks that the entry reader stops at.
+        let (diff_id, _) = archive.into_inner().finish().map_err(tar_err)?;
+        Ok(Unpacked { diff_id, size })
+    })
 }
 
 struct Meta {
