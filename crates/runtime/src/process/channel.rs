@@ -110,6 +110,12 @@ impl Channel {
         self.sock.write_all(&buf[sent..]).map_err(ChannelError::Io)
     }
 
+    /// Sends the single raw byte a child waits for before it re-executes
+    /// (see [`super::spawn::Reexec`]).
+    pub fn send_id_maps_written(&mut self) -> Result<(), ChannelError> {
+        self.sock.write_all(&[1]).map_err(ChannelError::Io)
+    }
+
     /// Receives one message and the fds that came with it.
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<(T, Vec<OwnedFd>), ChannelError> {
         let mut len = [0u8; 4];

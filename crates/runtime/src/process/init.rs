@@ -65,6 +65,42 @@ fn setup_user_namespace(cfg: &InitConfig) -> StepResult {
     Ok(())
 }
 
+/// Brings `lo` up in a new network namespace, as runc does.
+fn loopback_up() -> StepResult {
+    // SAFETY: socket with constant arguments returns a new fd or -1.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(format!(
+            "loopback: socket: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: the fd was just created and is owned here.
+    let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the valid ifreq.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) < 0 {
+            return Err(format!(
+                "loopback: get flags: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) < 0 {
+            return Err(format!(
+                "loopback: set up: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn set_names(spec: &Spec) -> StepResult {
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         step(
@@ -171,6 +207,9 @@ fn init_steps(
     let seccomp = compile_seccomp(spec, &cfg.seccomp_cache)?;
     setup_user_namespace(cfg)?;
     let namespaces = crate::config::namespace_set(spec);
+    if crate::config::creates_namespace(spec, LinuxNamespaceType::Network) {
+        loopback_up()?;
+    }
     if namespaces.contains(&LinuxNamespaceType::Uts) {
         set_names(spec)?;
     }
@@ -297,6 +336,10 @@ fn init_steps(
     ch.send(&ChildMsg::Ready, &[])
         .map_err(|e| crate::error::one_line(&e))?;
 
+    // Opening our own /proc/self/fd as the container user needs the
+    // process to be dumpable again; every host fd is closed by now and
+    // /proc/self/exe is the sealed copy, so nothing is left to reach.
+    security::set_dumpable(true);
     // Block until `start` opens the other end.
     let fifo_path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
     let wfd = nix::fcntl::open(

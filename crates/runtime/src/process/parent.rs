@@ -233,6 +233,13 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
+    // The umask took group/other write away; the init opens the fifo as the
+    // container's user, who may be anyone.
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .map_err(|e| RuntimeError::io(format!("chmod {}", fifo_path.display()), e))?;
 
     cgroup
         .create()
@@ -249,7 +256,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
 
     let (mut parent_end, mut child_end) =
         Channel::pair().map_err(|e| RuntimeError::io("sync socketpair", e))?;
-    let reexec = Reexec::new(child_end.raw_fd())?;
+    let mut reexec = Reexec::new(child_end.raw_fd())?;
+    reexec.wait_for_id_maps = plan.clone_flags & libc::CLONE_NEWUSER != 0;
     let init = spawn::spawn(&plan, &reexec, &mut child_end, &mut parent_end)?;
     rollback.init = Some(init);
     drop(child_end);
@@ -266,6 +274,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
                 .and_then(|l| l.gid_mappings().as_deref())
                 .unwrap_or_default(),
         )?;
+        parent_end
+            .send_id_maps_written()
+            .map_err(|e| proto("signal the init", e))?;
     }
     cgroup
         .add_task(init.as_raw())

@@ -25,6 +25,10 @@ pub struct Reexec {
     argv_ptrs: Vec<*const libc::c_char>,
     envp_ptrs: Vec<*const libc::c_char>,
     sync_fd: RawFd,
+    /// The child is in a new user namespace: before exec it waits for the
+    /// parent to write its id maps and becomes root there, so that exec
+    /// grants it the namespace's full capabilities.
+    pub wait_for_id_maps: bool,
 }
 
 impl Reexec {
@@ -57,6 +61,7 @@ impl Reexec {
             argv_ptrs,
             envp_ptrs,
             sync_fd,
+            wait_for_id_maps: false,
         })
     }
 
@@ -67,6 +72,16 @@ impl Reexec {
         // arrays that were valid in the parent and are copied into the child;
         // nothing here allocates or takes locks.
         unsafe {
+            if self.wait_for_id_maps {
+                let mut byte = 0u8;
+                if libc::read(self.sync_fd, (&mut byte as *mut u8).cast(), 1) != 1 {
+                    libc::_exit(126);
+                }
+                // Fails harmlessly when root is not mapped.
+                libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>());
+                libc::syscall(libc::SYS_setresgid, 0, 0, 0);
+                libc::syscall(libc::SYS_setresuid, 0, 0, 0);
+            }
             libc::fcntl(self.sync_fd, libc::F_SETFD, 0);
             libc::syscall(
                 libc::SYS_execveat,

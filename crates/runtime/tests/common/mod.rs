@@ -108,6 +108,27 @@ impl Env {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `run`s the bundle in the foreground with `args` as the process,
+    /// returning the exit code and the container's stdout and stderr.
+    pub fn run_args(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        self.edit(|c| c["process"]["args"] = serde_json::json!(args));
+        let id = unique_id("run");
+        let _g = self.guard(&id);
+        let out = self.rt(&["run", "--bundle", self.bundle_str(), &id]);
+        (out.status.code(), stdout(&out), stderr(&out))
+    }
+
+    /// Like [`Env::run_args`] for `sh -c script`, asserting exit code 0.
+    pub fn sh(&self, script: &str) -> String {
+        let (code, out, err) = self.run_args(&["sh", "-c", script]);
+        assert_eq!(
+            code,
+            Some(0),
+            "script {script:?} failed: stdout {out:?} stderr {err:?}"
+        );
+        out
+    }
+
     pub fn bundle_str(&self) -> &str {
         self.bundle.to_str().expect("utf-8 path")
     }

@@ -1,0 +1,306 @@
+//! What the container can see and do: namespaces, user-namespace id maps,
+//! cgroup limits, capabilities, seccomp, read-only and masked paths,
+//! sysctl, rlimits.
+
+mod common;
+
+use berth_testutil::require_root;
+use common::*;
+use serde_json::json;
+
+fn host_ns(name: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{name}"))
+        .expect("host ns")
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn namespaces_are_private() {
+    require_root!();
+    let env = Env::new("ns", &["true"]);
+    env.edit(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        ns.push(json!({"type": "cgroup"}));
+        ns.push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1_000_000, "nanosecs": 0}});
+    });
+    let out = env.sh(
+        "hostname; echo pid=$$; ls /sys/class/net | tr '\\n' ' '; echo; \
+         for n in ipc uts net mnt pid cgroup time; do readlink /proc/self/ns/$n; done; \
+         cat /proc/self/cgroup | head -n 3; cut -d. -f1 /proc/uptime",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "berth-test");
+    assert_eq!(lines[1], "pid=1");
+    assert_eq!(
+        lines[2].trim(),
+        "lo",
+        "only loopback in a new network namespace"
+    );
+    for (i, n) in ["ipc", "uts", "net", "mnt", "pid", "cgroup", "time"]
+        .iter()
+        .enumerate()
+    {
+        assert_ne!(
+            lines[3 + i],
+            host_ns(n),
+            "{n} namespace shared with the host"
+        );
+    }
+    // In its own cgroup namespace the container's cgroup is the root.
+    for l in &lines[10..13] {
+        assert!(l.ends_with(":/"), "cgroup namespace root: {l}");
+    }
+    let uptime: u64 = lines[13].parse().expect("uptime");
+    assert!(
+        uptime >= 1_000_000,
+        "time namespace boottime offset: {uptime}"
+    );
+}
+
+#[test]
+fn loopback_is_up_in_a_new_network_namespace() {
+    require_root!();
+    let env = Env::new("lo", &["true"]);
+    let out = env.sh("cat /sys/class/net/lo/operstate /sys/class/net/lo/flags");
+    // IFF_UP is bit 0 of the flags.
+    let flags = out.lines().nth(1).expect("flags");
+    let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).expect("hex");
+    assert_eq!(flags & 1, 1, "lo is down: {out}");
+}
+
+#[test]
+fn user_namespace_maps_ids() {
+    require_root!();
+    let env = Env::new("userns", &["true"]);
+    // The unprivileged container root must be able to reach its rootfs.
+    std::fs::set_permissions(
+        env.tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    env.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    });
+    let out = env.sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox; touch /tmp/owned");
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["0", "200000", "65536"]);
+    assert_eq!(lines[1], ["0", "200000", "65536"]);
+    assert_eq!(lines[2], ["0"]);
+    // Host root is unmapped inside: its files show as the overflow uid.
+    assert_eq!(lines[3], ["65534"]);
+    let meta = std::fs::metadata(env.rootfs("/tmp/owned")).expect("file made in the container");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 200000);
+}
+
+#[test]
+fn dropped_capabilities_are_denied() {
+    require_root!();
+    // runc's default spec keeps only AUDIT_WRITE, KILL, NET_BIND_SERVICE.
+    let env = Env::new("caps", &["true"]);
+    let (code, _, err) = env.run_args(&["sh", "-c", "touch /tmp/f && chown 1:1 /tmp/f"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("Operation not permitted"), "{err}");
+    let (code, _, err) = env.run_args(&["ping", "-c", "1", "-W", "1", "127.0.0.1"]);
+    assert_ne!(code, Some(0), "ping without CAP_NET_RAW succeeded");
+    assert!(
+        err.contains("ermission denied") || err.contains("not permitted"),
+        "{err}"
+    );
+
+    // With the capabilities granted both work: the failures above were the caps.
+    env.edit(|c| {
+        for set in ["bounding", "effective", "permitted"] {
+            let list = c["process"]["capabilities"][set]
+                .as_array_mut()
+                .expect("caps");
+            list.push(json!("CAP_CHOWN"));
+            list.push(json!("CAP_NET_RAW"));
+        }
+    });
+    env.sh("touch /tmp/f && chown 1:1 /tmp/f && ping -c 1 -W 1 127.0.0.1 >/dev/null");
+}
+
+#[test]
+fn seccomp_rule_returns_eperm() {
+    require_root!();
+    let env = Env::new("seccomp", &["true"]);
+    env.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+    });
+    let (code, _, err) = env.run_args(&["mkdir", "/tmp/blocked"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("Operation not permitted"), "{err}");
+    assert!(!env.rootfs("/tmp/blocked").exists());
+    // Without no_new_privs the filter is loaded while CAP_SYS_ADMIN is held.
+    env.edit(|c| c["process"]["noNewPrivileges"] = json!(false));
+    let (code, _, err) = env.run_args(&["mkdir", "/tmp/blocked"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("Operation not permitted"), "{err}");
+    env.sh("touch /tmp/allowed");
+}
+
+#[test]
+fn readonly_rootfs_and_masked_paths() {
+    require_root!();
+    let env = Env::new("ro", &["true"]);
+    env.edit(|c| c["root"]["readonly"] = json!(true));
+    let (code, _, err) = env.run_args(&["touch", "/newfile"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("Read-only file system"), "{err}");
+    // runc's default spec masks /proc/timer_list, /proc/keys, /proc/acpi,
+    // /sys/firmware (those this kernel has) and makes /proc/sys read-only;
+    // a file and a directory of the image are masked on request.
+    std::fs::write(env.rootfs("/etc/secret"), "secret").expect("secret");
+    std::fs::create_dir_all(env.rootfs("/etc/secretdir")).expect("dir");
+    std::fs::write(env.rootfs("/etc/secretdir/key"), "key").expect("key");
+    env.edit(|c| {
+        let m = c["linux"]["maskedPaths"]
+            .as_array_mut()
+            .expect("maskedPaths");
+        m.push(json!("/etc/secret"));
+        m.push(json!("/etc/secretdir"));
+    });
+    let out = env.sh(
+        "wc -c < /proc/timer_list; wc -c < /proc/keys; ls /proc/acpi | wc -l; ls /sys/firmware | wc -l; \
+         wc -c < /etc/secret; ls /etc/secretdir | wc -l; \
+         echo x > /proc/sys/kernel/domainname 2>/dev/null && echo writable || echo readonly",
+    );
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines, ["0", "0", "0", "0", "0", "0", "readonly"]);
+}
+
+#[test]
+fn cgroup_memory_limit_oom_kills() {
+    require_root!();
+    let env = Env::new("oom", &["true"]);
+    env.edit(|c| {
+        c["linux"]["resources"]["memory"] =
+            json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
+    });
+    // The shell grows a 64 MB variable: the OOM killer ends it.
+    let (code, out, _) = env.run_args(&[
+        "sh",
+        "-c",
+        "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived ${#x}",
+    ]);
+    assert!(!out.contains("survived"), "no OOM kill: {out}");
+    assert_eq!(code, Some(137), "exit code of an OOM-killed init");
+}
+
+#[test]
+fn cgroup_pids_and_cpu_limits_hold() {
+    require_root!();
+    let env = Env::new(
+        "pids",
+        &[
+            "sh",
+            "-c",
+            "(for i in $(seq 40); do sleep 100 & done) 2>/tmp/forkerr; exec sleep 100",
+        ],
+    );
+    env.edit(|c| {
+        c["linux"]["resources"]["pids"] = json!({"limit": 10});
+        c["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000, "shares": 512});
+    });
+    let id = unique_id("pids");
+    let _g = env.create(&id);
+    env.ok(&["start", &id]);
+    wait_file(&env.rootfs("/tmp/forkerr"), |s| s.contains("fork"));
+    let pids: Vec<i32> =
+        serde_json::from_str(&env.ok(&["ps", "--format", "json", &id])).expect("ps");
+    assert!(
+        pids.len() <= 10,
+        "{} processes despite pids.max 10",
+        pids.len()
+    );
+    let cpu = ["/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu"]
+        .iter()
+        .map(|d| std::path::Path::new(d).join("berth").join(&id))
+        .find(|p| p.join("cpu.cfs_quota_us").exists());
+    if let Some(cpu) = cpu {
+        assert_eq!(
+            std::fs::read_to_string(cpu.join("cpu.cfs_quota_us"))
+                .expect("quota")
+                .trim(),
+            "50000"
+        );
+        assert_eq!(
+            std::fs::read_to_string(cpu.join("cpu.shares"))
+                .expect("shares")
+                .trim(),
+            "512"
+        );
+    } else {
+        let v2 = std::path::Path::new("/sys/fs/cgroup/berth")
+            .join(&id)
+            .join("cpu.max");
+        assert_eq!(
+            std::fs::read_to_string(v2).expect("cpu.max").trim(),
+            "50000 100000"
+        );
+    }
+    // update changes a live limit.
+    env.ok(&["update", "--pids-limit", "20", "--cpu-quota", "30000", &id]);
+    if let Some(cpu) = ["/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu"]
+        .iter()
+        .map(|d| std::path::Path::new(d).join("berth").join(&id))
+        .find(|p| p.join("cpu.cfs_quota_us").exists())
+    {
+        assert_eq!(
+            std::fs::read_to_string(cpu.join("cpu.cfs_quota_us"))
+                .expect("quota")
+                .trim(),
+            "30000"
+        );
+    }
+    let stats = env.ok(&["events", "--stats", &id]);
+    let ev: serde_json::Value = serde_json::from_str(stats.trim()).expect("stats json");
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["id"], id.as_str());
+    assert!(ev["data"].is_object());
+    env.ok(&["delete", "--force", &id]);
+    assert!(cgroup_leftovers(&id).is_empty());
+}
+
+#[test]
+fn sysctl_and_rlimits_apply() {
+    require_root!();
+    let env = Env::new("sysctl", &["true"]);
+    env.edit(|c| {
+        c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}]);
+    });
+    let out = env.sh("cat /proc/sys/net/ipv4/ip_forward; ulimit -n; ulimit -Hn");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["1", "256", "512"]);
+}
+
+#[test]
+fn process_user_and_cwd() {
+    require_root!();
+    let env = Env::new("user", &["true"]);
+    std::fs::create_dir_all(env.rootfs("/work/dir")).expect("mkdir");
+    env.edit(|c| {
+        c["process"]["user"] =
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 6], "umask": 63});
+        c["process"]["cwd"] = json!("/work/dir");
+    });
+    let out = env.sh("id -u; id -g; id -G; pwd; umask");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["1000", "1000", "1000 5 6", "/work/dir", "0077"]
+    );
+}
