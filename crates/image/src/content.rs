@@ -212,7 +212,7 @@ impl ContentStore {
             let path = ent.path();
             let Ok(f) = File::open(&path) else { continue };
             // A live writer holds the lock; a dead one released it with its fd.
-            if util::flock(&f, &path, true)? {
+            if util::flock(&f, &path, true).unwrap_or(false) {
                 match fs::remove_file(&path) {
                     Ok(()) => removed += 1,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -27,20 +27,22 @@ pub(crate) struct HashPipe<'scope, R> {
 }
 
 impl<'scope, R: Read> HashPipe<'scope, R> {
-    pub(crate) fn new<'env>(scope: &'scope Scope<'scope, 'env>, inner: R) -> Self {
+    pub(crate) fn new<'env>(scope: &'scope Scope<'scope, 'env>, inner: R) -> io::Result<Self> {
         let (to_hasher, blocks) = sync_channel::<Arc<Vec<u8>>>(IN_FLIGHT);
         let (recycle, recycled) = sync_channel::<Arc<Vec<u8>>>(IN_FLIGHT + 2);
-        let hasher = scope.spawn(move || {
-            let mut h = Hasher::new();
-            for block in blocks {
-                h.update(&block);
-                // The reader may be gone (error path); then the block is just freed.
-                let _ = recycle.try_send(block);
-            }
-            let len = h.len();
-            (h.finish(), len)
-        });
-        Self {
+        let hasher = std::thread::Builder::new()
+            .name("berth-layer-hash".into())
+            .spawn_scoped(scope, move || {
+                let mut h = Hasher::new();
+                for block in blocks {
+                    h.update(&block);
+                    // The reader may be gone (error path); then the block is just freed.
+                    let _ = recycle.try_send(block);
+                }
+                let len = h.len();
+                (h.finish(), len)
+            })?;
+        Ok(Self {
             inner,
             cur: None,
             pos: 0,
@@ -48,7 +50,7 @@ impl<'scope, R: Read> HashPipe<'scope, R> {
             recycled,
             hasher: Some(hasher),
             eof: false,
-        }
+        })
     }
 
     fn next_block(&mut self) -> io::Result<()> {
@@ -130,7 +132,7 @@ mod tests {
     fn hashes_everything_in_order() {
         let data: Vec<u8> = (0..3 * BLOCK + 12345).map(|i| (i % 253) as u8).collect();
         let (read, digest) = std::thread::scope(|s| {
-            let mut p = HashPipe::new(s, &data[..]);
+            let mut p = HashPipe::new(s, &data[..]).unwrap();
             let mut first = vec![0u8; BLOCK + 7];
             p.read_exact(&mut first).unwrap();
             let (d, n) = p.finish().unwrap();
@@ -145,7 +147,7 @@ mod tests {
     fn dropping_early_does_not_hang() {
         let data = vec![7u8; 10 * BLOCK];
         std::thread::scope(|s| {
-            let mut p = HashPipe::new(s, &data[..]);
+            let mut p = HashPipe::new(s, &data[..]).unwrap();
             let mut b = [0u8; 10];
             p.read_exact(&mut b).unwrap();
             drop(p);

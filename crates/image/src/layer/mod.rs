@@ -79,7 +79,8 @@ const LINK_DIR: &str = "l";
 
 impl LayerStore {
     /// Opens (creating) the store under `<root>/layers` and removes staging
-    /// leftovers of killed processes.
+    /// leftovers of killed processes (best effort; live appliers' staging
+    /// directories are locked and spared).
     pub fn open(root: &Path) -> Result<Self, ImageError> {
         let dir = root.join("layers");
         let store = Self {
@@ -381,8 +382,11 @@ impl LayerStore {
             let ent = ent.map_err(|e| ImageError::io("read directory", &self.staging, e))?;
             let path = ent.path();
             let Ok(f) = File::open(&path) else { continue };
-            if util::flock(&f, &path, true)? {
-                util::remove_all(&path)?;
+            // Best effort: a leftover that cannot be removed now (e.g. a
+            // mount left inside it) must not make the store unusable; the next
+            // open tries again.
+            if util::flock(&f, &path, true).unwrap_or(false) {
+                let _ = util::remove_all(&path);
             }
         }
         Ok(())
@@ -390,10 +394,12 @@ impl LayerStore {
 }
 
 /// A locked staging directory, removed on drop unless renamed into place.
+/// `guard` is declared first so the directory is removed while still locked
+/// (fields drop in declaration order): no concurrent `open` races the removal.
 struct Staging {
+    guard: RemoveOnDrop,
     path: PathBuf,
     lock: File,
-    guard: RemoveOnDrop,
 }
 
 /// A short, deterministic name for a layer's link: 26 characters of base32 over

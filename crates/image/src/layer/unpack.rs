@@ -74,7 +74,11 @@ pub(crate) fn unpack(
     .map_err(|e| ImageError::io("open layer directory", dest, e.into()))?;
     let decompressed = decompress(r)?;
     std::thread::scope(|scope| {
-        let mut archive = tar::Archive::new(HashPipe::new(scope, decompressed));
+        let pipe = HashPipe::new(scope, decompressed).map_err(|source| ImageError::LayerTar {
+            layer: label.to_string(),
+            source,
+        })?;
+        let mut archive = tar::Archive::new(pipe);
         let mut u = Unpacker {
             root,
             dest,
