@@ -294,3 +294,17 @@ fn symlink_entries_are_never_followed_when_setting_metadata() {
     );
     assert_eq!(fs::read(s.tmp.join("canary/target")).unwrap(), b"original");
 }
+
+#[test]
+fn replacing_an_ancestor_by_a_symlink_redirects_nothing() {
+    berth_testutil::require_root!();
+    let s = Setup::new("evil-ancestor");
+    let mut t = TarBuilder::new();
+    // `a/b` is looked up (and cached) first; then `a` becomes a symlink out.
+    t.dir("a/", 0o755)
+        .dir("a/b/", 0o755)
+        .file("a/b/f1", b"1", 0o644)
+        .symlink("a", "../../../../canary/dir")
+        .raw(Regular, b"a/b/f2", b"", b"2", 0o644);
+    s.refused(t.finish(), "a/b/f2", "path goes through symlink \"a\"");
+}

@@ -122,7 +122,8 @@ struct Unpacker<'a> {
     lowers: &'a [PathBuf],
     /// The last parent directory used. Tar entries come grouped by directory,
     /// so one cached descriptor saves most lookups. It stays valid: an entry
-    /// can only remove children of its own parent, never the parent itself.
+    /// only removes children of its own parent, and looking up a non-root
+    /// parent replaces the cache first; root-level entries clear it.
     cache_path: Vec<u8>,
     cache_fd: Option<OwnedFd>,
     buf: Vec<u8>,
@@ -204,6 +205,9 @@ impl<'a> Unpacker<'a> {
     /// The descriptor of directory `parent` (normalised), created if missing.
     fn parent_fd(&mut self, parent: &[u8], entry: &[u8]) -> Result<BorrowedFd<'_>, ImageError> {
         if parent.is_empty() {
+            // A root-level entry may replace an ancestor of the cached
+            // directory (e.g. dir `a` by a symlink `a`), so forget it.
+            self.cache_fd = None;
             return Ok(self.root.as_fd());
         }
         if self.cache_fd.is_none() || self.cache_path != parent {
