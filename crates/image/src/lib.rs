@@ -16,6 +16,7 @@ mod digest;
 mod error;
 mod layer;
 pub mod model;
+mod overlay_mount;
 mod reference;
 mod snapshot;
 mod util;

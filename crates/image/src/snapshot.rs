@@ -1,22 +1,21 @@
 //! Writable overlay snapshots over stored layers:
 //! `<root>/snapshots/<key>/{upper,work,merged,parent}`.
 //!
-//! Lower directories are named by the layers' short links (`l/ABC…`,
-//! 28 bytes each) relative to `<root>/layers`, which keeps the mount data of a
-//! 128-layer image under mount(2)'s 4096-byte limit. Relative paths need the
-//! mounting process's cwd to be `<root>/layers`; the mount is done by a forked
-//! child that changes directory, so the caller's (possibly multi-threaded)
-//! process never changes its cwd.
+//! Mounting prefers the new mount API (one `fsconfig` call per layer, no
+//! length limit; Linux ≥ 6.8). Elsewhere lower directories are named by the
+//! layers' short links (`l/ABC…`, 28 bytes each) relative to `<root>/layers`,
+//! which keeps the mount data of a 128-layer image under mount(2)'s 4096-byte
+//! limit; a forked child changes into `<root>/layers` to mount, so the
+//! caller's (possibly multi-threaded) process never changes its cwd.
 
-use std::ffi::CString;
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::error::ImageError;
 use crate::layer::{diff_from_upper, LayerStore};
+use crate::overlay_mount::{self, NewApiError};
 use crate::util;
 
 /// mount(2) copies at most one page of option data, including the NUL.
@@ -41,8 +40,9 @@ pub struct SnapshotMount {
     pub work: PathBuf,
     /// `<root>/snapshots/<key>/merged`, a ready mount point.
     pub merged: PathBuf,
-    /// The overlay mount data: `lowerdir=l/A:l/B,upperdir=…,workdir=…`. Mount
-    /// it with cwd = `layers_dir` (see [`SnapshotMount::mount_at`]).
+    /// The overlay mount data: `lowerdir=l/A:l/B,upperdir=…,workdir=…`, for
+    /// mount(2) with cwd = `layers_dir` (see [`SnapshotMount::mount_at`]).
+    /// 128 layers fit in mount(2)'s 4095 bytes; more need the new mount API.
     pub options: String,
 }
 
@@ -56,71 +56,54 @@ impl SnapshotMount {
             .collect()
     }
 
-    /// Mounts the overlay at `target` (an existing directory). The mount is
-    /// made by a forked child whose cwd is `layers_dir`.
+    /// Mounts the overlay at `target` (an existing directory): with the new
+    /// mount API where the kernel has overlay's `lowerdir+` (no length limit),
+    /// else with [`SnapshotMount::mount_with_mount2`].
     pub fn mount_at(&self, target: &Path) -> Result<(), ImageError> {
-        let target_abs = if target.is_absolute() {
-            target.to_path_buf()
-        } else {
-            std::env::current_dir()
-                .map_err(|e| ImageError::io("get current directory", target, e))?
-                .join(target)
-        };
-        let mount_err = |source| ImageError::Mount {
-            op: "mount overlay at",
-            target: target_abs.clone(),
-            source,
-        };
-        let nul = |_| mount_err(io::Error::from_raw_os_error(libc::EINVAL));
-        let c_target = CString::new(target_abs.as_os_str().as_bytes()).map_err(nul)?;
-        let c_dir = CString::new(self.layers_dir.as_os_str().as_bytes()).map_err(nul)?;
-        let c_data = CString::new(self.options.as_bytes()).map_err(nul)?;
-        let c_overlay = c"overlay";
-        // SAFETY: the child only makes async-signal-safe syscalls (chdir, mount,
-        // _exit) on memory prepared before the fork, so forking a
-        // multi-threaded process is sound.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(mount_err(io::Error::last_os_error()));
-        }
-        if pid == 0 {
-            // SAFETY: see above; all pointers are valid NUL-terminated strings.
-            unsafe {
-                if libc::chdir(c_dir.as_ptr()) != 0 {
-                    libc::_exit(*libc::__errno_location());
-                }
-                let rc = libc::mount(
-                    c_overlay.as_ptr(),
-                    c_target.as_ptr(),
-                    c_overlay.as_ptr(),
-                    0,
-                    c_data.as_ptr().cast(),
-                );
-                libc::_exit(if rc == 0 {
-                    0
-                } else {
-                    *libc::__errno_location()
-                });
-            }
-        }
-        let status = loop {
-            let mut status = 0;
-            // SAFETY: waiting for the child just forked; status is a valid out pointer.
-            let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-            if rc == pid {
-                break status;
-            }
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(mount_err(e));
-            }
-        };
-        match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
-            (true, 0) => Ok(()),
-            (true, errno) => Err(mount_err(io::Error::from_raw_os_error(errno))),
-            _ => Err(mount_err(io::Error::other("mount helper process died"))),
+        let target = absolute(target)?;
+        let lowers = self.absolute_lowerdirs();
+        let lower_refs: Vec<&Path> = lowers.iter().map(PathBuf::as_path).collect();
+        match overlay_mount::mount_new_api(&lower_refs, &self.upper, &self.work, &target) {
+            Ok(()) => Ok(()),
+            Err(NewApiError::Failed(source)) => Err(ImageError::Mount {
+                op: "mount overlay at",
+                target,
+                source,
+            }),
+            Err(NewApiError::Unsupported) => self.mount_with_mount2(&target),
         }
     }
+
+    /// Mounts the overlay at `target` with mount(2) and [`SnapshotMount::options`]
+    /// (relative short links), from a forked child whose cwd is `layers_dir`.
+    /// Works on any kernel with overlayfs; limited to 4095 bytes of options
+    /// (about 128 layers).
+    pub fn mount_with_mount2(&self, target: &Path) -> Result<(), ImageError> {
+        let target = absolute(target)?;
+        if self.options.len() > MOUNT_DATA_LIMIT {
+            return Err(ImageError::MountOptionsTooLong {
+                key: self.key.clone(),
+                len: self.options.len(),
+                limit: MOUNT_DATA_LIMIT,
+            });
+        }
+        overlay_mount::mount_in_dir(&self.layers_dir, &target, &self.options).map_err(|source| {
+            ImageError::Mount {
+                op: "mount overlay at",
+                target,
+                source,
+            }
+        })
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, ImageError> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    Ok(std::env::current_dir()
+        .map_err(|e| ImageError::io("get current directory", p, e))?
+        .join(p))
 }
 
 impl OverlaySnapshotter {
@@ -215,13 +198,6 @@ impl OverlaySnapshotter {
             upper.display(),
             work.display()
         );
-        if options.len() > MOUNT_DATA_LIMIT {
-            return Err(ImageError::MountOptionsTooLong {
-                key: key.to_string(),
-                len: options.len(),
-                limit: MOUNT_DATA_LIMIT,
-            });
-        }
         Ok(SnapshotMount {
             key: key.to_string(),
             lowerdirs,

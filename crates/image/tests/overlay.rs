@@ -101,14 +101,9 @@ fn snapshot_mount_unmount_remove() {
     assert!(common::mounts_under(tmp.path()).is_empty());
 }
 
-#[test]
-fn snapshot_with_128_layers() {
-    berth_testutil::require_root!();
-    common::private_mount_ns();
-    let tmp = TempDir::new("snap128").unwrap();
-    let (layers, snaps) = stores(&tmp);
+fn stack(layers: &LayerStore, n: usize) -> Digest {
     let mut parent: Option<Digest> = None;
-    for i in 0..128 {
+    for i in 0..n {
         let mut t = TarBuilder::new();
         t.file(&format!("f{i}"), format!("{i}").as_bytes(), 0o644)
             .file("top", format!("layer {i}").as_bytes(), 0o644);
@@ -117,23 +112,81 @@ fn snapshot_with_128_layers() {
             .unwrap();
         parent = Some(info.chain_id);
     }
-    let top = parent.unwrap();
-    assert_eq!(layers.chain(&top).unwrap().len(), 128);
-    let m = snaps.prepare("k128", Some(&top)).unwrap();
-    assert_eq!(m.lowerdirs.len(), 128);
-    assert!(m.options.len() < 4096, "{} bytes", m.options.len());
-    snaps.mount("k128", &m.merged).unwrap();
+    parent.unwrap()
+}
+
+fn check_stack(snaps: &OverlaySnapshotter, key: &str, top: &Digest, n: usize, legacy: bool) {
+    let m = snaps.prepare(key, Some(top)).unwrap();
+    assert_eq!(m.lowerdirs.len(), n);
+    if legacy {
+        m.mount_with_mount2(&m.merged).unwrap();
+    } else {
+        m.mount_at(&m.merged).unwrap();
+    }
     let guard = UnmountGuard(m.merged.clone());
     assert_eq!(
         fs::read_to_string(m.merged.join("top")).unwrap(),
-        "layer 127"
+        format!("layer {}", n - 1)
     );
     assert_eq!(fs::read_to_string(m.merged.join("f0")).unwrap(), "0");
     assert_eq!(fs::read_to_string(m.merged.join("f77")).unwrap(), "77");
-    assert_eq!(fs::read_dir(&m.merged).unwrap().count(), 129);
+    assert_eq!(fs::read_dir(&m.merged).unwrap().count(), n + 1);
     snaps.unmount(&m.merged).unwrap();
     drop(guard);
-    snaps.remove("k128").unwrap();
+    snaps.remove(key).unwrap();
+}
+
+#[test]
+fn snapshot_with_128_layers() {
+    berth_testutil::require_root!();
+    common::private_mount_ns();
+    let tmp = TempDir::new("snap128").unwrap();
+    let (layers, snaps) = stores(&tmp);
+    let top = stack(&layers, 128);
+    assert_eq!(layers.chain(&top).unwrap().len(), 128);
+    let m = snaps.prepare("probe", Some(&top)).unwrap();
+    assert!(m.options.len() < 4096, "{} bytes", m.options.len());
+    snaps.remove("probe").unwrap();
+    // Both mount paths: mount(2) with relative short links, and the default.
+    check_stack(&snaps, "legacy", &top, 128, true);
+    check_stack(&snaps, "k128", &top, 128, false);
+    assert!(common::mounts_under(tmp.path()).is_empty());
+}
+
+#[test]
+fn snapshot_beyond_the_mount2_limit() {
+    berth_testutil::require_root!();
+    common::private_mount_ns();
+    let tmp = TempDir::new("snap200").unwrap();
+    let (layers, snaps) = stores(&tmp);
+    let top = stack(&layers, 200);
+    let m = snaps.prepare("big", Some(&top)).unwrap();
+    assert!(m.options.len() > 4095);
+    let err = m.mount_with_mount2(&m.merged).unwrap_err();
+    assert!(
+        matches!(err, ImageError::MountOptionsTooLong { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("over the 4095-byte limit"),
+        "{err}"
+    );
+    snaps.remove("big").unwrap();
+    // The new mount API (Linux >= 6.8) has no such limit.
+    let release = nix::sys::utsname::uname()
+        .unwrap()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    let mut v = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|x| x.parse::<u32>().ok());
+    let (major, minor) = (v.next().unwrap_or(0), v.next().unwrap_or(0));
+    if (major, minor) < (6, 8) {
+        eprintln!("SKIPPED: kernel {release} has no overlay lowerdir+");
+        return;
+    }
+    check_stack(&snaps, "big", &top, 200, false);
     assert!(common::mounts_under(tmp.path()).is_empty());
 }
 
