@@ -30,6 +30,8 @@ fn base_layer() -> Vec<u8> {
         .hardlink("bin/tool2", "bin/tool")
         .symlink("bin/sh", "busybox")
         .symlink("abs", "/etc/passwd")
+        .xattrs(&[("trusted.berth-test", b"on the link")])
+        .symlink("xlink", "/nonexistent/target")
         .xattrs(&[("security.capability", &CAP_NET_BIND_SERVICE)])
         .file("bin/ping", b"ping", 0o755)
         .dir("data/", 0o700)

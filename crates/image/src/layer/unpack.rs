@@ -78,7 +78,6 @@ pub(crate) fn unpack(
         let mut archive = tar::Archive::new(pipe);
         let mut u = Unpacker {
             root,
-            dest,
             label,
             lowers,
             cache_path: Vec::new(),
@@ -117,7 +116,6 @@ struct Meta {
 
 struct Unpacker<'a> {
     root: OwnedFd,
-    dest: &'a Path,
     label: &'a str,
     lowers: &'a [PathBuf],
     /// The last parent directory used. Tar entries come grouped by directory,
@@ -390,7 +388,6 @@ impl<'a> Unpacker<'a> {
             futimens(target, atime, mtime)
                 .map_err(|e| self.fail(path, "set directory times", e))?;
         }
-        let _ = self.dest;
         Ok(())
     }
 }
