@@ -10,11 +10,13 @@
 mod error;
 mod read;
 mod source;
+mod tarsplit;
 mod write;
 
 pub use error::{ArchiveError, ArchiveErrorKind};
 pub use read::{diff_ids, ArchiveImage, ArchiveLayer, ArchiveManifest};
 pub use source::{ArchiveSource, VerifyingReader};
+pub use tarsplit::{split_tar_size, TarJoiner, TarSplitter};
 pub use write::{write_archive, ArchiveFormat, LayerTarSource, SaveImage};
 
 /// `docker save`'s list of images.

@@ -193,6 +193,11 @@ fn assert_nothing_stored(b: &Berth) {
         b.layer_dirs()
     );
     assert!(b.blobs().is_empty(), "blobs left behind: {:?}", b.blobs());
+    assert!(
+        b.layer_tars().is_empty(),
+        "tar-split files left behind: {:?}",
+        b.layer_tars()
+    );
     let staging = b.root().join("layers/staging");
     let left: Vec<_> = std::fs::read_dir(&staging)
         .map(|r| r.filter_map(|e| e.ok()).collect())
@@ -352,7 +357,7 @@ fn load_killed_midway_then_load_again() {
     assert_eq!(b.layer_dirs().len(), 4);
     // Leftovers of the killed load are garbage for the next collection.
     b.ok(&["rmi", "big:1"]);
-    assert!(b.layer_dirs().is_empty() && b.blobs().is_empty());
+    assert!(b.layer_dirs().is_empty() && b.blobs().is_empty() && b.layer_tars().is_empty());
 }
 
 #[test]
@@ -380,9 +385,11 @@ fn concurrent_loads_share_layers() {
     eprintln!("two concurrent loads took {:?}", start.elapsed());
     assert_eq!(common::stdout(&oa), "Loaded image: a:1\n");
     assert_eq!(common::stdout(&oc), "Loaded image: c:1\n");
-    // 5 distinct layers, each stored once; 5 layer blobs + 2 configs.
+    // 5 distinct layers, each stored once with its tar-split description;
+    // the only blobs are the 2 configs.
     assert_eq!(b.layer_dirs().len(), 5, "{:?}", b.layer_dirs());
-    assert_eq!(b.blobs().len(), 7, "{:?}", b.blobs());
+    assert_eq!(b.layer_tars().len(), 5, "{:?}", b.layer_tars());
+    assert_eq!(b.blobs().len(), 2, "{:?}", b.blobs());
     let (_, la) = layer_digests(&b, "a:1");
     let (_, lc) = layer_digests(&b, "c:1");
     assert_eq!(la[..3], lc[..3]);
@@ -397,4 +404,39 @@ fn concurrent_loads_share_layers() {
     for dir in lower.split(':') {
         assert!(std::path::Path::new(dir).is_dir(), "{dir}");
     }
+}
+
+#[test]
+fn layer_with_a_path_twice_is_kept_whole_and_saves_identically() {
+    let b = Berth::new("dup-path");
+    // `a` twice: the unpacked layer has only the second copy, so the tar
+    // cannot be rebuilt from it; the whole tar is kept instead.
+    let dup = layer_tar(&[
+        ("a", b"first".to_vec()),
+        ("a", b"second".to_vec()),
+        ("b", b"x".to_vec()),
+    ]);
+    let ar = b.dir.join("dup.tar");
+    docker_archive(
+        &ar,
+        &[TestImage::new(vec![dup.clone()], "dup:1")],
+        Layout::Blobs,
+    );
+    b.ok(&["load", "-i", ar.to_str().unwrap()]);
+    let diff = berth_image::Digest::of_bytes(&dup);
+    assert!(b.blobs().contains(&diff.hex()), "{:?}", b.blobs());
+    assert!(b.layer_tars().is_empty());
+    let v = b.inspect("dup:1");
+    let upper = v["GraphDriver"]["Data"]["UpperDir"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read(std::path::Path::new(upper).join("a")).unwrap(),
+        b"second"
+    );
+    let out = b.dir.join("out.tar");
+    b.ok(&["save", "-o", out.to_str().unwrap(), "dup:1"]);
+    let other = Berth::new("dup-path-2");
+    other.ok(&["load", "-i", out.to_str().unwrap()]);
+    assert_eq!(layer_digests(&other, "dup:1"), layer_digests(&b, "dup:1"));
+    b.ok(&["rmi", "dup:1"]);
+    assert!(b.blobs().is_empty() && b.layer_dirs().is_empty());
 }

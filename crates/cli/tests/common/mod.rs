@@ -101,6 +101,11 @@ impl Berth {
         hex_entries(&self.root().join("layers"))
     }
 
+    /// Stored tar-split descriptions (`<root>/layer-tars/<chain hex>`).
+    pub fn layer_tars(&self) -> Vec<String> {
+        hex_entries(&self.root().join("layer-tars"))
+    }
+
     /// Stored blobs.
     pub fn blobs(&self) -> Vec<String> {
         hex_entries(&self.root().join("content/sha256"))

@@ -55,6 +55,7 @@ impl ImageService<'_> {
             }
             garbage = rest;
         }
+        self.engine.sweep_splits(&keep_layers)?;
         let stats = self.engine.content.gc(&keep_blobs)?;
         result.bytes_freed += stats.bytes_freed;
         Ok(result)

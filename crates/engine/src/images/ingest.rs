@@ -15,6 +15,7 @@ use berth_archive::{ArchiveImage, ArchiveSource};
 use berth_image::model::{ContainerConfig, History, ImageConfig, RootFs};
 use berth_image::{BlobWriter, Digest, ImageError, Reference};
 
+use super::layer_tars::tar_read_error;
 use super::{store, ImageService, LayerRef};
 use crate::error::EngineError;
 use crate::lock::FileLock;
@@ -154,15 +155,14 @@ impl ImageService<'_> {
         let mut parent: Option<Digest> = None;
         for (i, (layer, diff_id)) in img.layers.iter().zip(&img.diff_ids).enumerate() {
             let chain = berth_image::chain_id(&img.diff_ids[..=i]);
-            let info = self.store_layer(parent.as_ref(), &chain, diff_id, || {
-                let raw = source.open_layer(layer)?;
-                Ok(raw)
+            let stored = self.store_layer(parent.as_ref(), &chain, diff_id, || {
+                Ok(source.open_layer(layer)?)
             })?;
             refs.push(LayerRef {
                 chain_id: chain,
                 diff_id: *diff_id,
-                blob_digest: Some(*diff_id),
-                size: info.size,
+                blob_digest: stored.kept_blob.then_some(*diff_id),
+                size: stored.info.size,
             });
             parent = Some(chain);
         }
@@ -172,60 +172,6 @@ impl ImageService<'_> {
             content.write(&m.bytes[..], Some(&m.digest))?;
         }
         Ok(refs)
-    }
-
-    /// Makes sure layer `chain` (diff `diff_id` on `parent`) is unpacked and
-    /// its uncompressed tar kept as a blob (`save` needs the original bytes).
-    /// Concurrent loads of the same layer serialise on a per-layer lock, so
-    /// it is read and unpacked once.
-    fn store_layer<'s, R: Read + 's>(
-        &self,
-        parent: Option<&Digest>,
-        chain: &Digest,
-        diff_id: &Digest,
-        open: impl FnOnce() -> Result<berth_archive::VerifyingReader<R>, EngineError>,
-    ) -> Result<berth_image::LayerInfo, EngineError> {
-        let layers = &self.engine.layers;
-        let content = &self.engine.content;
-        if let Some(info) = layers.get(chain)? {
-            if content.contains(diff_id) {
-                return Ok(info);
-            }
-        }
-        let _layer_lock = FileLock::exclusive(
-            &self
-                .engine
-                .tmp_dir()
-                .join(format!("layer-{}.lock", chain.hex())),
-        )?;
-        let have_layer = layers.get(chain)?;
-        let have_blob = content.contains(diff_id);
-        if let (Some(info), true) = (&have_layer, have_blob) {
-            return Ok(info.clone());
-        }
-        let mut verifying = open()?;
-        let info = {
-            let plain = berth_image::decompress(&mut verifying)?;
-            let blob = if have_blob {
-                None
-            } else {
-                Some(content.writer()?)
-            };
-            let mut tee = TeeReader { inner: plain, blob };
-            let info = match have_layer {
-                Some(info) => info,
-                None => layers.apply(parent, &mut tee, Some(diff_id))?,
-            };
-            // The unpacker stops at the tar's end marker; the padding after it
-            // still belongs to the blob and its digest.
-            io::copy(&mut tee, &mut io::sink()).map_err(|e| tar_read_error(diff_id, e))?;
-            if let Some(blob) = tee.blob.take() {
-                blob.commit(Some(diff_id))?;
-            }
-            info
-        };
-        verifying.finish()?;
-        Ok(info)
     }
 
     /// Removes what a failed load stored; errors are logged, the load's own
@@ -342,13 +288,6 @@ impl ImageService<'_> {
         }
         Ok((info.clone(), info.diff_id))
     }
-}
-
-fn tar_read_error(diff_id: &Digest, e: io::Error) -> EngineError {
-    EngineError::Image(ImageError::LayerTar {
-        layer: diff_id.to_string(),
-        source: e,
-    })
 }
 
 /// Copies everything read through it into a blob being written.

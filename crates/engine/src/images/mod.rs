@@ -5,6 +5,7 @@ mod gc;
 mod http;
 mod ingest;
 mod inspect;
+mod layer_tars;
 mod list;
 mod remove;
 mod resolve;

@@ -1,10 +1,10 @@
 //! `save`: images out as a docker-archive or oci-archive stream.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
-use berth_archive::{write_archive, ArchiveError, ArchiveFormat, LayerTarSource, SaveImage};
-use berth_image::{ContentStore, Digest};
+use berth_archive::{write_archive, ArchiveFormat, SaveImage};
 
+use super::layer_tars::StoredLayerTars;
 use super::resolve::{resolve, Matched};
 use super::ImageService;
 use crate::error::EngineError;
@@ -21,6 +21,7 @@ impl ImageService<'_> {
     ) -> Result<(), EngineError> {
         let images = self.records()?;
         let mut selected: Vec<SaveImage> = Vec::new();
+        let mut chains = std::collections::HashMap::new();
         for name in names {
             let (i, matched) = resolve(&images, name)?;
             let img = &images[i];
@@ -37,12 +38,7 @@ impl ImageService<'_> {
                 continue;
             }
             for l in &img.layers {
-                if l.blob_digest.is_none() {
-                    return Err(EngineError::Corrupt(format!(
-                        "image {} layer {} has no stored tar to save",
-                        img.id, l.diff_id
-                    )));
-                }
+                chains.insert(l.diff_id, l.chain_id);
             }
             selected.push(SaveImage {
                 config: img.config_json.as_bytes().to_vec(),
@@ -51,30 +47,11 @@ impl ImageService<'_> {
                 names,
             });
         }
-        let source = BlobLayers {
-            content: &self.engine.content,
+        let source = StoredLayerTars {
+            engine: self.engine,
+            chains,
         };
         write_archive(out, format, &selected, &source)?;
         Ok(())
-    }
-}
-
-/// Layer tars from the content store, where load and import keep them
-/// byte for byte under their diff ids.
-struct BlobLayers<'a> {
-    content: &'a ContentStore,
-}
-
-impl LayerTarSource for BlobLayers<'_> {
-    fn layer_tar(&self, diff_id: &Digest) -> Result<(Box<dyn Read + '_>, u64), ArchiveError> {
-        let size = self.content.size(diff_id).map_err(ArchiveError::from)?;
-        let file = self
-            .content
-            .open_blob(diff_id)
-            .map_err(ArchiveError::from)?;
-        Ok((
-            Box::new(std::io::BufReader::with_capacity(1 << 20, file)),
-            size,
-        ))
     }
 }
