@@ -273,6 +273,7 @@ pub fn find_executable(process: &Process) -> Result<CString, String> {
     let args = process.args().as_deref().unwrap_or_default();
     let name = args.first().ok_or("process.args: empty")?;
     if name.contains('/') {
+        check_executable(Path::new(name)).map_err(|e| format!("exec: {name:?}: {e}"))?;
         return CString::new(name.as_str())
             .map_err(|_| format!("process.args[0] {name:?}: NUL byte"));
     }
@@ -295,6 +296,24 @@ pub fn find_executable(process: &Process) -> Result<CString, String> {
     Err(format!(
         "exec: {name:?}: executable file not found in $PATH"
     ))
+}
+
+/// Checks a path-named program before Ready, as runc's LookPath does, so a
+/// missing or non-executable program fails `create` with runc's wording:
+/// podman maps "no such file or directory" to exit 127 and "permission
+/// denied" to 126, which it cannot do for an execve failing after `start`.
+fn check_executable(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        let text = e.raw_os_error().map_or_else(
+            || e.to_string(),
+            |n| nix::errno::Errno::from_raw(n).desc().to_lowercase(),
+        );
+        format!("stat {}: {text}", path.display())
+    })?;
+    if meta.is_dir() || nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_err() {
+        return Err("permission denied".into());
+    }
+    Ok(())
 }
 
 /// execve's the process; returns only on failure.
