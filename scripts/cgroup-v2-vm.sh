@@ -14,7 +14,9 @@
 # Environment:
 #   BERTH_TEST_KERNEL      a bzImage to boot instead of the cached Debian one
 #   BERTH_TEST_KERNEL_DIR  kernel cache (default /var/cache/berth-test-kernel)
-#   BERTH_VM_TIMEOUT       seconds the guest may run (default 100)
+#   BERTH_VM_TIMEOUT       seconds the guest may run (default 300: about 40 s
+#                          on an idle 2-core host, several times that when
+#                          the host is busy, as TCG has no vCPU to spare)
 # Prints the guest's `CHECK <name> PASS|FAIL <detail>` lines.
 # Exit status: 0 every check passed; 1 a check failed or the guest broke;
 # 2 usage; 77 skipped (no qemu-system-x86_64 or no guest kernel to be had).
@@ -28,13 +30,15 @@ if [ $# -ne 1 ]; then
 fi
 runtime=$(readlink -f "$1")
 [ -x "$runtime" ] || { echo "error: runtime $1 is not an executable file" >&2; exit 2; }
-vm_timeout=${BERTH_VM_TIMEOUT:-100}
+vm_timeout=${BERTH_VM_TIMEOUT:-300}
 
 # The checks the guest must report, in the order it runs them. A check that
 # never reports (guest crashed, script broke) counts as failed.
-checks="run_exit0 memory_max cpu_max cpu_weight pids_max exec_joins_cgroup
-        update_memory pause_resume events_stats oom_kill pids_fork_limit
-        devices_defaults devices_deny devices_allow cgroupns_mount delete_removes_cgroup"
+checks="root_controllers run_exit0 default_path memory_max cpu_max cpu_weight pids_max memory_low cpuset hugetlb_max
+        unified_memory_high exec_joins_cgroup update_memory update_cpu_pids ps_json
+        pause_resume events_stats delete_force_paused kill_all memory_swap_max oom_kill events_oom
+        pids_fork_limit devices_defaults devices_deny devices_allow cgroupns_mount
+        cgroupns_exec delete_removes_cgroup"
 
 skip() { echo "SKIPPED: $*"; exit 77; }
 
@@ -168,10 +172,25 @@ bundle() {
 
 sleeper='["sleep","600"]'
 bundle run_exit0 no '["sh","-c","echo hello-from-container"]' '.'
+# Started before the guest enables any controller in the root: the runtime
+# must enable what it needs from the root down, as runc does.
+bundle root_controllers no '["true"]' '
+  .linux.resources.memory = {limit: 41943040} | .linux.resources.pids = {limit: 50}'
+# No cgroupsPath: the runtime's default place (berth: /berth/<id>).
+bundle default_path no '["cat","/proc/self/cgroup"]' 'del(.linux.cgroupsPath)'
+# `events` must report an OOM kill of a child while the init survives.
+bundle events_oom no '["sh","-c","sleep 2; sh -c \"x=0123456789abcdef; while :; do x=\\$x\\$x; done\"; sleep 600"]' '
+  .linux.resources.memory = {limit: 33554432, swap: 33554432}'
 bundle limits no "$sleeper" '
-  .linux.resources.memory = {limit: 67108864}
-  | .linux.resources.cpu = {quota: 50000, period: 100000, shares: 512}
-  | .linux.resources.pids = {limit: 10}'
+  .linux.resources.memory = {limit: 67108864, reservation: 16777216}
+  | .linux.resources.cpu = {quota: 50000, period: 100000, shares: 512, cpus: "1", mems: "0"}
+  | .linux.resources.pids = {limit: 10}
+  | .linux.resources.hugepageLimits = [{pageSize: "2MB", limit: 4194304}]
+  | .linux.resources.unified = {"memory.high": "62914560"}'
+# kill --all: a shell and three children, all in the container's cgroup
+bundle killall no '["sh","-c","sleep 600 | sleep 600 | sleep 600"]' '.'
+# exec into a container with a cgroup namespace must join that namespace too
+bundle cgroupns_exec yes "$sleeper" '.'
 # The hogs use no device node, so that a broken device filter cannot hide
 # (or fake) what the memory and pids controllers do. The shell doubles a
 # string until it holds far more than the 32 MiB limit (no swap: the guest
@@ -236,6 +255,28 @@ mount -t tmpfs tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 exec </dev/null
 
+CG=/sys/fs/cgroup/berth-v2vm
+L=/tmp/logs
+mkdir -p $L
+rt() { timeout 60 "$RT" --root /run/rt "$@"; }
+# detail lines go to the console as "  | ..." so that a failure explains itself
+show() { [ -s "$1" ] && sed 's/^/  | /' "$1" | head -n 20; true; }
+up() { cut -d' ' -f1 /proc/uptime; }
+pass() { echo "CHECK $1 PASS $2 [at $(up)s]"; }
+fail() { echo "CHECK $1 FAIL $2 [at $(up)s]"; shift 2; for f in "$@"; do show "$f"; done; }
+
+# --- controllers enabled by the runtime on a bare v2 root ---
+rt run --keep --bundle /bundles/root_controllers root_controllers >$L/rootc.out 2>$L/rootc.err; rc=$?
+enabled=$(cat /sys/fs/cgroup/cgroup.subtree_control)
+got=$(cat $CG/root_controllers/memory.max $CG/root_controllers/pids.max 2>&1 | tr '\n' ' ')
+if [ $rc = 0 ] && [ "$got" = "41943040 50 " ]; then
+  pass root_controllers "memory.max, pids.max = $got; root subtree_control now '$enabled'"
+else
+  fail root_controllers "exit $rc, memory.max, pids.max = '$got', root subtree_control '$enabled'" $L/rootc.out $L/rootc.err
+fi
+rt delete root_controllers >/dev/null 2>&1 || echo "guest: delete root_controllers failed"
+rootc_gone=$([ -e $CG/root_controllers ] && echo still-there || echo removed)
+
 for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
   echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || echo "guest: could not enable $c"
 done
@@ -243,14 +284,6 @@ echo "guest: kernel $(uname -r), up $(cut -d' ' -f1 /proc/uptime)s, controllers:
 mknod -m 0666 /rootfs/devnodes/kmsg c 1 11
 mknod -m 0666 /rootfs/devnodes/null c 1 3
 
-CG=/sys/fs/cgroup/berth-v2vm
-L=/tmp/logs
-mkdir -p $L
-rt() { timeout 60 "$RT" --root /run/rt "$@"; }
-# detail lines go to the console as "  | ..." so that a failure explains itself
-show() { [ -s "$1" ] && sed 's/^/  | /' "$1" | head -n 20; true; }
-pass() { echo "CHECK $1 PASS $2"; }
-fail() { echo "CHECK $1 FAIL $2"; shift 2; for f in "$@"; do show "$f"; done; }
 # expect NAME FILE VALUE: the cgroup file holds exactly VALUE
 expect() {
   local got
@@ -258,7 +291,7 @@ expect() {
   if [ "$got" = "$3" ]; then pass "$1" "$2 = $got"; else fail "$1" "$2 = '$got', want '$3'"; fi
 }
 state_status() { rt state "$1" 2>/dev/null | tr -d ' \n' | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p'; }
-gone=""
+gone=" root_controllers:$rootc_gone"
 deleted() { [ -e "$CG/$1" ] && gone="$gone $1:still-there" || gone="$gone $1:removed"; }
 
 # --- a container runs and exits 0 ---
@@ -270,6 +303,15 @@ else
 fi
 deleted run_exit0
 
+rt run --bundle /bundles/default_path default_path >$L/defp.out 2>$L/defp.err; rc=$?
+cgline=$(cat $L/defp.out)
+dir=/sys/fs/cgroup${cgline#0::}
+if [ $rc = 0 ] && [ "${cgline#0::/}" != "$cgline" ] && [ "$cgline" != "0::/" ] && [ ! -e "$dir" ]; then
+  pass default_path "no cgroupsPath: ran in ${cgline#0::}, removed after run"
+else
+  fail default_path "exit $rc, /proc/self/cgroup '$cgline', dir $([ -e "$dir" ] && echo still there || echo gone)" $L/defp.out $L/defp.err
+fi
+
 # --- limits, exec, update, pause/resume, stats on one running container ---
 rt create --bundle /bundles/limits limits >$L/limits.out 2>$L/limits.err; rc=$?
 [ $rc = 0 ] || echo "guest: create limits failed ($rc): $(head -c 600 $L/limits.err)"
@@ -278,6 +320,12 @@ expect memory_max $CG/limits/memory.max 67108864
 expect cpu_max $CG/limits/cpu.max "50000 100000"
 expect cpu_weight $CG/limits/cpu.weight "$EXPECTED_WEIGHT"
 expect pids_max $CG/limits/pids.max 10
+expect memory_low $CG/limits/memory.low 16777216
+# the guest has two CPUs: only the container's own setting makes this "1"
+got=$(cat $CG/limits/cpuset.cpus $CG/limits/cpuset.cpus.effective $CG/limits/cpuset.mems 2>&1 | tr '\n' ' ')
+if [ "$got" = "1 1 0 " ]; then pass cpuset "cpus, effective cpus, mems = $got"; else fail cpuset "cpus, effective cpus, mems = '$got', want '1 1 0 '"; fi
+expect hugetlb_max $CG/limits/hugetlb.2MB.max 4194304
+expect unified_memory_high $CG/limits/memory.high 62914560
 
 pid=$(rt state limits 2>/dev/null | tr -d ' \n' | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
 rt exec limits cat /proc/self/cgroup >$L/exec.out 2>$L/exec.err; rc=$?
@@ -294,6 +342,23 @@ if [ $rc = 0 ] && [ "$got" = 134217728 ]; then
   pass update_memory "memory.max = $got after update"
 else
   fail update_memory "update exit $rc, memory.max = '$got', want 134217728" $L/update.out
+fi
+
+rt update --pids-limit 20 --cpu-quota 20000 --cpu-period 100000 limits >$L/update2.out 2>&1; rc=$?
+echo '{"pids": {"limit": 30}, "memory": {"low": 8388608}}' >/tmp/resources.json
+rt update --resources /tmp/resources.json limits >>$L/update2.out 2>&1; rc2=$?
+cpu=$(cat $CG/limits/cpu.max 2>&1); pids=$(cat $CG/limits/pids.max 2>&1)
+if [ $rc = 0 ] && [ $rc2 = 0 ] && [ "$cpu" = "20000 100000" ] && [ "$pids" = 30 ]; then
+  pass update_cpu_pids "cpu.max = $cpu after --cpu-quota, pids.max = $pids after --resources"
+else
+  fail update_cpu_pids "exit $rc/$rc2, cpu.max '$cpu' (want 20000 100000), pids.max '$pids' (want 30)" $L/update2.out
+fi
+
+rt ps --format json limits >$L/ps.out 2>&1; rc=$?
+if [ $rc = 0 ] && [ -n "$pid" ] && tr -d ' \n' <$L/ps.out | grep -Eq "^\[([0-9]+,)*$pid(,[0-9]+)*\]$"; then
+  pass ps_json "$(tr -d ' \n' <$L/ps.out)"
+else
+  fail ps_json "exit $rc, want init $pid in" $L/ps.out
 fi
 
 rt pause limits >$L/pause.out 2>&1; rc1=$?
@@ -314,20 +379,44 @@ fi
 rt events --stats limits >$L/events.out 2>$L/events.err; rc=$?
 usage=$(tr -d ' \n' <$L/events.out | grep -o '"memory":{.*' | grep -o '"usage":{[^}]*}' | head -n 1 \
         | grep -o '"usage":[0-9]*' | grep -o '[0-9]*$')
-if [ $rc = 0 ] && [ -n "$usage" ] && [ "$usage" -gt 0 ]; then
-  pass events_stats "memory.usage.usage = $usage"
+pids_now=$(tr -d ' \n' <$L/events.out | grep -o '"pids":{"current":[0-9]*' | grep -o '[0-9]*$')
+if [ $rc = 0 ] && [ -n "$usage" ] && [ "$usage" -gt 0 ] && [ "$pids_now" = 1 ]; then
+  pass events_stats "memory.usage.usage = $usage, pids.current = $pids_now"
 else
-  fail events_stats "exit $rc, memory usage '$usage'" $L/events.out $L/events.err
+  fail events_stats "exit $rc, memory usage '$usage', pids.current '$pids_now' (want 1)" $L/events.out $L/events.err
 fi
 
-rt kill limits KILL 2>$L/kill.err
-i=0; while [ $i -lt 50 ] && [ "$(state_status limits)" != stopped ]; do sleep 0.1; i=$((i+1)); done
-rt delete limits >$L/delete.out 2>&1 || echo "guest: delete limits failed: $(head -c 600 $L/delete.out)"
+# delete --force of a paused container: the frozen tasks must still die
+rt pause limits >$L/delete.out 2>&1
+rt delete --force limits >>$L/delete.out 2>&1; rc=$?
+if [ $rc = 0 ] && [ ! -e $CG/limits ] && ! rt state limits >/dev/null 2>&1; then
+  pass delete_force_paused "cgroup and state gone"
+else
+  fail delete_force_paused "exit $rc, cgroup dir $([ -e $CG/limits ] && echo still there || echo gone)" $L/delete.out
+fi
 deleted limits
+
+# --- kill --all ---
+rt create --bundle /bundles/killall killall >/dev/null 2>$L/killall.err && rt start killall 2>>$L/killall.err
+i=0; while [ $i -lt 50 ] && [ "$(wc -l <$CG/killall/cgroup.procs 2>/dev/null)" != 4 ]; do sleep 0.1; i=$((i+1)); done
+before=$(wc -l <$CG/killall/cgroup.procs 2>/dev/null)
+rt kill --all killall KILL >>$L/killall.err 2>&1; rc=$?
+i=0; while [ $i -lt 50 ] && [ -s $CG/killall/cgroup.procs ]; do sleep 0.1; i=$((i+1)); done
+after=$(wc -l <$CG/killall/cgroup.procs 2>/dev/null)
+i=0; while [ $i -lt 50 ] && [ "$(state_status killall)" != stopped ]; do sleep 0.1; i=$((i+1)); done
+st=$(state_status killall)
+if [ $rc = 0 ] && [ "$before" = 4 ] && [ "$after" = 0 ] && [ "$st" = stopped ]; then
+  pass kill_all "4 processes -> 0, state stopped"
+else
+  fail kill_all "exit $rc, processes $before -> $after, state '$st'" $L/killall.err
+fi
+rt delete killall >/dev/null 2>&1 || echo "guest: delete killall failed"
+deleted killall
 
 # --- OOM kill ---
 rt run --keep --bundle /bundles/oom_kill oom_kill >$L/oom.out 2>$L/oom.err; rc=$?
 kills=$(sed -n 's/^oom_kill //p' $CG/oom_kill/memory.events 2>/dev/null)
+expect memory_swap_max $CG/oom_kill/memory.swap.max 0
 if [ $rc = 137 ] && [ -n "$kills" ] && [ "$kills" -ge 1 ]; then
   pass oom_kill "exit 137, memory.events oom_kill $kills"
 else
@@ -335,6 +424,25 @@ else
 fi
 rt delete oom_kill >/dev/null 2>&1 || echo "guest: delete oom_kill failed"
 deleted oom_kill
+
+# --- OOM event from `events` ---
+rt create --bundle /bundles/events_oom events_oom >/dev/null 2>$L/evoom.err && rt start events_oom 2>>$L/evoom.err
+# not through rt(): $! must be timeout's pid, which passes SIGTERM on
+: >$L/evoom.out
+timeout 60 "$RT" --root /run/rt events --interval 30s events_oom >$L/evoom.out 2>>$L/evoom.err &
+events_pid=$!
+i=0; while [ $i -lt 200 ] && ! tr -d ' ' <$L/evoom.out | grep -q '"type":"oom"'; do sleep 0.1; i=$((i+1)); done
+kill $events_pid 2>/dev/null
+wait $events_pid 2>/dev/null
+kills=$(sed -n 's/^oom_kill //p' $CG/events_oom/memory.events 2>/dev/null)
+alive=$(state_status events_oom)
+if tr -d ' ' <$L/evoom.out | grep -q '"type":"oom","id":"events_oom"' && [ "$alive" = running ]; then
+  pass events_oom "oom event printed, memory.events oom_kill $kills, init still $alive"
+else
+  fail events_oom "no oom event (memory.events oom_kill '$kills', init $alive)" $L/evoom.out $L/evoom.err
+fi
+rt delete --force events_oom >/dev/null 2>&1 || echo "guest: delete events_oom failed"
+deleted events_oom
 
 # --- fork loop under pids.max ---
 rt run --keep --bundle /bundles/pids_fork pids_fork >$L/fork.out 2>$L/fork.err; rc=$?
@@ -380,6 +488,15 @@ else
   fail cgroupns_mount "exit $rc" $L/ns.out $L/ns.err
 fi
 deleted cgroupns
+rt create --bundle /bundles/cgroupns_exec cgroupns_exec >/dev/null 2>$L/nsx.err && rt start cgroupns_exec 2>>$L/nsx.err
+rt exec cgroupns_exec cat /proc/self/cgroup >$L/nsx.out 2>>$L/nsx.err; rc=$?
+if [ $rc = 0 ] && [ "$(cat $L/nsx.out)" = "0::/" ]; then
+  pass cgroupns_exec "exec'd process sees 0::/"
+else
+  fail cgroupns_exec "exit $rc" $L/nsx.out $L/nsx.err
+fi
+rt delete --force cgroupns_exec >/dev/null 2>&1 || echo "guest: delete cgroupns_exec failed"
+deleted cgroupns_exec
 
 # --- delete removed every container cgroup (and the state) ---
 left=$(rt list -q 2>/dev/null | tr '\n' ' ')
@@ -402,7 +519,7 @@ initrd=$work/initrd.gz
 log=$work/console.log
 start=$(date +%s)
 set +e
-timeout --foreground -k 5 "$vm_timeout" "$qemu" -accel tcg -cpu max -m 768 -nographic -no-reboot \
+timeout --foreground -k 5 "$vm_timeout" "$qemu" -accel tcg,thread=single -cpu max -smp 2 -m 768 -nographic -no-reboot \
   -kernel "$kernel" -initrd "$initrd" \
   -append "console=ttyS0 quiet loglevel=1 cgroup_no_v1=all panic=-1" </dev/null >"$log" 2>&1
 qemu_rc=$?
