@@ -1,6 +1,6 @@
 //! Layer compression detection and transparent decompression.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 
 use crate::error::ImageError;
 
@@ -31,17 +31,39 @@ pub fn detect_compression(first_bytes: &[u8]) -> Compression {
 
 /// Wraps `r` in the decompressor its magic bytes call for (none for plain tar).
 /// The returned reader is buffered.
-pub fn decompress<'a>(mut r: impl Read + 'a) -> Result<Box<dyn Read + 'a>, ImageError> {
+pub fn decompress<'a>(r: impl Read + 'a) -> Result<Box<dyn Read + 'a>, ImageError> {
+    let (compression, stream) = sniff(r)?;
+    Ok(match compression {
+        Compression::None => Box::new(BufReader::with_capacity(READ_BUFFER, stream)),
+        c => Box::new(BufReader::with_capacity(READ_BUFFER, decoder(c, stream))),
+    })
+}
+
+/// Like [`decompress`] without buffering the output, for a consumer that reads
+/// in large blocks itself (the layer unpacker): a plain tar then goes from the
+/// source straight into the consumer's buffer, saving one copy of every byte.
+pub(crate) fn decompress_unbuffered<'a>(
+    r: impl Read + 'a,
+) -> Result<Box<dyn Read + 'a>, ImageError> {
+    let (compression, stream) = sniff(r)?;
+    Ok(match compression {
+        Compression::None => Box::new(stream),
+        c => decoder(c, stream),
+    })
+}
+
+/// Reads the magic bytes and returns the compression and a stream that
+/// still starts with them.
+fn sniff<'a>(mut r: impl Read + 'a) -> Result<(Compression, impl Read + 'a), ImageError> {
     let mut magic = [0u8; 4];
     let n = read_up_to(&mut r, &mut magic).map_err(|source| ImageError::Decompress {
         what: "layer header",
         source,
     })?;
     let compression = detect_compression(&magic[..n]);
-    let chained = std::io::Cursor::new(magic).take(n as u64).chain(r);
-    Ok(wrap(
+    Ok((
         compression,
-        BufReader::with_capacity(READ_BUFFER, chained),
+        std::io::Cursor::new(magic).take(n as u64).chain(r),
     ))
 }
 
@@ -58,15 +80,14 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-fn wrap<'a, R: BufRead + 'a>(c: Compression, r: R) -> Box<dyn Read + 'a> {
+/// The decoder for `c` over `r` (compressed input buffered, output not).
+fn decoder<'a, R: Read + 'a>(c: Compression, r: R) -> Box<dyn Read + 'a> {
+    let input = BufReader::with_capacity(READ_BUFFER, r);
     match c {
-        Compression::None => Box::new(r),
-        Compression::Gzip => Box::new(BufReader::with_capacity(
-            READ_BUFFER,
-            flate2::bufread::MultiGzDecoder::new(r),
-        )),
-        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(r) {
-            Ok(d) => Box::new(BufReader::with_capacity(READ_BUFFER, d)),
+        Compression::None => Box::new(input),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(input) {
+            Ok(d) => Box::new(d),
             Err(e) => Box::new(FailingReader(Some(e))),
         },
     }
@@ -104,6 +125,12 @@ mod tests {
         assert_eq!(detect_compression(&blob), c);
         let mut out = Vec::new();
         decompress(&blob[..])
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data);
+        let mut out = Vec::new();
+        decompress_unbuffered(&blob[..])
             .unwrap()
             .read_to_end(&mut out)
             .unwrap();

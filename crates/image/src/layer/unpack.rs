@@ -37,7 +37,7 @@ use super::fsops::{self, Reach};
 
 mod entries;
 use super::hashpipe::HashPipe;
-use crate::compression::decompress;
+use crate::compression::decompress_unbuffered;
 use crate::digest::Digest;
 use crate::error::ImageError;
 
@@ -69,7 +69,7 @@ pub(crate) fn unpack(
         Mode::empty(),
     )
     .map_err(|e| ImageError::io("open layer directory", dest, e.into()))?;
-    let decompressed = decompress(r)?;
+    let decompressed = decompress_unbuffered(r)?;
     std::thread::scope(|scope| {
         let pipe = HashPipe::new(scope, decompressed).map_err(|source| ImageError::LayerTar {
             layer: label.to_string(),
