@@ -84,6 +84,44 @@ pub fn open_pty(ptmx: &Path, size: Option<(u32, u32)>) -> Result<Pty, String> {
     })
 }
 
+/// Opens a pty on the container's devpts (`<rootfs>/dev/pts/ptmx`, resolved
+/// inside the rootfs), or on the runtime's when the container has none.
+pub fn open_container_pty(rootfs: &Path, size: Option<(u32, u32)>) -> Result<Pty, String> {
+    match berth_rootfs::open_in_root(rootfs, Path::new("/dev/pts/ptmx"), None) {
+        Ok(ptmx) => open_pty(
+            Path::new(&format!("/proc/self/fd/{}", ptmx.as_raw_fd())),
+            size,
+        )
+        .map_err(|e| format!("container's /dev/pts/ptmx: {e}")),
+        Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {
+            open_pty(Path::new("/dev/ptmx"), size)
+        }
+        Err(e) => Err(format!(
+            "container's /dev/pts/ptmx: {}",
+            crate::error::one_line(&e)
+        )),
+    }
+}
+
+/// Bind-mounts the pty slave at the container's /dev/console (before the
+/// root switch; both ends through their fds, so no path is resolved twice).
+pub fn mount_console(rootfs: &Path, slave: &OwnedFd) -> Result<(), String> {
+    let target = berth_rootfs::open_in_root(
+        rootfs,
+        Path::new("/dev/console"),
+        Some(berth_rootfs::CreateKind::File),
+    )
+    .map_err(|e| format!("/dev/console: {}", crate::error::one_line(&e)))?;
+    nix::mount::mount(
+        Some(format!("/proc/self/fd/{}", slave.as_raw_fd()).as_str()),
+        format!("/proc/self/fd/{}", target.as_raw_fd()).as_str(),
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| format!("bind mount the pty slave at /dev/console: {e}"))
+}
+
 /// Sends the pty master over the console socket; the message data is the
 /// pty's name, as runc sends it.
 pub fn send_master(console_socket: RawFd, master: RawFd, name: &str) -> Result<(), String> {

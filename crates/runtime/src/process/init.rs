@@ -217,19 +217,6 @@ fn init_steps(
         join_session_keyring(&cfg.id)?;
     }
 
-    // The pty comes from the runtime's devpts, before the root switch, so
-    // the rootfs setup can bind its slave at /dev/console.
-    let pty = match &console_sock {
-        Some(_) => {
-            let size = process
-                .console_size()
-                .as_ref()
-                .map(|b| (b.height() as u32, b.width() as u32));
-            Some(crate::console::open_pty(Path::new("/dev/ptmx"), size)?)
-        }
-        None => None,
-    };
-
     let readonly = spec
         .root()
         .as_ref()
@@ -242,12 +229,27 @@ fn init_steps(
         rootfs: &cfg.rootfs,
         readonly,
         no_pivot: cfg.no_pivot,
-        console: pty.as_ref().map(|p| p.slave_path.as_path()),
+        console: None,
         user_ns: namespaces.contains(&LinuxNamespaceType::User),
         cgroup_ns: namespaces.contains(&LinuxNamespaceType::Cgroup),
         mount_label,
     };
     berth_rootfs::prepare(spec, &opts).map_err(|e| crate::error::one_line(&e))?;
+
+    // The pty comes from the container's own devpts, mounted by prepare, so
+    // the process sees itself on /dev/pts/N as with runc (podman -t).
+    let pty = match &console_sock {
+        Some(_) => {
+            let size = process
+                .console_size()
+                .as_ref()
+                .map(|b| (b.height() as u32, b.width() as u32));
+            let pty = crate::console::open_container_pty(&cfg.rootfs, size)?;
+            crate::console::mount_console(&cfg.rootfs, &pty.slave)?;
+            Some(pty)
+        }
+        None => None,
+    };
 
     if cfg.runtime_hooks {
         ch.send(&ChildMsg::RunHooks, &[])
