@@ -4,7 +4,7 @@
 //!   creates the cgroup, clones the init, writes id maps, runs the
 //!   runtime-namespace hooks, records the state.
 //! - [`spawn`]: cloning a process into its namespaces and re-executing it
-//!   from a sealed copy of the runtime binary ([`memfd`]).
+//!   from a read-only or sealed view of the runtime binary ([`sealed_exe`]).
 //! - [`init`]: the container's init, from its re-exec until it execve's the
 //!   user's process.
 //! - [`exec`]: a process entering a running container (`exec`).
@@ -13,8 +13,8 @@
 pub mod channel;
 pub mod exec;
 pub mod init;
-pub mod memfd;
 pub mod parent;
+pub mod sealed_exe;
 pub mod security;
 pub mod spawn;
 pub mod wait;

@@ -13,12 +13,12 @@ use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 
 use super::channel::{Channel, ChildMsg, SYNC_FD_ENV};
-use super::memfd::sealed_self_copy;
+use super::sealed_exe::sealed_self;
 use crate::error::RuntimeError;
 
 /// The sealed runtime copy and the prepared argv/envp for re-executing it.
 pub struct Reexec {
-    memfd: OwnedFd,
+    exe: OwnedFd,
     // Owned strings the pointer arrays below point into.
     _argv: Vec<CString>,
     _envp: Vec<CString>,
@@ -35,7 +35,7 @@ impl Reexec {
     /// Copies the runtime binary and prepares `berth-runtime init` with the
     /// child's channel end `sync_fd` named in its environment.
     pub fn new(sync_fd: RawFd) -> Result<Self, RuntimeError> {
-        let memfd = sealed_self_copy()?;
+        let exe = sealed_self()?;
         let argv = vec![c"berth-runtime".to_owned(), c"init".to_owned()];
         let mut envp: Vec<CString> = std::env::vars_os()
             .filter(|(k, _)| k != SYNC_FD_ENV)
@@ -55,7 +55,7 @@ impl Reexec {
         let mut envp_ptrs: Vec<_> = envp.iter().map(|s| s.as_ptr()).collect();
         envp_ptrs.push(std::ptr::null());
         Ok(Reexec {
-            memfd,
+            exe,
             _argv: argv,
             _envp: envp,
             argv_ptrs,
@@ -85,7 +85,7 @@ impl Reexec {
             libc::fcntl(self.sync_fd, libc::F_SETFD, 0);
             libc::syscall(
                 libc::SYS_execveat,
-                self.memfd.as_raw_fd(),
+                self.exe.as_raw_fd(),
                 c"".as_ptr(),
                 self.argv_ptrs.as_ptr(),
                 self.envp_ptrs.as_ptr(),
