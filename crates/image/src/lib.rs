@@ -9,6 +9,14 @@
 //!   applied by a hand-written, escape-proof tar unpacker.
 //! - [`diff_from_upper`]: layer tar from an overlay upper dir (commit/build).
 //! - [`OverlaySnapshotter`]: writable overlay snapshots on top of layers.
+//!
+//! Refinements of the first published API: `OverlaySnapshotter::open` takes
+//! the [`LayerStore`] its snapshots stack on; `prepare` takes an optional
+//! parent chain id (`None`: an empty base). [`LayerStore::write_tar`]
+//! reproduces the applied diff id only for tars berth generated itself, so
+//! save/push keep original layer blobs in the [`ContentStore`] (see its docs).
+//! [`LayerStore::apply`] reads its stream to the end (trailing tar padding
+//! included) before it returns.
 
 mod compression;
 mod content;
