@@ -56,6 +56,9 @@ fn base_layer() -> Vec<u8> {
     let mut t2 = t;
     t2.raw(EntryType::Directory, b"www/", b"", b"", 0o750);
     t2.file("www/index.html", b"<html>", 0o644);
+    // An old-style directory: a regular-file entry whose name ends in '/'.
+    t2.raw(EntryType::Regular, b"olddir/", b"", b"", 0o755);
+    t2.file("olddir/x", b"", 0o644);
     t2.finish()
 }
 
@@ -151,6 +154,8 @@ fn applies_every_entry_kind() {
         .file_type()
         .is_fifo());
     assert_eq!(fs::read(d.join("implicit/deep/file")).unwrap(), b"deep");
+    assert!(fs::symlink_metadata(d.join("olddir")).unwrap().is_dir());
+    assert!(d.join("olddir/x").is_file());
     let www = fs::symlink_metadata(d.join("www")).unwrap();
     assert_eq!(
         www.mtime(),

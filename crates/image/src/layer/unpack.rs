@@ -326,6 +326,13 @@ impl<'a> Unpacker<'a> {
         if name.starts_with(WHITEOUT_PREFIX) {
             return self.whiteout(raw, parent, name, &meta);
         }
+        // Pre-POSIX tars mark directories only by a trailing slash.
+        let kind = match kind {
+            EntryType::Regular | EntryType::Continuous if raw.ends_with(b"/") => {
+                EntryType::Directory
+            }
+            k => k,
+        };
         match kind {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 self.regular(entry, raw, parent, name, &meta)
