@@ -35,7 +35,7 @@ vm_timeout=${BERTH_VM_TIMEOUT:-300}
 # The checks the guest must report, in the order it runs them. A check that
 # never reports (guest crashed, script broke) counts as failed.
 checks="root_controllers run_exit0 default_path memory_max cpu_max cpu_weight pids_max memory_low cpuset hugetlb_max
-        unified_memory_high exec_joins_cgroup update_memory update_cpu_pids ps_json
+        unified_memory_high exec_joins_cgroup update_memory update_swap update_cpu_pids ps_json
         pause_resume events_stats delete_force_paused kill_all memory_swap_max oom_kill events_oom
         pids_fork_limit devices_defaults devices_deny devices_allow cgroupns_mount
         cgroupns_exec delete_removes_cgroup"
@@ -183,14 +183,13 @@ bundle events_oom no '["sh","-c","sleep 2; sh -c \"x=0123456789abcdef; while :; 
   .linux.resources.memory = {limit: 33554432, swap: 33554432}'
 bundle limits no "$sleeper" '
   .linux.resources.memory = {limit: 67108864, reservation: 16777216}
-  | .linux.resources.cpu = {quota: 50000, period: 100000, shares: 512, cpus: "1", mems: "0"}
+  | .linux.resources.cpu = {quota: 50000, period: 100000, burst: 10000, shares: 512, cpus: "1", mems: "0"}
   | .linux.resources.pids = {limit: 10}
   | .linux.resources.hugepageLimits = [{pageSize: "2MB", limit: 4194304}]
   | .linux.resources.unified = {"memory.high": "62914560"}'
 # kill --all: a shell and three children, all in the container's cgroup
 bundle killall no '["sh","-c","sleep 600 | sleep 600 | sleep 600"]' '.'
-# exec into a container with a cgroup namespace must join that namespace too
-bundle cgroupns_exec yes "$sleeper" '.'
+
 # The hogs use no device node, so that a broken device filter cannot hide
 # (or fake) what the memory and pids controllers do. The shell doubles a
 # string until it holds far more than the 32 MiB limit (no swap: the guest
@@ -215,7 +214,9 @@ if ( echo "<7>berth-v2vm probe" >/devnodes/kmsg ); then echo kmsg-open-ok; else 
 bundle devices_deny no "$(jq -cn --arg s "$devices_script" '["sh","-c",$s]')" '.'
 bundle devices_allow no "$(jq -cn --arg s "$devices_script" '["sh","-c",$s]')" '
   .linux.resources.devices += [{allow: true, type: "c", major: 1, minor: 11, access: "rw"}]'
-bundle cgroupns yes '["sh","-c","cat /proc/self/cgroup; cat /sys/fs/cgroup/memory.max; ls /sys/fs/cgroup | grep -c berth-v2vm; grep \" /sys/fs/cgroup \" /proc/self/mountinfo"]' '
+# A cgroup namespace and the spec's cgroup mount: the init unshares the
+# namespace once it is in its cgroup, and exec must join that namespace.
+bundle cgroupns yes "$sleeper" '
   .linux.resources.memory = {limit: 50331648}
   | (if any(.mounts[]; .destination == "/sys/fs/cgroup") then . else
       .mounts += [{destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup",
@@ -224,10 +225,14 @@ bundle cgroupns yes '["sh","-c","cat /proc/self/cgroup; cat /sys/fs/cgroup/memor
 # cpu.weight from shares 512: runc >= 1.3 (opencontainers/cgroups) maps
 # shares onto weight with a quadratic-in-log curve (512 -> 59); runc before
 # 1.3 used 1 + (shares-2)*9999/262142 (512 -> 20).
-if "$runtime" --version 2>/dev/null | grep -Eq '^runc version 1\.[012]\.'; then
+# runc before 1.2 knows no cpu.burst either (it ignores the field).
+if "$runtime" --version 2>/dev/null | grep -Eq '^runc version 1\.[01]\.'; then
   expected_weight=20
+  check_burst=no
 else
   expected_weight=59
+  check_burst=yes
+  checks="$checks cpu_burst"
 fi
 
 cat >"$tree/init" <<'EOF'
@@ -241,7 +246,7 @@ for entry in /*; do
 done
 exec switch_root /newroot /stage2
 EOF
-printf 'RT=/usr/local/bin/%s\nEXPECTED_WEIGHT=%s\n' "$rt_name" "$expected_weight" >"$tree/etc/v2vm.env"
+printf 'RT=/usr/local/bin/%s\nEXPECTED_WEIGHT=%s\nCHECK_BURST=%s\n' "$rt_name" "$expected_weight" "$check_burst" >"$tree/etc/v2vm.env"
 cat >"$tree/stage2" <<'EOF'
 #!/bin/sh
 # Stage 2: a pure cgroup v2 host; run the checks, report, power off.
@@ -321,6 +326,7 @@ expect cpu_max $CG/limits/cpu.max "50000 100000"
 expect cpu_weight $CG/limits/cpu.weight "$EXPECTED_WEIGHT"
 expect pids_max $CG/limits/pids.max 10
 expect memory_low $CG/limits/memory.low 16777216
+[ "$CHECK_BURST" = yes ] && expect cpu_burst $CG/limits/cpu.max.burst 10000
 # the guest has two CPUs: only the container's own setting makes this "1"
 got=$(cat $CG/limits/cpuset.cpus $CG/limits/cpuset.cpus.effective $CG/limits/cpuset.mems 2>&1 | tr '\n' ' ')
 if [ "$got" = "1 1 0 " ]; then pass cpuset "cpus, effective cpus, mems = $got"; else fail cpuset "cpus, effective cpus, mems = '$got', want '1 1 0 '"; fi
@@ -342,6 +348,15 @@ if [ $rc = 0 ] && [ "$got" = 134217728 ]; then
   pass update_memory "memory.max = $got after update"
 else
   fail update_memory "update exit $rc, memory.max = '$got', want 134217728" $L/update.out
+fi
+
+# v2 keeps swap apart from memory: memory.swap.max = memory-swap - memory
+rt update --memory 134217728 --memory-swap 201326592 limits >$L/update3.out 2>&1; rc=$?
+got=$(cat $CG/limits/memory.max $CG/limits/memory.swap.max 2>&1 | tr '\n' ' ')
+if [ $rc = 0 ] && [ "$got" = "134217728 67108864 " ]; then
+  pass update_swap "memory.max, memory.swap.max = $got"
+else
+  fail update_swap "exit $rc, memory.max, memory.swap.max = '$got', want '134217728 67108864 '" $L/update3.out
 fi
 
 rt update --pids-limit 20 --cpu-quota 20000 --cpu-period 100000 limits >$L/update2.out 2>&1; rc=$?
@@ -479,24 +494,27 @@ fi
 deleted devices_allow
 
 # --- cgroup namespace + cgroup2 mount ---
-rt run --bundle /bundles/cgroupns cgroupns >$L/ns.out 2>$L/ns.err; rc=$?
-line1=$(sed -n 1p $L/ns.out); line2=$(sed -n 2p $L/ns.out); line3=$(sed -n 3p $L/ns.out)
-if [ $rc = 0 ] && [ "$line1" = "0::/" ] && [ "$line2" = 50331648 ] && [ "$line3" = 0 ] \
-   && sed -n 4p $L/ns.out | grep -q ' - cgroup2 '; then
-  pass cgroupns_mount "/proc/self/cgroup 0::/, own memory.max $line2 at the mount's root"
+rt create --bundle /bundles/cgroupns cgroupns >/dev/null 2>$L/ns.err && rt start cgroupns 2>>$L/ns.err
+pid=$(rt state cgroupns 2>/dev/null | tr -d ' \n' | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
+init_ns=$(readlink /proc/$pid/ns/cgroup 2>&1); host_ns=$(readlink /proc/self/ns/cgroup)
+rt exec cgroupns sh -c 'cat /proc/1/cgroup; cat /sys/fs/cgroup/memory.max; ls /sys/fs/cgroup | grep -c berth-v2vm
+  grep " /sys/fs/cgroup " /proc/self/mountinfo; cat /proc/self/cgroup; readlink /proc/self/ns/cgroup' >$L/ns.out 2>>$L/ns.err; rc=$?
+line() { sed -n "$1p" $L/ns.out; }
+# the init: its own namespace, rooted at its own cgroup, and a cgroup2 mount
+# whose root is that cgroup (memory.max exists only below the root)
+if [ $rc = 0 ] && [ -n "$pid" ] && [ "$init_ns" != "$host_ns" ] && [ "$(line 1)" = "0::/" ] \
+   && [ "$(line 2)" = 50331648 ] && [ "$(line 3)" = 0 ] && line 4 | grep -q ' - cgroup2 '; then
+  pass cgroupns_mount "init in $init_ns (host $host_ns) sees 0::/, own memory.max $(line 2) at the mount's root"
 else
-  fail cgroupns_mount "exit $rc" $L/ns.out $L/ns.err
+  fail cgroupns_mount "exit $rc, init $pid in '$init_ns' (host '$host_ns')" $L/ns.out $L/ns.err
 fi
+if [ $rc = 0 ] && [ "$(line 5)" = "0::/" ] && [ "$(line 6)" = "$init_ns" ]; then
+  pass cgroupns_exec "exec'd process in the init's $init_ns, sees 0::/"
+else
+  fail cgroupns_exec "exit $rc, exec'd process in '$(line 6)', want '$init_ns'" $L/ns.out $L/ns.err
+fi
+rt delete --force cgroupns >/dev/null 2>&1 || echo "guest: delete cgroupns failed"
 deleted cgroupns
-rt create --bundle /bundles/cgroupns_exec cgroupns_exec >/dev/null 2>$L/nsx.err && rt start cgroupns_exec 2>>$L/nsx.err
-rt exec cgroupns_exec cat /proc/self/cgroup >$L/nsx.out 2>>$L/nsx.err; rc=$?
-if [ $rc = 0 ] && [ "$(cat $L/nsx.out)" = "0::/" ]; then
-  pass cgroupns_exec "exec'd process sees 0::/"
-else
-  fail cgroupns_exec "exit $rc" $L/nsx.out $L/nsx.err
-fi
-rt delete --force cgroupns_exec >/dev/null 2>&1 || echo "guest: delete cgroupns_exec failed"
-deleted cgroupns_exec
 
 # --- delete removed every container cgroup (and the state) ---
 left=$(rt list -q 2>/dev/null | tr '\n' ' ')
