@@ -141,6 +141,35 @@ pub fn send_master(console_socket: RawFd, master: RawFd, name: &str) -> Result<(
     }
 }
 
+/// Receives a pty master sent with [`send_master`].
+pub fn receive_master(sock: &UnixStream) -> Result<OwnedFd, RuntimeError> {
+    let mut buf = [0u8; 256];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = nix::sys::socket::recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| RuntimeError::sys("receive the pty master", e))?;
+    for c in msg
+        .cmsgs()
+        .map_err(|e| RuntimeError::sys("receive the pty master", e))?
+    {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel installed this fd for us just now.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(RuntimeError::Protocol {
+        context: "console",
+        reason: "no pty master received".into(),
+    })
+}
+
 /// Makes `slave` the controlling terminal and stdin/stdout/stderr of a new
 /// session.
 pub fn become_terminal(slave: &OwnedFd) -> Result<(), String> {

@@ -37,6 +37,68 @@ fn spec_then_run_walkthrough() {
 }
 
 #[test]
+fn foreground_run_relays_the_terminal_of_runcs_default_spec() {
+    require_root!();
+    let env = Env::new("tty", &["sh"]);
+    // runc's default: terminal true, `sh`, read-only root.
+    env.edit(|c| {
+        c["process"]["terminal"] = serde_json::json!(true);
+        c["root"]["readonly"] = serde_json::json!(true);
+    });
+    let id = unique_id("tty");
+    let _g = env.guard(&id);
+    let mut child = env
+        .cmd()
+        .args(["run", "--bundle", env.bundle_str(), &id])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"[ -t 0 ] && echo on-a-tty-$(hostname)\nexit 4\n")
+            .expect("write");
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("on-a-tty-berth-test"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn foreground_run_can_be_inspected_and_killed() {
+    require_root!();
+    let env = Env::new("fg", &["sleep", "100"]);
+    let id = unique_id("fg");
+    let _g = env.guard(&id);
+    let mut child = env
+        .cmd()
+        .args(["run", "--bundle", env.bundle_str(), &id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while env.rt(&["state", &id]).status.code() != Some(0) {
+        assert!(std::time::Instant::now() < deadline, "never became visible");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.wait_status(&id, "running");
+    // A pid-namespace init without handlers only receives SIGKILL.
+    env.ok(&["kill", &id, "KILL"]);
+    let status = child.wait().expect("wait run");
+    assert_eq!(status.code(), Some(137));
+    assert!(!env.root.join(&id).exists());
+    assert!(cgroup_leftovers(&id).is_empty());
+}
+
+#[test]
 fn spec_output_is_runcs_template() {
     let tmp = berth_testutil::TempDir::new("spec").expect("tmp");
     let out = std::process::Command::new(BIN)

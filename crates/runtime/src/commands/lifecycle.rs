@@ -2,6 +2,7 @@
 
 use std::io::Read;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use nix::sys::signal::Signal;
 use crate::cli::{CreateArgs, KillArgs, RunArgs};
 use crate::error::RuntimeError;
 use crate::hooks::{self, HookKind};
-use crate::process::parent::{self, CreateOptions};
+use crate::process::parent::{self, CreateOptions, Created};
 use crate::process::wait;
 use crate::state::{ContainerDir, ContainerState, Status};
 
@@ -24,6 +25,7 @@ fn create_options(root: &Path, a: &CreateArgs) -> CreateOptions {
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
+        own_console: false,
     }
 }
 
@@ -93,23 +95,41 @@ fn start_in(dir: &ContainerDir, state: &ContainerState) -> Result<(), RuntimeErr
     Ok(())
 }
 
-use std::os::unix::fs::OpenOptionsExt;
-
 pub fn run(root: &Path, a: &RunArgs) -> Result<i32, RuntimeError> {
     let signals = if a.detach {
         None
     } else {
         Some(wait::block_signals()?)
     };
-    let created = parent::create(&create_options(root, &a.create))?;
+    let mut opts = create_options(root, &a.create);
+    // runc relays the terminal itself when running in the foreground.
+    opts.own_console = !a.detach;
+    let created = parent::create(&opts)?;
     if let Err(e) = start_in(&created.dir, &created.state) {
         let _ = destroy(created.dir, &created.state);
         return Err(e);
     }
     let Some(signals) = signals else { return Ok(0) };
-    let code = wait::wait_forwarding(created.init, &signals)?;
+    // Other commands (state, kill, exec) must reach the container while we
+    // wait: hold no lock until it is time to clean up.
+    let Created {
+        dir,
+        state,
+        init,
+        console_master,
+    } = created;
+    drop(dir);
+    let code = match console_master {
+        Some(master) => crate::process::tty_proxy::relay_and_wait(init, master, &signals)?,
+        None => wait::wait_forwarding(init, &signals)?,
+    };
     if !a.keep {
-        destroy(created.dir, &created.state)?;
+        match ContainerDir::open(root, &a.create.id) {
+            Ok(dir) => destroy(dir, &state)?,
+            // Someone ran `delete` meanwhile.
+            Err(RuntimeError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(code)
 }

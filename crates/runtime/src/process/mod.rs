@@ -17,6 +17,7 @@ pub mod parent;
 pub mod sealed_exe;
 pub mod security;
 pub mod spawn;
+pub mod tty_proxy;
 pub mod wait;
 
 use std::path::PathBuf;

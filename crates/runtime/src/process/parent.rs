@@ -30,6 +30,9 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
+    /// With a terminal and no console socket, receive the pty master
+    /// ourselves (foreground `run`, which then relays the terminal).
+    pub own_console: bool,
 }
 
 /// A created container: its locked dir, state and init pid.
@@ -37,6 +40,8 @@ pub struct Created {
     pub dir: ContainerDir,
     pub state: ContainerState,
     pub init: Pid,
+    /// The pty master, when the caller asked to own the console.
+    pub console_master: Option<OwnedFd>,
 }
 
 /// Undoes a partial create: kills the init, removes the cgroup and the
@@ -188,7 +193,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
         .as_ref()
         .ok_or_else(|| RuntimeError::InvalidArgument("config.json: process: missing".into()))?;
     let terminal = process.terminal().unwrap_or(false);
-    if terminal && opts.console_socket.is_none() {
+    if terminal && opts.console_socket.is_none() && !opts.own_console {
         return Err(RuntimeError::InvalidArgument(
             "process.terminal is set: --console-socket is required".into(),
         ));
@@ -209,12 +214,15 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
     let cgroup_path = cgroup_path(&spec, &opts.id);
     let cgroup =
         berth_cgroups::manager(&cgroup_path).map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
-    let console = opts
-        .console_socket
-        .as_deref()
-        .filter(|_| terminal)
-        .map(crate::console::connect)
-        .transpose()?;
+    let (console, own_console) = match opts.console_socket.as_deref() {
+        Some(p) if terminal => (Some(crate::console::connect(p)?), None),
+        None if terminal && opts.own_console => {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+                .map_err(|e| RuntimeError::io("console socketpair", e))?;
+            (Some(theirs), Some(ours))
+        }
+        _ => (None, None),
+    };
 
     // From here on things exist on the host: every failure rolls back.
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
@@ -383,7 +391,16 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
     rollback.init = None;
     rollback.cgroup = None;
     rollback.dir = None;
-    Ok(Created { dir, state, init })
+    let console_master = match own_console {
+        Some(sock) => Some(crate::console::receive_master(&sock)?),
+        None => None,
+    };
+    Ok(Created {
+        dir,
+        state,
+        init,
+        console_master,
+    })
 }
 
 fn send_seccomp_fd(spec: &Spec, fds: &[OwnedFd], state: &[u8]) -> Result<(), RuntimeError> {
