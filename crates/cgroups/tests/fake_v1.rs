@@ -8,10 +8,7 @@ use std::path::Path;
 
 use berth_cgroups::{manager_at, CgroupMode, ErrorKind, Hierarchy};
 use fake_support::*;
-use oci_spec::runtime::{
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxPidsBuilder,
-    LinuxResourcesBuilder,
-};
+use oci_spec::runtime::{LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder};
 
 #[test]
 fn v1_apply_writes_every_controller() {
@@ -99,19 +96,8 @@ fn v1_apply_writes_every_controller() {
     fs::write(dev.join("devices.allow"), "").unwrap();
     let update = LinuxResourcesBuilder::default()
         .devices(vec![
-            LinuxDeviceCgroupBuilder::default()
-                .allow(false)
-                .access("rwm")
-                .build()
-                .unwrap(),
-            LinuxDeviceCgroupBuilder::default()
-                .allow(true)
-                .typ(LinuxDeviceType::C)
-                .major(1i64)
-                .minor(3i64)
-                .access("rwm")
-                .build()
-                .unwrap(),
+            device_rule(false, None, "rwm"),
+            device_rule(true, Some((1, 3)), "rwm"),
         ])
         .build()
         .unwrap();

@@ -308,7 +308,7 @@ pub(crate) fn attach(dir: &Path, rules: &[DeviceRule]) -> Result<(), CgroupError
 
 #[cfg(test)]
 mod tests {
-    use super::super::{ACC_MKNOD, ACC_READ, ACC_WRITE};
+    use super::super::{rule, ACC_MKNOD, ACC_READ, ACC_WRITE};
     use super::*;
 
     /// Runs the program the way the kernel would, for the instructions the
@@ -344,22 +344,6 @@ mod tests {
             assert!(pc < prog.len(), "ran off the end");
         }
         panic!("no exit");
-    }
-
-    fn rule(
-        allow: bool,
-        kind: DeviceKind,
-        major: Option<u32>,
-        minor: Option<u32>,
-        access: u32,
-    ) -> DeviceRule {
-        DeviceRule {
-            allow,
-            kind,
-            major,
-            minor,
-            access,
-        }
     }
 
     #[test]

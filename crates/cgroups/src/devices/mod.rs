@@ -108,6 +108,24 @@ pub(crate) fn rules_from_spec(list: &[LinuxDeviceCgroup]) -> Result<Vec<DeviceRu
     Ok(rules)
 }
 
+/// Shorthand for the unit tests of the v1 replay and the eBPF program.
+#[cfg(test)]
+pub(crate) fn rule(
+    allow: bool,
+    kind: DeviceKind,
+    major: Option<u32>,
+    minor: Option<u32>,
+    access: u32,
+) -> DeviceRule {
+    DeviceRule {
+        allow,
+        kind,
+        major,
+        minor,
+        access,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,24 +186,8 @@ impl DeviceState {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{ACC_ALL, ACC_MKNOD, ACC_READ, ACC_WRITE};
+    use super::super::{rule, ACC_ALL, ACC_MKNOD, ACC_READ, ACC_WRITE};
     use super::*;
-
-    fn rule(
-        allow: bool,
-        kind: DeviceKind,
-        major: Option<u32>,
-        minor: Option<u32>,
-        access: u32,
-    ) -> DeviceRule {
-        DeviceRule {
-            allow,
-            kind,
-            major,
-            minor,
-            access,
-        }
-    }
 
     #[test]
     fn rules_replay_like_the_kernel() {

@@ -1,4 +1,5 @@
-//! v1 `cpuset`: cpus and mems, and the parent copying cpuset needs.
+//! v1 `cpuset`: cpus and mems (same files on v2), and the parent copying
+//! a v1 cpuset needs.
 
 use std::path::Path;
 
@@ -9,29 +10,40 @@ use crate::{fsutil, CgroupError};
 
 pub(crate) struct Cpuset;
 
+/// Whether `res` sets cpus or mems (same files on v2).
+pub(crate) fn wanted(res: &LinuxResources) -> bool {
+    res.cpu().as_ref().is_some_and(|c| {
+        c.cpus().as_ref().is_some_and(|s| !s.is_empty())
+            || c.mems().as_ref().is_some_and(|s| !s.is_empty())
+    })
+}
+
+/// Writes `cpuset.cpus` and `cpuset.mems`; an empty value leaves the
+/// inherited one in place.
+pub(crate) fn write_limits(dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
+    let Some(cpu) = res.cpu() else {
+        return Ok(());
+    };
+    if let Some(cpus) = cpu.cpus().as_deref().filter(|s| !s.is_empty()) {
+        fsutil::write(dir, "cpuset.cpus", cpus)?;
+    }
+    if let Some(mems) = cpu.mems().as_deref().filter(|s| !s.is_empty()) {
+        fsutil::write(dir, "cpuset.mems", mems)?;
+    }
+    Ok(())
+}
+
 impl V1Controller for Cpuset {
     fn subsystem(&self) -> &'static str {
         "cpuset"
     }
 
     fn wants(&self, res: &LinuxResources) -> bool {
-        res.cpu().as_ref().is_some_and(|c| {
-            c.cpus().as_ref().is_some_and(|s| !s.is_empty())
-                || c.mems().as_ref().is_some_and(|s| !s.is_empty())
-        })
+        wanted(res)
     }
 
     fn apply(&self, dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
-        let Some(cpu) = res.cpu() else {
-            return Ok(());
-        };
-        if let Some(cpus) = cpu.cpus().as_deref().filter(|s| !s.is_empty()) {
-            fsutil::write(dir, "cpuset.cpus", cpus)?;
-        }
-        if let Some(mems) = cpu.mems().as_deref().filter(|s| !s.is_empty()) {
-            fsutil::write(dir, "cpuset.mems", mems)?;
-        }
-        Ok(())
+        write_limits(dir, res)
     }
 }
 

@@ -10,6 +10,12 @@ use crate::{fsutil, CgroupError};
 
 pub(crate) struct Hugetlb;
 
+pub(crate) fn wanted(res: &LinuxResources) -> bool {
+    res.hugepage_limits()
+        .as_ref()
+        .is_some_and(|l| !l.is_empty())
+}
+
 /// Refuses page sizes that would make a file name outside the controller.
 pub(crate) fn check_page_size(size: &str) -> Result<(), CgroupError> {
     let ok = !size.is_empty() && size.chars().all(|c| c.is_ascii_alphanumeric());
@@ -53,9 +59,7 @@ impl V1Controller for Hugetlb {
     }
 
     fn wants(&self, res: &LinuxResources) -> bool {
-        res.hugepage_limits()
-            .as_ref()
-            .is_some_and(|l| !l.is_empty())
+        wanted(res)
     }
 
     fn apply(&self, dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {

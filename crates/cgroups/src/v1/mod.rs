@@ -11,17 +11,15 @@ use crate::{fsutil, mount, CgroupError, CgroupMode, Hierarchy};
 mod blkio;
 mod cpu;
 mod cpuacct;
-mod cpuset;
+pub(crate) mod cpuset;
 mod devices;
 mod freezer;
-mod hugetlb;
+pub(crate) mod hugetlb;
 mod memory;
 mod net_cls;
 mod net_prio;
 pub(crate) mod pids;
 pub(crate) mod rdma;
-
-pub(crate) use hugetlb::{check_page_size, page_sizes};
 
 /// One v1 controller: what in `linux.resources` it is responsible for.
 pub(crate) trait V1Controller: Sync {

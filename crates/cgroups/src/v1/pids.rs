@@ -10,8 +10,16 @@ use crate::{fsutil, CgroupError};
 
 pub(crate) struct Pids;
 
+/// Writes `pids.max` (shared with v2, same file).
+pub(crate) fn write_limit(dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
+    if let Some(pids) = res.pids() {
+        fsutil::write(dir, "pids.max", max_value(pids.limit()))?;
+    }
+    Ok(())
+}
+
 /// `pids.max` value for an OCI limit: zero or negative means no limit.
-pub(crate) fn max_value(limit: i64) -> String {
+fn max_value(limit: i64) -> String {
     if limit > 0 {
         limit.to_string()
     } else {
@@ -37,10 +45,7 @@ impl V1Controller for Pids {
     }
 
     fn apply(&self, dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
-        if let Some(pids) = res.pids() {
-            fsutil::write(dir, "pids.max", max_value(pids.limit()))?;
-        }
-        Ok(())
+        write_limit(dir, res)
     }
 
     fn stats(&self, dir: &Path, stats: &mut Stats) -> Result<(), CgroupError> {

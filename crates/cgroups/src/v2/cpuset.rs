@@ -1,11 +1,12 @@
-//! v2 `cpuset`: cpus and mems.
+//! v2 `cpuset`: cpus and mems (same files as v1).
 
 use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
 use super::V2Controller;
-use crate::{fsutil, CgroupError};
+use crate::v1::cpuset::{wanted, write_limits};
+use crate::CgroupError;
 
 pub(crate) struct Cpuset;
 
@@ -15,22 +16,10 @@ impl V2Controller for Cpuset {
     }
 
     fn wants(&self, res: &LinuxResources) -> bool {
-        res.cpu().as_ref().is_some_and(|c| {
-            c.cpus().as_ref().is_some_and(|s| !s.is_empty())
-                || c.mems().as_ref().is_some_and(|s| !s.is_empty())
-        })
+        wanted(res)
     }
 
     fn apply(&self, dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
-        let Some(cpu) = res.cpu() else {
-            return Ok(());
-        };
-        if let Some(cpus) = cpu.cpus().as_deref().filter(|s| !s.is_empty()) {
-            fsutil::write(dir, "cpuset.cpus", cpus)?;
-        }
-        if let Some(mems) = cpu.mems().as_deref().filter(|s| !s.is_empty()) {
-            fsutil::write(dir, "cpuset.mems", mems)?;
-        }
-        Ok(())
+        write_limits(dir, res)
     }
 }

@@ -6,7 +6,7 @@ use oci_spec::runtime::LinuxResources;
 
 use super::V2Controller;
 use crate::stats::{HugetlbStats, Stats};
-use crate::v1::{check_page_size, page_sizes};
+use crate::v1::hugetlb::{check_page_size, page_sizes, wanted};
 use crate::{fsutil, CgroupError};
 
 pub(crate) struct Hugetlb;
@@ -17,9 +17,7 @@ impl V2Controller for Hugetlb {
     }
 
     fn wants(&self, res: &LinuxResources) -> bool {
-        res.hugepage_limits()
-            .as_ref()
-            .is_some_and(|l| !l.is_empty())
+        wanted(res)
     }
 
     fn apply(&self, dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {

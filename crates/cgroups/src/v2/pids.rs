@@ -1,4 +1,4 @@
-//! v2 `pids`.
+//! v2 `pids` (same files as v1).
 
 use std::path::Path;
 
@@ -6,8 +6,8 @@ use oci_spec::runtime::LinuxResources;
 
 use super::V2Controller;
 use crate::stats::Stats;
-use crate::v1::pids::{max_value, read_stats};
-use crate::{fsutil, CgroupError};
+use crate::v1::pids::{read_stats, write_limit};
+use crate::CgroupError;
 
 pub(crate) struct Pids;
 
@@ -21,10 +21,7 @@ impl V2Controller for Pids {
     }
 
     fn apply(&self, dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
-        if let Some(pids) = res.pids() {
-            fsutil::write(dir, "pids.max", max_value(pids.limit()))?;
-        }
-        Ok(())
+        write_limit(dir, res)
     }
 
     fn stats(&self, dir: &Path, stats: &mut Stats) -> Result<(), CgroupError> {

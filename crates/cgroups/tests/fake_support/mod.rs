@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use berth_cgroups::Hierarchy;
 use oci_spec::runtime::{
-    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
-    LinuxHugepageLimitBuilder, LinuxInterfacePriorityBuilder, LinuxMemoryBuilder,
+    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder,
+    LinuxDeviceType, LinuxHugepageLimitBuilder, LinuxInterfacePriorityBuilder, LinuxMemoryBuilder,
     LinuxNetworkBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
     LinuxThrottleDeviceBuilder, LinuxWeightDeviceBuilder,
 };
@@ -189,6 +189,21 @@ pub fn v2_hierarchy(mount: &Path) -> Hierarchy {
     }
 }
 
+/// A device cgroup rule for all devices (`None`) or one character device.
+pub fn device_rule(
+    allow: bool,
+    char_device: Option<(i64, i64)>,
+    access: &str,
+) -> LinuxDeviceCgroup {
+    let mut rule = LinuxDeviceCgroupBuilder::default()
+        .allow(allow)
+        .access(access);
+    if let Some((major, minor)) = char_device {
+        rule = rule.typ(LinuxDeviceType::C).major(major).minor(minor);
+    }
+    rule.build().unwrap()
+}
+
 pub fn full_resources() -> LinuxResources {
     let throttle = |rate: u64| {
         LinuxThrottleDeviceBuilder::default()
@@ -265,27 +280,9 @@ pub fn full_resources() -> LinuxResources {
                 .unwrap(),
         )
         .devices(vec![
-            LinuxDeviceCgroupBuilder::default()
-                .allow(false)
-                .access("rwm")
-                .build()
-                .unwrap(),
-            LinuxDeviceCgroupBuilder::default()
-                .allow(true)
-                .typ(LinuxDeviceType::C)
-                .major(1i64)
-                .minor(3i64)
-                .access("rwm")
-                .build()
-                .unwrap(),
-            LinuxDeviceCgroupBuilder::default()
-                .allow(false)
-                .typ(LinuxDeviceType::C)
-                .major(1i64)
-                .minor(3i64)
-                .access("m")
-                .build()
-                .unwrap(),
+            device_rule(false, None, "rwm"),
+            device_rule(true, Some((1, 3)), "rwm"),
+            device_rule(false, Some((1, 3)), "m"),
         ])
         .build()
         .unwrap()
