@@ -315,3 +315,29 @@ fn exec_with_a_terminal() {
     let status = child.wait().expect("wait exec");
     assert!(status.success());
 }
+
+#[test]
+fn exec_tty_in_the_foreground_is_relayed() {
+    require_root!();
+    let env = Env::new("exectty2", &["sleep", "100"]);
+    let id = unique_id("exectty2");
+    let _g = env.create(&id);
+    env.ok(&["start", &id]);
+    let mut child = env
+        .cmd()
+        .args(["exec", "-t", &id, "sh"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("exec");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"[ -t 0 ] && echo relayed-tty\nexit 6\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(stdout(&out).contains("relayed-tty"), "{}", stdout(&out));
+}

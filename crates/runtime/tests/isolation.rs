@@ -304,3 +304,51 @@ fn process_user_and_cwd() {
         ["1000", "1000", "1000 5 6", "/work/dir", "0077"]
     );
 }
+
+#[test]
+fn joins_namespaces_by_path() {
+    require_root!();
+    let env = Env::new("join", &["sleep", "100"]);
+    let a = unique_id("joina");
+    let _ga = env.create(&a);
+    env.ok(&["start", &a]);
+    let pid = env.state(&a)["pid"].as_i64().expect("pid");
+    // A second container joins the first one's network and UTS namespaces.
+    let env_b = Env::new("joinb", &["true"]);
+    env_b.edit(|c| {
+        c["hostname"] = serde_json::Value::Null;
+        let ns = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        for n in ns.iter_mut() {
+            if n["type"] == "network" {
+                n["path"] = json!(format!("/proc/{pid}/ns/net"));
+            }
+            if n["type"] == "uts" {
+                n["path"] = json!(format!("/proc/{pid}/ns/uts"));
+            }
+        }
+    });
+    let out = env_b.sh("readlink /proc/self/ns/net; readlink /proc/self/ns/uts; readlink /proc/self/ns/ipc; hostname");
+    let lines: Vec<&str> = out.lines().collect();
+    let theirs = |n: &str| {
+        std::fs::read_link(format!("/proc/{pid}/ns/{n}"))
+            .expect("ns")
+            .to_string_lossy()
+            .into_owned()
+    };
+    assert_eq!(lines[0], theirs("net"));
+    assert_eq!(lines[1], theirs("uts"));
+    assert_ne!(lines[2], theirs("ipc"), "ipc was not asked to be shared");
+    assert_eq!(lines[3], "berth-test");
+}
+
+#[test]
+fn personality_and_domainname() {
+    require_root!();
+    let env = Env::new("persona", &["true"]);
+    env.edit(|c| {
+        c["linux"]["personality"] = json!({"domain": "LINUX32"});
+        c["domainname"] = json!("berth.example");
+    });
+    let out = env.sh("uname -m; cat /proc/sys/kernel/domainname");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["i686", "berth.example"]);
+}

@@ -152,17 +152,22 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, RuntimeError> {
     let process = build_process(a, &st)?;
     crate::config::validate_process(&process)?;
     let terminal = process.terminal().unwrap_or(false);
-    if terminal && a.console_socket.is_none() {
+    if terminal && a.console_socket.is_none() && a.detach {
         return Err(RuntimeError::InvalidArgument(
-            "exec -t: --console-socket is required".into(),
+            "exec -t -d: --console-socket is required (nobody would hold the terminal)".into(),
         ));
     }
-    let console = a
-        .console_socket
-        .as_deref()
-        .filter(|_| terminal)
-        .map(crate::console::connect)
-        .transpose()?;
+    // In the foreground without a console socket we hold the pty master
+    // and relay it, like runc.
+    let (console, own_console) = match a.console_socket.as_deref() {
+        Some(p) if terminal => (Some(crate::console::connect(p)?), None),
+        None if terminal => {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+                .map_err(|e| RuntimeError::io("console socketpair", e))?;
+            (Some(theirs), Some(ours))
+        }
+        _ => (None, None),
+    };
     let cg = berth_cgroups::manager(&st.cgroup_path)
         .map_err(|e| RuntimeError::cgroup(&st.cgroup_path, e))?;
     let seccomp = st.config.linux().as_ref().and_then(|l| l.seccomp().clone());
@@ -240,8 +245,12 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, RuntimeError> {
     if let Some(p) = &a.pid_file {
         crate::process::parent::write_pid_file(p, process_pid.as_raw())?;
     }
-    match signals {
-        None => Ok(0),
-        Some(set) => wait::wait_forwarding(process_pid, &set),
+    match (signals, own_console) {
+        (None, _) => Ok(0),
+        (Some(set), Some(sock)) => {
+            let master = crate::console::receive_master(&sock)?;
+            crate::process::tty_proxy::relay_and_wait(process_pid, master, &set)
+        }
+        (Some(set), None) => wait::wait_forwarding(process_pid, &set),
     }
 }
