@@ -352,3 +352,63 @@ fn personality_and_domainname() {
     let out = env.sh("uname -m; cat /proc/sys/kernel/domainname");
     assert_eq!(out.lines().collect::<Vec<_>>(), ["i686", "berth.example"]);
 }
+
+#[test]
+fn events_report_stats_and_oom_kills() {
+    require_root!();
+    let env = Env::new(
+        "events",
+        &[
+            "sh",
+            "-c",
+            "sleep 1; (x=$(head -c 67108864 /dev/zero | tr '\\0' a)); sleep 100",
+        ],
+    );
+    env.edit(|c| {
+        c["linux"]["resources"]["memory"] =
+            json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
+    });
+    let id = unique_id("events");
+    let _g = env.create(&id);
+    env.ok(&["start", &id]);
+    let mut child = env
+        .cmd()
+        .args(["events", "--interval", "200ms", &id])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("events");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let (mut saw_stats, mut saw_oom) = (false, false);
+    while !(saw_stats && saw_oom) && std::time::Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(500)) else {
+            continue;
+        };
+        let ev: serde_json::Value = serde_json::from_str(&line).expect("event json line");
+        assert_eq!(ev["id"], id.as_str());
+        match ev["type"].as_str() {
+            Some("stats") => saw_stats = ev["data"].is_object(),
+            Some("oom") => saw_oom = true,
+            other => panic!("unexpected event type {other:?}"),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(saw_stats, "no stats event");
+    assert!(saw_oom, "no oom event");
+    // The container itself survived the OOM kill of its subshell.
+    assert_eq!(env.status(&id), "running");
+}

@@ -258,13 +258,9 @@ pub fn events(root: &Path, a: &EventsArgs) -> Result<(), RuntimeError> {
     let mut ooms = cg.oom_kill_count().unwrap_or(0);
     let mut next_stats = Instant::now();
     let tick = Duration::from_millis(100).min(interval);
-    while st.init_alive() {
-        if Instant::now() >= next_stats {
-            stats()?;
-            next_stats = Instant::now() + interval;
-        }
-        let now = cg.oom_kill_count().unwrap_or(ooms);
-        if now > ooms {
+    let check_oom = |ooms: &mut u64| -> Result<(), RuntimeError> {
+        let now = cg.oom_kill_count().unwrap_or(*ooms);
+        if now > *ooms {
             print_json(
                 &Event::<()> {
                     typ: "oom",
@@ -273,10 +269,20 @@ pub fn events(root: &Path, a: &EventsArgs) -> Result<(), RuntimeError> {
                 },
                 false,
             )?;
-            ooms = now;
+            *ooms = now;
         }
+        Ok(())
+    };
+    while st.init_alive() {
+        if Instant::now() >= next_stats {
+            stats()?;
+            next_stats = Instant::now() + interval;
+        }
+        check_oom(&mut ooms)?;
         std::thread::sleep(tick);
     }
+    // An OOM kill may be what ended the container.
+    check_oom(&mut ooms)?;
     Ok(())
 }
 
