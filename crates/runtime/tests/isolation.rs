@@ -412,3 +412,71 @@ fn events_report_stats_and_oom_kills() {
     // The container itself survived the OOM kill of its subshell.
     assert_eq!(env.status(&id), "running");
 }
+
+/// The file of `controller` (v1) for container `id`, or the v2 file.
+fn cgroup_file(controller: &str, v1_file: &str, v2_file: &str, id: &str) -> std::path::PathBuf {
+    let v1 = std::path::Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join("berth")
+        .join(id)
+        .join(v1_file);
+    if v1.exists() {
+        v1
+    } else {
+        std::path::Path::new("/sys/fs/cgroup/berth")
+            .join(id)
+            .join(v2_file)
+    }
+}
+
+#[test]
+fn update_from_flags_and_from_json_on_stdin() {
+    require_root!();
+    let env = Env::new("update", &["sleep", "100"]);
+    let id = unique_id("update");
+    let _g = env.create(&id);
+    env.ok(&["start", &id]);
+    env.ok(&["update", "--memory", "64m", "--memory-swap", "64m", &id]);
+    let mem = std::fs::read_to_string(cgroup_file(
+        "memory",
+        "memory.limit_in_bytes",
+        "memory.max",
+        &id,
+    ))
+    .expect("memory limit");
+    assert_eq!(mem.trim(), (64u64 << 20).to_string());
+
+    let mut child = env
+        .cmd()
+        .args(["update", "-r", "-", &id])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("update");
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(br#"{"pids": {"limit": 33}}"#)
+            .expect("write");
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pids = std::fs::read_to_string(cgroup_file("pids", "pids.max", "pids.max", &id))
+        .expect("pids.max");
+    assert_eq!(pids.trim(), "33");
+
+    // A wrongly typed request names the field and changes nothing.
+    let out = env.rt(&["update", "--resources", "/dev/null", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    let bad = env.tmp.join("bad.json");
+    std::fs::write(&bad, r#"{"pids": {"limit": "many"}}"#).expect("write");
+    let out = env.rt(&["update", "-r", bad.to_str().expect("utf8"), &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("pids.limit"), "{}", stderr(&out));
+    let pids = std::fs::read_to_string(cgroup_file("pids", "pids.max", "pids.max", &id))
+        .expect("pids.max");
+    assert_eq!(pids.trim(), "33");
+}
