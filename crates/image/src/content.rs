@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, HashingWriter};
 use crate::error::ImageError;
-use crate::util::{self, RemoveOnDrop};
+use crate::fsutil::{self, RemoveOnDrop};
 
 /// What a [`ContentStore::gc`] removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -37,8 +37,8 @@ impl ContentStore {
     pub fn open(root: &Path) -> Result<Self, ImageError> {
         let blobs = root.join("content").join("sha256");
         let ingest = root.join("content").join("ingest");
-        util::create_dir_all(&blobs)?;
-        util::create_dir_all(&ingest)?;
+        fsutil::create_dir_all(&blobs)?;
+        fsutil::create_dir_all(&ingest)?;
         Ok(Self { blobs, ingest })
     }
 
@@ -60,28 +60,9 @@ impl ContentStore {
                 return Ok((*d, size));
             }
         }
-        let (file, path) = self.create_ingest()?;
-        let mut guard = RemoveOnDrop(Some(path.clone()));
-        let mut w = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, &file));
-        io::copy(&mut r, &mut w).map_err(|e| ImageError::io("write blob", &path, e))?;
-        let (buf, actual, size) = w.finish();
-        buf.into_inner()
-            .map_err(|e| ImageError::io("write blob", &path, e.into_error()))?;
-        if let Some(expected) = expected {
-            if *expected != actual {
-                return Err(ImageError::DigestMismatch {
-                    expected: *expected,
-                    actual,
-                });
-            }
-        }
-        file.sync_all()
-            .map_err(|e| ImageError::io("fsync blob", &path, e))?;
-        let dest = self.blob_path(&actual);
-        fs::rename(&path, &dest).map_err(|e| ImageError::io("rename blob into place", &dest, e))?;
-        guard.disarm();
-        util::sync_dir(&self.blobs)?;
-        Ok((actual, size))
+        let mut writer = self.writer()?;
+        io::copy(&mut r, &mut writer).map_err(|e| ImageError::io("write blob", &writer.path, e))?;
+        writer.commit(expected)
     }
 
     /// Stores `b` and returns its digest.
@@ -94,15 +75,15 @@ impl ContentStore {
     /// creation and locking.
     fn create_ingest(&self) -> Result<(File, PathBuf), ImageError> {
         loop {
-            let path = self.ingest.join(util::unique_name(""));
+            let path = self.ingest.join(fsutil::unique_name(""));
             let file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o644)
                 .open(&path)
                 .map_err(|e| ImageError::io("create ingest file", &path, e))?;
-            util::flock(&file, &path, false)?;
-            if util::still_linked(&file, &path) {
+            fsutil::flock(&file, &path, false)?;
+            if fsutil::still_linked(&file, &path) {
                 return Ok((file, path));
             }
         }
@@ -212,7 +193,7 @@ impl ContentStore {
             let path = ent.path();
             let Ok(f) = File::open(&path) else { continue };
             // A live writer holds the lock; a dead one released it with its fd.
-            if util::flock(&f, &path, true).unwrap_or(false) {
+            if fsutil::flock(&f, &path, true).unwrap_or(false) {
                 match fs::remove_file(&path) {
                     Ok(()) => removed += 1,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -280,7 +261,7 @@ impl BlobWriter<'_> {
         fs::rename(&self.path, &dest)
             .map_err(|e| ImageError::io("rename blob into place", &dest, e))?;
         self.guard.disarm();
-        util::sync_dir(&self.store.blobs)?;
+        fsutil::sync_dir(&self.store.blobs)?;
         Ok((actual, size))
     }
 }

@@ -22,12 +22,12 @@ mod compression;
 mod content;
 mod digest;
 mod error;
+mod fsutil;
 mod layer;
 pub mod model;
 mod overlay_mount;
 mod reference;
 mod snapshot;
-mod util;
 
 pub use compression::{decompress, detect_compression, Compression};
 pub use content::{BlobWriter, ContentStore, GcStats};

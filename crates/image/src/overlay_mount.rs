@@ -7,6 +7,9 @@
 //! 2. `mount(2)` with relative short-link lowerdirs, made by a forked child
 //!    that changes into the layers directory (the caller's cwd is shared by
 //!    all its threads and must not change). Limited to one page of options.
+//!
+//! The new mount API is called through `libc::syscall`: nix has no bindings
+//! for it, and rustix's would bring a second syscall crate for four calls.
 
 use std::ffi::CString;
 use std::io;

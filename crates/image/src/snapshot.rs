@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::error::ImageError;
+use crate::fsutil;
 use crate::layer::{diff_from_upper, LayerStore};
 use crate::overlay_mount::{self, NewApiError};
-use crate::util;
 
 /// mount(2) copies at most one page of option data, including the NUL.
 const MOUNT_DATA_LIMIT: usize = 4095;
@@ -110,7 +110,7 @@ impl OverlaySnapshotter {
     /// Opens (creating) `<root>/snapshots`. `layers` is the store the snapshots' parents live in.
     pub fn open(root: &Path, layers: LayerStore) -> Result<Self, ImageError> {
         let dir = root.join("snapshots");
-        util::create_dir_all(&dir)?;
+        fsutil::create_dir_all(&dir)?;
         Ok(Self { dir, layers })
     }
 
@@ -148,9 +148,9 @@ impl OverlaySnapshotter {
             }
             Err(e) => return Err(ImageError::io("create snapshot directory", &dir, e)),
         }
-        let mut guard = util::RemoveOnDrop(Some(dir.clone()));
+        let mut guard = fsutil::RemoveOnDrop(Some(dir.clone()));
         for sub in ["upper", "work", "merged", "empty"] {
-            util::create_dir_all(&dir.join(sub))?;
+            fsutil::create_dir_all(&dir.join(sub))?;
         }
         if let Some(p) = parent {
             let path = dir.join("parent");
@@ -258,7 +258,7 @@ impl OverlaySnapshotter {
         if let Some(target) = mounted_at(&dir.join("upper")) {
             return Err(ImageError::SnapshotMounted { target });
         }
-        util::remove_all(&dir)
+        fsutil::remove_all(&dir)
     }
 }
 

@@ -31,7 +31,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
 use crate::error::ImageError;
-use crate::util::{self, RemoveOnDrop};
+use crate::fsutil::{self, RemoveOnDrop};
 
 /// The OCI chain id of a stack of layers (`diff_ids` base first):
 /// `chain(L0) = diff(L0)`, `chain(Ln) = sha256(chain(Ln-1) + " " + diff(Ln))`.
@@ -89,8 +89,8 @@ impl LayerStore {
             dir,
             durable: true,
         };
-        util::create_dir_all(&store.links)?;
-        util::create_dir_all(&store.staging)?;
+        fsutil::create_dir_all(&store.links)?;
+        fsutil::create_dir_all(&store.staging)?;
         store.remove_stale_staging()?;
         Ok(store)
     }
@@ -141,7 +141,7 @@ impl LayerStore {
         }
         let staging = self.create_staging()?;
         let diff = staging.path.join("diff");
-        util::create_dir_all(&diff)?;
+        fsutil::create_dir_all(&diff)?;
         let label = expected_diff_id.map_or_else(|| "(unverified)".to_string(), Digest::to_string);
         let unpacked = unpack::unpack(&diff, r, &label, &lowers)?;
         if let Some(expected) = expected_diff_id {
@@ -169,7 +169,7 @@ impl LayerStore {
             Ok(()) => {
                 let mut staging = staging;
                 staging.guard.disarm();
-                util::sync_dir(&self.dir)?;
+                fsutil::sync_dir(&self.dir)?;
             }
             // Someone else stored the same layer first; ours is dropped with `staging`.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => {}
@@ -294,7 +294,7 @@ impl LayerStore {
                 child: child.chain_id,
             });
         }
-        let trash = self.staging.join(util::unique_name("rm-"));
+        let trash = self.staging.join(fsutil::unique_name("rm-"));
         let src = self.layer_dir(chain);
         fs::rename(&src, &trash).map_err(|e| ImageError::io("move layer to staging", &src, e))?;
         let link = self.links.join(short_name(chain));
@@ -303,7 +303,7 @@ impl LayerStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(ImageError::io("remove short link", link, e)),
         }
-        util::remove_all(&trash)
+        fsutil::remove_all(&trash)
     }
 
     /// Every stored layer, sorted by chain id.
@@ -362,14 +362,14 @@ impl LayerStore {
 
     fn create_staging(&self) -> Result<Staging, ImageError> {
         loop {
-            let path = self.staging.join(util::unique_name("apply-"));
+            let path = self.staging.join(fsutil::unique_name("apply-"));
             fs::create_dir(&path)
                 .map_err(|e| ImageError::io("create staging directory", &path, e))?;
             let guard = RemoveOnDrop(Some(path.clone()));
             let lock = File::open(&path)
                 .map_err(|e| ImageError::io("open staging directory", &path, e))?;
-            util::flock(&lock, &path, false)?;
-            if util::still_linked(&lock, &path) {
+            fsutil::flock(&lock, &path, false)?;
+            if fsutil::still_linked(&lock, &path) {
                 return Ok(Staging { path, lock, guard });
             }
         }
@@ -385,8 +385,8 @@ impl LayerStore {
             // Best effort: a leftover that cannot be removed now (e.g. a
             // mount left inside it) must not make the store unusable; the next
             // open tries again.
-            if util::flock(&f, &path, true).unwrap_or(false) {
-                let _ = util::remove_all(&path);
+            if fsutil::flock(&f, &path, true).unwrap_or(false) {
+                let _ = fsutil::remove_all(&path);
             }
         }
         Ok(())

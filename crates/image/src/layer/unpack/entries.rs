@@ -32,6 +32,48 @@ fn entry_io(label: &str, raw: &[u8], op: &'static str, e: Errno) -> ImageError {
     }
 }
 
+/// Runs `create`; when the name is taken, removes what is there (never
+/// following it) and runs it once more, the way `tar -x` replaces entries.
+fn create_replacing<T>(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    fail: impl Fn(&'static str, Errno) -> ImageError,
+    op: &'static str,
+    mut create: impl FnMut() -> Result<T, Errno>,
+) -> Result<T, ImageError> {
+    match create() {
+        Err(Errno::EEXIST) => {
+            fsops::remove_at(dir, name).map_err(|e| fail("replace existing entry", e))?;
+            create()
+        }
+        other => other,
+    }
+    .map_err(|e| fail(op, e))
+}
+
+/// Owner of an entry that is not opened (symlink, node, whiteout), set by
+/// name without following it.
+fn lchown_at(dir: BorrowedFd<'_>, name: &[u8], meta: &Meta) -> Result<(), Errno> {
+    fchownat(
+        dir,
+        name,
+        Some(Uid::from_raw(meta.uid)),
+        Some(Gid::from_raw(meta.gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+}
+
+/// Times of an entry that is not opened, set by name without following it.
+fn set_times_at(dir: BorrowedFd<'_>, name: &[u8], meta: &Meta) -> Result<(), Errno> {
+    utimensat(
+        dir,
+        name,
+        &meta.atime,
+        &meta.mtime,
+        UtimensatFlags::NoFollowSymlink,
+    )
+}
+
 impl Unpacker<'_> {
     pub(super) fn root_dir(&mut self, raw: &[u8], meta: Meta) -> Result<(), ImageError> {
         let root = self.root.as_fd();
@@ -75,22 +117,8 @@ impl Unpacker<'_> {
         fsops::remove_at(dir, target).map_err(|e| fail("remove whited-out entry", e))?;
         mknodat(dir, target, SFlag::S_IFCHR, Mode::empty(), 0)
             .map_err(|e| fail("mknod whiteout", e))?;
-        fchownat(
-            dir,
-            target,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| fail("lchown whiteout", e))?;
-        utimensat(
-            dir,
-            target,
-            &meta.atime,
-            &meta.mtime,
-            UtimensatFlags::NoFollowSymlink,
-        )
-        .map_err(|e| fail("set whiteout times", e))
+        lchown_at(dir, target, meta).map_err(|e| fail("lchown whiteout", e))?;
+        set_times_at(dir, target, meta).map_err(|e| fail("set whiteout times", e))
     }
 
     pub(super) fn regular<R: Read>(
@@ -108,14 +136,9 @@ impl Unpacker<'_> {
         let mut buf = std::mem::take(&mut self.buf);
         let res = (|| {
             let dir = self.parent_fd(parent, raw)?;
-            let fd = match openat(dir, name, flags, Mode::from_bits_truncate(0o600)) {
-                Err(Errno::EEXIST) => {
-                    fsops::remove_at(dir, name).map_err(|e| fail("replace existing entry", e))?;
-                    openat(dir, name, flags, Mode::from_bits_truncate(0o600))
-                }
-                other => other,
-            }
-            .map_err(|e| fail("create file", e))?;
+            let fd = create_replacing(dir, name, fail, "create file", || {
+                openat(dir, name, flags, Mode::from_bits_truncate(0o600))
+            })?;
             let mut file = File::from(fd);
             let mut written = 0u64;
             loop {
@@ -213,35 +236,14 @@ impl Unpacker<'_> {
             return Err(self.refuse(raw, "symlink target contains a NUL byte"));
         }
         let dir = self.parent_fd(parent, raw)?;
-        match symlinkat(target, dir, name) {
-            Err(Errno::EEXIST) => {
-                fsops::remove_at(dir, name).map_err(|e| fail("replace existing entry", e))?;
-                symlinkat(target, dir, name)
-            }
-            other => other,
-        }
-        .map_err(|e| fail("symlink", e))?;
-        fchownat(
-            dir,
-            name,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| fail("lchown", e))?;
+        create_replacing(dir, name, fail, "symlink", || symlinkat(target, dir, name))?;
+        lchown_at(dir, name, meta).map_err(|e| fail("lchown", e))?;
         if !meta.xattrs.is_empty() {
             let p = fsops::open_path_at(dir, name).map_err(|e| fail("open symlink", e))?;
             self.set_xattrs_opath(raw, p.as_fd(), meta)?;
         }
         let dir = self.parent_fd(parent, raw)?;
-        utimensat(
-            dir,
-            name,
-            &meta.atime,
-            &meta.mtime,
-            UtimensatFlags::NoFollowSymlink,
-        )
-        .map_err(|e| fail("set times", e))
+        set_times_at(dir, name, meta).map_err(|e| fail("set times", e))
     }
 
     pub(super) fn node(
@@ -257,33 +259,14 @@ impl Unpacker<'_> {
         let fail = |op, e| entry_io(label, raw, op, e);
         let perm = Mode::from_bits_truncate(meta.mode);
         let dir = self.parent_fd(parent, raw)?;
-        match mknodat(dir, name, kind, perm, dev) {
-            Err(Errno::EEXIST) => {
-                fsops::remove_at(dir, name).map_err(|e| fail("replace existing entry", e))?;
-                mknodat(dir, name, kind, perm, dev)
-            }
-            other => other,
-        }
-        .map_err(|e| fail("mknod", e))?;
-        fchownat(
-            dir,
-            name,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| fail("lchown", e))?;
+        create_replacing(dir, name, fail, "mknod", || {
+            mknodat(dir, name, kind, perm, dev)
+        })?;
+        lchown_at(dir, name, meta).map_err(|e| fail("lchown", e))?;
         // The node was just created by us in a private staging directory, so
         // following the final component reaches exactly it.
         fchmodat(dir, name, perm, FchmodatFlags::FollowSymlink).map_err(|e| fail("chmod", e))?;
-        utimensat(
-            dir,
-            name,
-            &meta.atime,
-            &meta.mtime,
-            UtimensatFlags::NoFollowSymlink,
-        )
-        .map_err(|e| fail("set times", e))?;
+        set_times_at(dir, name, meta).map_err(|e| fail("set times", e))?;
         if !meta.xattrs.is_empty() {
             let p = fsops::open_path_at(dir, name).map_err(|e| fail("open node", e))?;
             self.set_xattrs_opath(raw, p.as_fd(), meta)?;

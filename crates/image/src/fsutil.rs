@@ -1,4 +1,5 @@
-//! Small file-system helpers shared by the stores.
+//! File-system helpers shared by the stores (unique names, locks, durable
+//! renames, cleanup guards), with the path in every error.
 
 use std::fs::File;
 use std::os::fd::AsFd;
