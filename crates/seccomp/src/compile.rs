@@ -2,11 +2,11 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::{FromRawFd, OwnedFd};
 
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
+use nix::sys::memfd::{memfd_create, MFdFlags};
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompOperator, LinuxSyscall,
 };
@@ -395,14 +395,9 @@ fn filter_flags(
 /// only export to a file descriptor).
 fn export(filter: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SeccompError> {
     let export_error = |operation| move |source| SeccompError::Export { operation, source };
-    // SAFETY: the name is a NUL-terminated literal; the returned fd is
-    // checked and then owned by `file`.
-    let raw = unsafe { libc::memfd_create(c"berth-seccomp-bpf".as_ptr(), libc::MFD_CLOEXEC) };
-    if raw < 0 {
-        return Err(export_error("memfd_create")(std::io::Error::last_os_error()));
-    }
-    // SAFETY: `raw` is a fresh fd that nothing else owns.
-    let mut file = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+    let memfd = memfd_create(c"berth-seccomp-bpf", MFdFlags::MFD_CLOEXEC)
+        .map_err(|errno| export_error("memfd_create")(errno.into()))?;
+    let mut file = File::from(memfd);
     filter
         .export_bpf(&file)
         .map_err(|source| SeccompError::Libseccomp {

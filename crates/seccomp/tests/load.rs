@@ -10,7 +10,7 @@ use std::process::Command;
 
 use berth_seccomp::SeccompError;
 use berth_testutil::{require_root, TempDir, BUSYBOX};
-use common::{load_errno, mkdir_rule, program, run_filtered, stderr, stdout};
+use common::{assert_fails_with, load_errno, mkdir_rule, program, run_filtered, stderr, stdout};
 use serde_json::{json, Value};
 
 #[test]
@@ -22,12 +22,7 @@ fn errno_rule_denies_mkdir_and_leaves_other_syscalls_alone() {
     let filtered = program(mkdir_rule("SCMP_ACT_ERRNO", None));
 
     let out = run_filtered(&filtered, &["mkdir", target]);
-    assert!(!out.status.success(), "mkdir succeeded under the filter");
-    assert!(
-        stderr(&out).contains("Operation not permitted"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "Operation not permitted");
     assert!(!dir.join("denied").exists());
 
     let file = dir.join("file");
@@ -51,12 +46,7 @@ fn errno_ret_sets_the_returned_error() {
     let target = dir.join("x");
     let filtered = program(mkdir_rule("SCMP_ACT_ERRNO", Some(libc::ENOSYS as u32)));
     let out = run_filtered(&filtered, &["mkdir", target.to_str().expect("utf-8")]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("Function not implemented"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "Function not implemented");
 }
 
 #[test]
@@ -68,12 +58,7 @@ fn trace_without_a_tracer_fails_the_call_with_enosys() {
     let target = dir.join("x");
     let filtered = program(mkdir_rule("SCMP_ACT_TRACE", Some(7)));
     let out = run_filtered(&filtered, &["mkdir", target.to_str().expect("utf-8")]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("Function not implemented"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "Function not implemented");
     assert!(!target.exists());
 }
 
@@ -407,10 +392,5 @@ fn cached_programs_load_like_fresh_ones() {
         berth_seccomp::compile_cached(&spec, &dir.join("cache")).expect("from the cache"),
     );
     let out = run_filtered(&cached, &["mkdir", dir.join("x").to_str().expect("utf-8")]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("Function not implemented"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "Function not implemented");
 }

@@ -44,6 +44,12 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The filtered command failed, and its stderr shows the errno's message.
+pub fn assert_fails_with(out: &Output, message: &str) {
+    assert!(!out.status.success(), "succeeded under the filter");
+    assert!(stderr(out).contains(message), "{}", stderr(out));
+}
+
 pub fn mkdir_rule(action: &str, errno_ret: Option<u32>) -> Value {
     let mut rule = json!({"names": ["mkdir", "mkdirat"], "action": action});
     if let Some(errno) = errno_ret {
