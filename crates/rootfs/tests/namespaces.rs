@@ -15,13 +15,7 @@ fn user_namespace_binds_devices_and_keeps_locked_flags() {
     let mut fx = Fixture::new("userns");
     // a host mount with nosuid,nodev: inside a user namespace those flags are locked
     let src = fx.host_dir("locked");
-    fx.host_mount(
-        "tmpfs",
-        &src,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("size=1m"),
-    );
+    fx.host_tmpfs(&src, MsFlags::MS_NOSUID | MsFlags::MS_NODEV);
     std::fs::write(src.join("f"), "locked").unwrap_or_else(|e| panic!("{e}"));
     let json = format!(
         r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"mounts":[

@@ -30,13 +30,7 @@ fn propagation_case(option: &str, expect_seen: bool) {
         std::thread::sleep(std::time::Duration::from_millis(25));
         waited += 1;
     }
-    fx.host_mount(
-        "tmpfs",
-        &src.join("sub"),
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some("size=1m"),
-    );
+    fx.host_tmpfs(&src.join("sub"), MsFlags::empty());
     std::fs::write(src.join("go"), "").unwrap_or_else(|e| panic!("{e}"));
     let out = ok(&child.wait_with_output().unwrap_or_else(|e| panic!("{e}")));
     assert_eq!(
@@ -65,13 +59,7 @@ fn recursive_readonly_covers_submounts() {
     let mut fx = Fixture::new("rro");
     let src = fx.host_dir("tree");
     std::fs::create_dir(src.join("sub")).unwrap_or_else(|e| panic!("{e}"));
-    fx.host_mount(
-        "tmpfs",
-        &src.join("sub"),
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some("size=1m"),
-    );
+    fx.host_tmpfs(&src.join("sub"), MsFlags::empty());
     let mounts = format!(
         r#"{{"destination":"/tree","type":"bind","source":"{}","options":["rbind","rro","rnosuid"]}}"#,
         src.display()

@@ -61,6 +61,11 @@ impl Fixture {
         }
     }
 
+    /// A small tmpfs on the host at `target`, remembered for cleanup.
+    pub fn host_tmpfs(&mut self, target: &Path, flags: MsFlags) {
+        self.host_mount("tmpfs", target, Some("tmpfs"), flags, Some("size=1m"));
+    }
+
     pub fn host_umount(&mut self, target: &Path) {
         umount2(target, MntFlags::MNT_DETACH)
             .unwrap_or_else(|e| panic!("umount {}: {e}", target.display()));
