@@ -37,7 +37,7 @@ vm_timeout=${BERTH_VM_TIMEOUT:-300}
 checks="root_controllers run_exit0 default_path memory_max cpu_max cpu_weight pids_max memory_low cpuset hugetlb_max
         unified_memory_high exec_joins_cgroup update_memory update_swap update_cpu_pids ps_json
         pause_resume events_stats delete_force_paused kill_all memory_swap_max oom_kill events_oom
-        pids_fork_limit devices_defaults devices_deny devices_allow cgroupns_mount
+        pids_fork_limit devices_defaults devices_deny devices_allow userns_cgroup_mount userns_cgroupns_mount cgroupns_mount
         cgroupns_exec delete_removes_cgroup"
 
 skip() { echo "SKIPPED: $*"; exit 77; }
@@ -214,6 +214,20 @@ if ( echo "<7>berth-v2vm probe" >/devnodes/kmsg ); then echo kmsg-open-ok; else 
 bundle devices_deny no "$(jq -cn --arg s "$devices_script" '["sh","-c",$s]')" '.'
 bundle devices_allow no "$(jq -cn --arg s "$devices_script" '["sh","-c",$s]')" '
   .linux.resources.devices += [{allow: true, type: "c", major: 1, minor: 11, access: "rw"}]'
+# A user namespace without a cgroup namespace may not mount cgroup2 (EPERM):
+# runtimes bind-mount (a part of) the host's hierarchy instead. With a cgroup namespace
+# the real mount is allowed and is rooted at the container's cgroup.
+userns_filter='.linux.namespaces += [{type: "user"}]
+  | .linux.uidMappings = [{containerID: 0, hostID: 100000, size: 65536}]
+  | .linux.gidMappings = [{containerID: 0, hostID: 100000, size: 65536}]'
+# prints: own cgroup; the /sys/fs/cgroup mount's root and fs type; whether
+# the container's own dir is visible below it; the mount root's pids.max
+userns_script='cat /proc/self/cgroup
+awk '\''$5 == "/sys/fs/cgroup" { for (i = 7; i <= NF; i++) if ($i == "-") { print $4, $(i + 1); exit } }'\'' /proc/self/mountinfo
+ls /sys/fs/cgroup/berth-v2vm 2>/dev/null | grep -cx userns
+cat /sys/fs/cgroup/pids.max 2>&1; true'
+bundle userns no "$(jq -cn --arg s "$userns_script" '["sh","-c",$s]')" "$userns_filter"' | .linux.resources.pids = {limit: 33}'
+bundle userns_cgns yes "$(jq -cn --arg s "$userns_script" '["sh","-c",$s]')" "$userns_filter"' | .linux.resources.pids = {limit: 33}'
 # A cgroup namespace and the spec's cgroup mount: the init unshares the
 # namespace once it is in its cgroup, and exec must join that namespace.
 bundle cgroupns yes "$sleeper" '
@@ -494,24 +508,46 @@ fi
 deleted devices_allow
 
 # --- cgroup namespace + cgroup2 mount ---
+# user namespace without a cgroup namespace: the whole hierarchy, bound
+rt run --bundle /bundles/userns userns >$L/userns.out 2>$L/userns.err; rc=$?
+line() { sed -n "$1p" $2; }
+# runc binds the whole hierarchy; crun-style runtimes bind only the
+# container's own cgroup (siblings stay hidden): both are fine here.
+mnt=$(line 2 $L/userns.out)
+if [ $rc = 0 ] && [ "$(line 1 $L/userns.out)" = "0::/berth-v2vm/userns" ] \
+   && { { [ "$mnt" = "/ cgroup2" ] && [ "$(line 3 $L/userns.out)" = 1 ]; } \
+        || { [ "$mnt" = "/berth-v2vm/userns cgroup2" ] && [ "$(line 4 $L/userns.out)" = 33 ]; }; }; then
+  pass userns_cgroup_mount "user ns, no cgroup ns: bound cgroup2 at /sys/fs/cgroup (root, type: $mnt)"
+else
+  fail userns_cgroup_mount "exit $rc" $L/userns.out $L/userns.err
+fi
+deleted userns
+rt run --bundle /bundles/userns_cgns userns_cgns >$L/usercg.out 2>$L/usercg.err; rc=$?
+if [ $rc = 0 ] && [ "$(line 1 $L/usercg.out)" = "0::/" ] && [ "$(line 2 $L/usercg.out)" = "/ cgroup2" ] \
+   && [ "$(line 4 $L/usercg.out)" = 33 ]; then
+  pass userns_cgroupns_mount "user + cgroup ns: own cgroup mounted as root, pids.max $(line 4 $L/usercg.out)"
+else
+  fail userns_cgroupns_mount "exit $rc" $L/usercg.out $L/usercg.err
+fi
+deleted userns_cgns
+
 rt create --bundle /bundles/cgroupns cgroupns >/dev/null 2>$L/ns.err && rt start cgroupns 2>>$L/ns.err
 pid=$(rt state cgroupns 2>/dev/null | tr -d ' \n' | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
 init_ns=$(readlink /proc/$pid/ns/cgroup 2>&1); host_ns=$(readlink /proc/self/ns/cgroup)
 rt exec cgroupns sh -c 'cat /proc/1/cgroup; cat /sys/fs/cgroup/memory.max; ls /sys/fs/cgroup | grep -c berth-v2vm
   grep " /sys/fs/cgroup " /proc/self/mountinfo; cat /proc/self/cgroup; readlink /proc/self/ns/cgroup' >$L/ns.out 2>>$L/ns.err; rc=$?
-line() { sed -n "$1p" $L/ns.out; }
 # the init: its own namespace, rooted at its own cgroup, and a cgroup2 mount
 # whose root is that cgroup (memory.max exists only below the root)
-if [ $rc = 0 ] && [ -n "$pid" ] && [ "$init_ns" != "$host_ns" ] && [ "$(line 1)" = "0::/" ] \
-   && [ "$(line 2)" = 50331648 ] && [ "$(line 3)" = 0 ] && line 4 | grep -q ' - cgroup2 '; then
-  pass cgroupns_mount "init in $init_ns (host $host_ns) sees 0::/, own memory.max $(line 2) at the mount's root"
+if [ $rc = 0 ] && [ -n "$pid" ] && [ "$init_ns" != "$host_ns" ] && [ "$(line 1 $L/ns.out)" = "0::/" ] \
+   && [ "$(line 2 $L/ns.out)" = 50331648 ] && [ "$(line 3 $L/ns.out)" = 0 ] && line 4 $L/ns.out | grep -q ' - cgroup2 '; then
+  pass cgroupns_mount "init in $init_ns (host $host_ns) sees 0::/, own memory.max $(line 2 $L/ns.out) at the mount's root"
 else
   fail cgroupns_mount "exit $rc, init $pid in '$init_ns' (host '$host_ns')" $L/ns.out $L/ns.err
 fi
-if [ $rc = 0 ] && [ "$(line 5)" = "0::/" ] && [ "$(line 6)" = "$init_ns" ]; then
+if [ $rc = 0 ] && [ "$(line 5 $L/ns.out)" = "0::/" ] && [ "$(line 6 $L/ns.out)" = "$init_ns" ]; then
   pass cgroupns_exec "exec'd process in the init's $init_ns, sees 0::/"
 else
-  fail cgroupns_exec "exit $rc, exec'd process in '$(line 6)', want '$init_ns'" $L/ns.out $L/ns.err
+  fail cgroupns_exec "exit $rc, exec'd process in '$(line 6 $L/ns.out)', want '$init_ns'" $L/ns.out $L/ns.err
 fi
 rt delete --force cgroupns >/dev/null 2>&1 || echo "guest: delete cgroupns failed"
 deleted cgroupns
