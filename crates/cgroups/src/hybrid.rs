@@ -24,7 +24,7 @@ impl CgroupManager for HybridManager {
 
     fn create(&self) -> Result<(), CgroupError> {
         self.v1.create()?;
-        self.unified.create_dirs()
+        self.unified.create()
     }
 
     fn apply(&self, res: &LinuxResources) -> Result<(), CgroupError> {
@@ -34,7 +34,7 @@ impl CgroupManager for HybridManager {
 
     fn add_task(&self, pid: i32) -> Result<(), CgroupError> {
         self.v1.add_task(pid)?;
-        self.unified.add(pid)
+        self.unified.add_task(pid)
     }
 
     /// The v1 freezer when mounted; otherwise cgroup2's `cgroup.freeze`,
@@ -43,7 +43,7 @@ impl CgroupManager for HybridManager {
         if self.v1.has_freezer() {
             self.v1.freeze()
         } else {
-            self.unified.freeze_dir()
+            self.unified.freeze()
         }
     }
 
@@ -51,7 +51,7 @@ impl CgroupManager for HybridManager {
         if self.v1.has_freezer() {
             self.v1.thaw()
         } else {
-            self.unified.thaw_dir()
+            self.unified.thaw()
         }
     }
 
@@ -59,7 +59,7 @@ impl CgroupManager for HybridManager {
         if self.v1.has_freezer() {
             self.v1.is_frozen()
         } else {
-            self.unified.frozen()
+            self.unified.is_frozen()
         }
     }
 
@@ -78,7 +78,7 @@ impl CgroupManager for HybridManager {
     /// Removes both sides, even when one fails.
     fn destroy(&self) -> Result<(), CgroupError> {
         let v1 = self.v1.destroy();
-        let v2 = self.unified.remove();
+        let v2 = self.unified.destroy();
         v1.and(v2)
     }
 

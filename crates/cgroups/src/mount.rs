@@ -68,7 +68,9 @@ pub(crate) fn hierarchies_from(mountinfo: &Path) -> Result<Vec<Hierarchy>, Cgrou
 }
 
 /// Parses the cgroup and cgroup2 mounts out of a mountinfo text. A
-/// hierarchy mounted twice is listed once (its first mount).
+/// hierarchy mounted twice is listed once (its first mount). By hand because
+/// procfs-core's `MountInfo` keeps the `\040` escapes in paths and holds
+/// super options in a map, losing the kernel's controller order.
 pub(crate) fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
     let mut out: Vec<Hierarchy> = Vec::new();
     for line in text.lines() {

@@ -79,12 +79,24 @@ impl V2Manager {
         Ok(text.split_whitespace().map(str::to_string).collect())
     }
 
+    /// `linux.resources.unified`: the only resources a hybrid host's
+    /// controller-less cgroup2 side takes.
+    pub(crate) fn apply_unified(&self, res: &LinuxResources) -> Result<(), CgroupError> {
+        unified::apply(&self.dir, res)
+    }
+}
+
+impl CgroupManager for V2Manager {
+    fn mode(&self) -> CgroupMode {
+        CgroupMode::Unified
+    }
+
     /// Creates the directories and, at every level above the container's
     /// cgroup, enables all controllers the level has in its
     /// `cgroup.subtree_control`, so that they reach the container (runc
     /// does the same). The container's own subtree_control is left empty:
     /// a cgroup with processes cannot delegate (no internal processes).
-    pub(crate) fn create_dirs(&self) -> Result<(), CgroupError> {
+    fn create(&self) -> Result<(), CgroupError> {
         let relative = self
             .dir
             .strip_prefix(&self.mount_point)
@@ -117,7 +129,7 @@ impl V2Manager {
         Ok(())
     }
 
-    pub(crate) fn apply_resources(&self, res: &LinuxResources) -> Result<(), CgroupError> {
+    fn apply(&self, res: &LinuxResources) -> Result<(), CgroupError> {
         if res.network().as_ref().is_some_and(|n| {
             n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty())
         }) {
@@ -146,57 +158,26 @@ impl V2Manager {
         self.apply_unified(res)
     }
 
-    pub(crate) fn apply_unified(&self, res: &LinuxResources) -> Result<(), CgroupError> {
-        unified::apply(&self.dir, res)
-    }
-
-    pub(crate) fn add(&self, pid: i32) -> Result<(), CgroupError> {
+    fn add_task(&self, pid: i32) -> Result<(), CgroupError> {
         fsutil::write(&self.dir, "cgroup.procs", pid)
     }
 
-    pub(crate) fn freeze_dir(&self) -> Result<(), CgroupError> {
+    fn freeze(&self) -> Result<(), CgroupError> {
         freezer::freeze(&self.dir)
     }
 
-    pub(crate) fn thaw_dir(&self) -> Result<(), CgroupError> {
+    fn thaw(&self) -> Result<(), CgroupError> {
         freezer::thaw(&self.dir)
     }
 
-    pub(crate) fn frozen(&self) -> Result<bool, CgroupError> {
+    fn is_frozen(&self) -> Result<bool, CgroupError> {
         freezer::is_frozen(&self.dir)
     }
 
-    pub(crate) fn remove(&self) -> Result<(), CgroupError> {
-        let deadline = std::time::Instant::now() + fsutil::REMOVE_PATIENCE;
-        fsutil::remove_cgroup_tree(&self.dir, deadline)
-    }
-}
-
-impl CgroupManager for V2Manager {
-    fn mode(&self) -> CgroupMode {
-        CgroupMode::Unified
-    }
-    fn create(&self) -> Result<(), CgroupError> {
-        self.create_dirs()
-    }
-    fn apply(&self, res: &LinuxResources) -> Result<(), CgroupError> {
-        self.apply_resources(res)
-    }
-    fn add_task(&self, pid: i32) -> Result<(), CgroupError> {
-        self.add(pid)
-    }
-    fn freeze(&self) -> Result<(), CgroupError> {
-        self.freeze_dir()
-    }
-    fn thaw(&self) -> Result<(), CgroupError> {
-        self.thaw_dir()
-    }
-    fn is_frozen(&self) -> Result<bool, CgroupError> {
-        self.frozen()
-    }
     fn pids(&self) -> Result<Vec<i32>, CgroupError> {
         fsutil::pids_recursive(&self.dir)
     }
+
     fn stats(&self) -> Result<Stats, CgroupError> {
         let mut stats = Stats::default();
         // cpu.stat is always there; the rest only with their controller.
@@ -213,12 +194,16 @@ impl CgroupManager for V2Manager {
         }
         Ok(stats)
     }
+
     fn oom_kill_count(&self) -> Result<u64, CgroupError> {
         memory::oom_kill_count(&self.dir)
     }
+
     fn destroy(&self) -> Result<(), CgroupError> {
-        self.remove()
+        let deadline = std::time::Instant::now() + fsutil::REMOVE_PATIENCE;
+        fsutil::remove_cgroup_tree(&self.dir, deadline)
     }
+
     fn path(&self) -> &Path {
         &self.path
     }
