@@ -1,5 +1,8 @@
 //! Small parsers for /proc/self/mountinfo and /proc/self/cgroup: just the
-//! fields the cgroup mounts and the no-pivot cleanup need.
+//! fields the cgroup mounts and the no-pivot cleanup need. By hand because
+//! procfs-core's `MountInfo` keeps the `\040` escapes in paths. The same
+//! mountinfo line format is parsed in berth-cgroups (`mount.rs`); neither
+//! crate depends on the other.
 
 use std::path::PathBuf;
 
