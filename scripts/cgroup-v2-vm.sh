@@ -34,10 +34,11 @@ vm_timeout=${BERTH_VM_TIMEOUT:-300}
 
 # The checks the guest must report, in the order it runs them. A check that
 # never reports (guest crashed, script broke) counts as failed.
-checks="root_controllers run_exit0 default_path memory_max cpu_max cpu_weight pids_max memory_low cpuset hugetlb_max
-        unified_memory_high exec_joins_cgroup update_memory update_swap update_cpu_pids ps_json
-        pause_resume events_stats delete_force_paused kill_all memory_swap_max oom_kill events_oom
-        pids_fork_limit devices_defaults devices_deny devices_allow userns_cgroup_mount userns_cgroupns_mount cgroupns_mount
+checks="root_controllers run_exit0 default_path memory_max cpu_max cpu_weight pids_max
+        memory_low cpuset hugetlb_max unified_memory_high exec_joins_cgroup update_memory
+        update_swap update_cpu_pids ps_json pause_resume events_stats delete_force_paused
+        kill_all memory_swap_max oom_kill events_oom pids_fork_limit devices_defaults
+        devices_deny devices_allow userns_cgroup_mount userns_cgroupns_mount cgroupns_mount
         cgroupns_exec delete_removes_cgroup"
 
 skip() { echo "SKIPPED: $*"; exit 77; }
@@ -215,8 +216,8 @@ bundle devices_deny no "$(jq -cn --arg s "$devices_script" '["sh","-c",$s]')" '.
 bundle devices_allow no "$(jq -cn --arg s "$devices_script" '["sh","-c",$s]')" '
   .linux.resources.devices += [{allow: true, type: "c", major: 1, minor: 11, access: "rw"}]'
 # A user namespace without a cgroup namespace may not mount cgroup2 (EPERM):
-# runtimes bind-mount (a part of) the host's hierarchy instead. With a cgroup namespace
-# the real mount is allowed and is rooted at the container's cgroup.
+# runtimes bind-mount (a part of) the host's hierarchy instead. With a cgroup
+# namespace the real mount is allowed and is rooted at the container's cgroup.
 userns_filter='.linux.namespaces += [{type: "user"}]
   | .linux.uidMappings = [{containerID: 0, hostID: 100000, size: 65536}]
   | .linux.gidMappings = [{containerID: 0, hostID: 100000, size: 65536}]'
@@ -239,15 +240,17 @@ bundle cgroupns yes "$sleeper" '
 # cpu.weight from shares 512: runc >= 1.3 (opencontainers/cgroups) maps
 # shares onto weight with a quadratic-in-log curve (512 -> 59); runc before
 # 1.3 used 1 + (shares-2)*9999/262142 (512 -> 20).
-# runc before 1.2 knows no cpu.burst either (it ignores the field).
-if "$runtime" --version 2>/dev/null | grep -Eq '^runc version 1\.[01]\.'; then
-  expected_weight=20
-  check_burst=no
-else
-  expected_weight=59
-  check_burst=yes
-  checks="$checks cpu_burst"
-fi
+# runc 1.1 and older ignore cpu.burst.
+runtime_version=$("$runtime" --version 2>/dev/null | head -n 1 || true)
+expected_weight=59
+check_burst=yes
+case "$runtime_version" in
+  "runc version 1."[012].*) expected_weight=20 ;;
+esac
+case "$runtime_version" in
+  "runc version 1."[01].*) check_burst=no ;;
+esac
+[ "$check_burst" = yes ] && checks="$checks cpu_burst"
 
 cat >"$tree/init" <<'EOF'
 #!/bin/busybox sh
