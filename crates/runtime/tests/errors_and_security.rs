@@ -201,7 +201,14 @@ fn cve_2019_5736_runtime_binary_cannot_be_overwritten() {
     let attack = "exec 3</proc/1/exe || { echo NOOPEN > /tmp/result; exit 0; }; \
         readlink /proc/self/fd/3 > /tmp/target; \
         while [ \"$(readlink /proc/1/exe)\" = \"$(cat /tmp/target)\" ]; do sleep 0.02; done; \
-        if echo pwned >> /proc/self/fd/3; then echo WROTE; else echo DENIED; fi > /tmp/result 2>&1";
+        for i in $(seq 200); do \
+          if echo pwned 2>/tmp/err >> /proc/self/fd/3; then echo WROTE > /tmp/result; exit 0; fi; \
+          grep -q 'Text file busy' /tmp/err || break; sleep 0.05; \
+        done; \
+        { echo DENIED; cat /tmp/err; } > /tmp/result";
+    // ETXTBSY only means some runtime process (any, the binary is one
+    // inode) still executes it: the attack retries until that is over, as
+    // the real exploit waited for runc to exit.
     env.ok(&[
         "exec",
         "-d",

@@ -480,3 +480,27 @@ fn update_from_flags_and_from_json_on_stdin() {
         .expect("pids.max");
     assert_eq!(pids.trim(), "33");
 }
+
+#[test]
+fn ambient_capabilities_reach_a_non_root_user() {
+    require_root!();
+    let env = Env::new("ambient", &["true"]);
+    env.edit(|c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        for set in [
+            "bounding",
+            "effective",
+            "permitted",
+            "inheritable",
+            "ambient",
+        ] {
+            c["process"]["capabilities"][set] = json!(["CAP_CHOWN"]);
+        }
+    });
+    // /tmp is world-writable: uid 1000 makes a file and gives it away,
+    // which only CAP_CHOWN allows.
+    let out = env.sh("touch /tmp/given && chown 0:0 /tmp/given && grep CapAmb /proc/self/status");
+    assert!(out.contains("0000000000000001"), "{out}");
+    let meta = std::fs::metadata(env.rootfs("/tmp/given")).expect("file");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 0);
+}

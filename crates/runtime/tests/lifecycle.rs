@@ -301,7 +301,7 @@ fn pause_and_resume_freeze_the_container() {
         &[
             "sh",
             "-c",
-            "i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.02; done",
+            "i=0; while true; do i=$((i+1)); echo $i > /tmp/c.tmp; mv /tmp/c.tmp /tmp/counter; sleep 0.02; done",
         ],
     );
     let id = unique_id("pause");

@@ -11,7 +11,7 @@ use std::os::fd::RawFd;
 use std::path::Path;
 use std::str::FromStr;
 
-use caps::{CapSet, Capability, CapsHashSet};
+use caps::{Capability, CapsHashSet};
 use oci_spec::runtime::{LinuxCapabilities, Process};
 
 pub type StepResult = Result<(), String>;
@@ -44,12 +44,24 @@ fn to_caps(
 /// before switching user).
 pub fn drop_bounding(caps: Option<&LinuxCapabilities>) -> StepResult {
     let Some(caps) = caps else { return Ok(()) };
-    let keep = to_caps(caps.bounding(), "bounding")?;
-    let supported = caps::runtime::thread_all_supported();
-    for cap in supported {
-        if !keep.contains(&cap) {
-            caps::drop(None, CapSet::Bounding, cap)
-                .map_err(|e| format!("drop {cap} from the bounding set: {e}"))?;
+    let keep: u64 = to_caps(caps.bounding(), "bounding")?
+        .iter()
+        .fold(0, |m, c| m | c.bitmask());
+    // One prctl per capability, up to the first index this kernel does
+    // not know (EINVAL).
+    for index in 0u8..64 {
+        if keep & (1u64 << index) != 0 {
+            continue;
+        }
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(index), 0, 0, 0) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                break;
+            }
+            return Err(format!(
+                "drop capability {index} from the bounding set: {e}"
+            ));
         }
     }
     Ok(())
@@ -71,8 +83,34 @@ pub fn apply_caps(caps: Option<&LinuxCapabilities>) -> StepResult {
         .filter(|c| inheritable.contains(c))
         .copied()
         .collect();
-    caps::set(None, CapSet::Ambient, &ambient)
-        .map_err(|e| format!("set ambient capabilities: {e}"))?;
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        );
+    }
+    for cap in ambient {
+        // SAFETY: prctl with integer arguments.
+        let rc = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE,
+                libc::c_ulong::from(cap.index()),
+                0,
+                0,
+            )
+        };
+        if rc != 0 {
+            return Err(format!(
+                "raise ambient {cap}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
     Ok(())
 }
 
