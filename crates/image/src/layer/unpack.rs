@@ -170,6 +170,20 @@ fn split_parent(path: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// A failed system call on one entry, without borrowing the unpacker.
+fn entry_io(label: &str, raw: &[u8], op: &'static str, e: Errno) -> ImageError {
+    entry_io_error(label, raw, op, errno_io(e))
+}
+
+fn entry_io_error(label: &str, raw: &[u8], op: &'static str, source: std::io::Error) -> ImageError {
+    ImageError::LayerEntryIo {
+        layer: label.to_string(),
+        entry: String::from_utf8_lossy(raw).into_owned(),
+        op,
+        source,
+    }
+}
+
 fn errno_io(e: Errno) -> std::io::Error {
     std::io::Error::from_raw_os_error(e as i32)
 }
@@ -184,12 +198,7 @@ impl<'a> Unpacker<'a> {
     }
 
     fn fail(&self, entry: &[u8], op: &'static str, e: Errno) -> ImageError {
-        ImageError::LayerEntryIo {
-            layer: self.label.to_string(),
-            entry: String::from_utf8_lossy(entry).into_owned(),
-            op,
-            source: errno_io(e),
-        }
+        entry_io(self.label, entry, op, e)
     }
 
     fn reach_err(&self, entry: &[u8], r: Reach, what: &str) -> ImageError {
@@ -413,7 +422,9 @@ fn parse_pax_time(s: &str) -> Option<TimeSpec> {
         }
         nanos += i64::from(c - b'0') * 10i64.pow(8 - i as u32);
     }
-    if secs < 0 && nanos > 0 {
+    // The sign belongs to the whole value: "-0.5" is half a second before
+    // the epoch although its seconds part parses as 0.
+    if s.starts_with('-') && nanos > 0 {
         return Some(TimeSpec::new(secs - 1, 1_000_000_000 - nanos));
     }
     Some(TimeSpec::new(secs, nanos))
@@ -449,6 +460,11 @@ mod tests {
             Some(TimeSpec::new(1_700_000_000, 500_000_000))
         );
         assert_eq!(parse_pax_time("12"), Some(TimeSpec::new(12, 0)));
+        assert_eq!(
+            parse_pax_time("-1.25"),
+            Some(TimeSpec::new(-2, 750_000_000))
+        );
+        assert_eq!(parse_pax_time("-0.5"), Some(TimeSpec::new(-1, 500_000_000)));
         assert_eq!(parse_pax_time("x"), None);
     }
 }

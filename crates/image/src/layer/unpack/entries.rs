@@ -16,21 +16,11 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, Gid, Uid};
 
 use super::{
-    errno_io, normalize, split_parent, Meta, Unpacker, OPAQUE_MARKER, OPAQUE_XATTR,
+    entry_io, entry_io_error, normalize, split_parent, Meta, Unpacker, OPAQUE_MARKER, OPAQUE_XATTR,
     WHITEOUT_META_PREFIX, WHITEOUT_PREFIX,
 };
 use crate::error::ImageError;
 use crate::layer::fsops::{self, Reach};
-
-/// An I/O error on one entry, without borrowing the unpacker.
-fn entry_io(label: &str, raw: &[u8], op: &'static str, e: Errno) -> ImageError {
-    ImageError::LayerEntryIo {
-        layer: label.to_string(),
-        entry: String::from_utf8_lossy(raw).into_owned(),
-        op,
-        source: errno_io(e),
-    }
-}
 
 /// Runs `create`; when the name is taken, removes what is there (never
 /// following it) and runs it once more, the way `tar -x` replaces entries.
@@ -154,12 +144,7 @@ impl Unpacker<'_> {
                     }
                 };
                 file.write_all(&buf[..n])
-                    .map_err(|source| ImageError::LayerEntryIo {
-                        layer: label.to_string(),
-                        entry: String::from_utf8_lossy(raw).into_owned(),
-                        op: "write",
-                        source,
-                    })?;
+                    .map_err(|e| entry_io_error(label, raw, "write", e))?;
                 written += n as u64;
             }
             self.size += written;
@@ -400,21 +385,12 @@ impl Unpacker<'_> {
         let flags =
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let dir = self.parent_fd(parent, raw)?;
-        let fd = match openat(dir, name, flags, Mode::from_bits_truncate(0o600)) {
-            Err(Errno::EEXIST) => {
-                fsops::remove_at(dir, name).map_err(|e| fail("replace existing entry", e))?;
-                openat(dir, name, flags, Mode::from_bits_truncate(0o600))
-            }
-            other => other,
-        }
-        .map_err(|e| fail("create file", e))?;
-        let mut dst = File::from(fd);
-        let n = std::io::copy(&mut src, &mut dst).map_err(|source| ImageError::LayerEntryIo {
-            layer: label.to_string(),
-            entry: String::from_utf8_lossy(raw).into_owned(),
-            op: "copy lower hardlink target",
-            source,
+        let fd = create_replacing(dir, name, fail, "create file", || {
+            openat(dir, name, flags, Mode::from_bits_truncate(0o600))
         })?;
+        let mut dst = File::from(fd);
+        let n = std::io::copy(&mut src, &mut dst)
+            .map_err(|e| entry_io_error(label, raw, "copy lower hardlink target", e))?;
         self.size += n;
         fchown(
             &dst,
@@ -457,16 +433,14 @@ impl Unpacker<'_> {
     ) -> Result<(), ImageError> {
         match r {
             Ok(()) | Err(Errno::ENOTSUP) => Ok(()),
-            Err(e) => Err(ImageError::LayerEntryIo {
-                layer: self.label.to_string(),
-                entry: String::from_utf8_lossy(raw).into_owned(),
-                op: if name == b"security.capability" {
+            Err(e) => {
+                let op = if name == b"security.capability" {
                     "set file capabilities"
                 } else {
                     "setxattr"
-                },
-                source: errno_io(e),
-            }),
+                };
+                Err(self.fail(raw, op, e))
+            }
         }
     }
 }
