@@ -2,7 +2,7 @@
 //! validated first; then the state dir, cgroup and init are created, each
 //! undone by [`Rollback`] if a later step fails.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use berth_cgroups::CgroupManager;
@@ -120,6 +120,22 @@ pub fn effective_resources(spec: &Spec) -> LinuxResources {
 /// Where compiled seccomp programs are kept between runs.
 pub fn seccomp_cache(root: &Path) -> PathBuf {
     root.join(".seccomp-cache")
+}
+
+/// On a pure cgroup v2 host, the container's cgroup directory, for cloning
+/// the init straight into it; None elsewhere (v1 hierarchies need
+/// cgroup.procs writes anyway) or when it cannot be opened.
+fn v2_cgroup_dir(cgroup: &dyn CgroupManager) -> Option<OwnedFd> {
+    if cgroup.mode() != berth_cgroups::CgroupMode::Unified {
+        return None;
+    }
+    let relative = cgroup.path().strip_prefix("/").unwrap_or(cgroup.path());
+    nix::fcntl::open(
+        &Path::new("/sys/fs/cgroup").join(relative),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()
 }
 
 /// The default cgroup path when the spec has none.
@@ -266,7 +282,15 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
         Channel::pair().map_err(|e| RuntimeError::io("sync socketpair", e))?;
     let mut reexec = Reexec::new(child_end.raw_fd())?;
     reexec.wait_for_id_maps = plan.clone_flags & libc::CLONE_NEWUSER != 0;
-    let init = spawn::spawn(&plan, &reexec, &mut child_end, &mut parent_end)?;
+    let cgroup_dir = v2_cgroup_dir(cgroup);
+    let (init, born_in_cgroup) = spawn::spawn(
+        &plan,
+        &reexec,
+        cgroup_dir.as_ref().map(|d| d.as_fd()),
+        &mut child_end,
+        &mut parent_end,
+    )?;
+    drop(cgroup_dir);
     rollback.init = Some(init);
     drop(child_end);
     drop(reexec);
@@ -286,9 +310,11 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
             .send_id_maps_written()
             .map_err(|e| proto("signal the init", e))?;
     }
-    cgroup
-        .add_task(init.as_raw())
-        .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+    if !born_in_cgroup {
+        cgroup
+            .add_task(init.as_raw())
+            .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+    }
 
     let created = chrono::Utc::now();
     let owner = String::new();
