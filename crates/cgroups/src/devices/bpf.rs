@@ -188,10 +188,15 @@ fn bpf(cmd: libc::c_int, attr: &mut BpfAttr) -> io::Result<libc::c_long> {
     }
 }
 
-fn owned_fd(raw: libc::c_long) -> OwnedFd {
-    // SAFETY: the kernel just returned this descriptor to us and nothing
-    // else owns it.
-    unsafe { OwnedFd::from_raw_fd(raw as RawFd) }
+/// `bpf(2)` for the commands that return a new descriptor
+/// (`BPF_PROG_LOAD`, `BPF_PROG_GET_FD_BY_ID`).
+fn bpf_fd(cmd: libc::c_int, attr: &mut BpfAttr) -> io::Result<OwnedFd> {
+    debug_assert!(cmd == BPF_PROG_LOAD || cmd == BPF_PROG_GET_FD_BY_ID);
+    let raw =
+        RawFd::try_from(bpf(cmd, attr)?).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: for these commands a successful bpf(2) returns a descriptor
+    // the kernel just created for us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
 /// Loads the program. The verifier's log is only asked for when a load
@@ -213,14 +218,14 @@ fn load(prog: &[Insn], cgroup: &Path) -> Result<OwnedFd, CgroupError> {
         attr.0[48..56].copy_from_slice(b"berthdev");
         attr
     };
-    let source = match bpf(BPF_PROG_LOAD, &mut attr_for(None)) {
-        Ok(fd) => return Ok(owned_fd(fd)),
+    let source = match bpf_fd(BPF_PROG_LOAD, &mut attr_for(None)) {
+        Ok(fd) => return Ok(fd),
         Err(e) => e,
     };
     let mut log = vec![0u8; 256 * 1024];
-    let verifier_log = match bpf(BPF_PROG_LOAD, &mut attr_for(Some(&mut log))) {
+    let verifier_log = match bpf_fd(BPF_PROG_LOAD, &mut attr_for(Some(&mut log))) {
         // Loaded the second time after all (a transient failure).
-        Ok(fd) => return Ok(owned_fd(fd)),
+        Ok(fd) => return Ok(fd),
         Err(_) => {
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
             String::from_utf8_lossy(&log[..end]).trim().to_string()
@@ -287,8 +292,8 @@ pub(crate) fn attach(dir: &Path, rules: &[DeviceRule]) -> Result<(), CgroupError
     for id in old_ids {
         let mut attr = BpfAttr::new();
         attr.u32_at(0, id);
-        let old = match bpf(BPF_PROG_GET_FD_BY_ID, &mut attr) {
-            Ok(fd) => owned_fd(fd),
+        let old = match bpf_fd(BPF_PROG_GET_FD_BY_ID, &mut attr) {
+            Ok(fd) => fd,
             // Detached by someone else meanwhile.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(bpf_err("bpf(BPF_PROG_GET_FD_BY_ID)", e)),
