@@ -36,7 +36,7 @@ vm_timeout=${BERTH_VM_TIMEOUT:-300}
 # never reports (guest crashed, script broke) counts as failed.
 checks="root_controllers run_exit0 default_path memory_max cpu_max cpu_weight pids_max
         memory_low cpuset hugetlb_max unified_memory_high exec_joins_cgroup update_memory
-        update_swap update_cpu_pids ps_json pause_resume events_stats delete_force_paused
+        update_swap update_cpu_pids update_unlimited ps_json pause_resume events_stats delete_force_paused
         kill_all memory_swap_max oom_kill events_oom pids_fork_limit devices_defaults
         devices_deny devices_allow userns_cgroup_mount userns_cgroupns_mount cgroupns_mount
         cgroupns_exec delete_removes_cgroup"
@@ -384,6 +384,16 @@ if [ $rc = 0 ] && [ $rc2 = 0 ] && [ "$cpu" = "20000 100000" ] && [ "$pids" = 30 
   pass update_cpu_pids "cpu.max = $cpu after --cpu-quota, pids.max = $pids after --resources"
 else
   fail update_cpu_pids "exit $rc/$rc2, cpu.max '$cpu' (want 20000 100000), pids.max '$pids' (want 30)" $L/update2.out
+fi
+
+# -1 means unlimited: "max" in every v2 file (and no u64 wrap-around)
+echo '{"memory": {"limit": -1, "swap": -1}, "pids": {"limit": -1}, "cpu": {"quota": -1, "period": 100000}}' >/tmp/unlimited.json
+rt update --resources /tmp/unlimited.json limits >$L/update4.out 2>&1; rc=$?
+got=$(cat $CG/limits/memory.max $CG/limits/memory.swap.max $CG/limits/pids.max $CG/limits/cpu.max 2>&1 | tr '\n' ' ')
+if [ $rc = 0 ] && [ "$got" = "max max max max 100000 " ]; then
+  pass update_unlimited "memory.max, memory.swap.max, pids.max, cpu.max = $got"
+else
+  fail update_unlimited "exit $rc, memory.max, memory.swap.max, pids.max, cpu.max = '$got', want 'max max max max 100000 '" $L/update4.out
 fi
 
 rt ps --format json limits >$L/ps.out 2>&1; rc=$?
