@@ -6,7 +6,7 @@
 #
 # Usage: scripts/bench-image-load.sh [path/to/berth]   (default: release build)
 # Env:   RUNS (default 5), LAYER_MB (default 60), WORK (default: a temp dir),
-#        BERTH_DURABLE=0 to skip berth's syncfs/fsync (podman and tar do not sync).
+#        BERTH_LAYER_SYNC=0 to skip berth's per-layer syncfs (podman and tar do not sync).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,15 +14,19 @@ berth=${1:-${CARGO_TARGET_DIR:-$here/target}/release/berth}
 runs=${RUNS:-5}
 layer_mb=${LAYER_MB:-60}
 [ -x "$berth" ] || { echo "no berth binary at $berth (cargo build --release -p berth-cli)" >&2; exit 1; }
-for t in hyperfine podman jq sha256sum tar; do
+for t in sha256sum tar awk; do
   command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }
 done
+# Without podman the comparison with it is skipped; without hyperfine (and
+# jq) a plain timing loop with the same clean-up runs instead.
+have_podman=1; command -v podman >/dev/null || { have_podman=0; echo "NOTE: podman not installed: podman comparison skipped" >&2; }
+have_hyperfine=1; { command -v hyperfine >/dev/null && command -v jq >/dev/null; } || { have_hyperfine=0; echo "NOTE: hyperfine/jq not installed: using a timing loop" >&2; }
 
 work=${WORK:-$(mktemp -d /var/tmp/berth-bench-XXXXXX)}
 mkdir -p "$work"
 image="localhost/berth-bench-$$:latest"
 cleanup() {
-  podman rmi -f "$image" >/dev/null 2>&1 || true
+  [ "$have_podman" = 0 ] || podman rmi -f "$image" >/dev/null 2>&1 || true
   [ -n "${WORK:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -69,18 +73,36 @@ untar_all="for i in 1 2 3 4 5; do mkdir -p $extract/\$i && tar -C $extract/\$i -
 # Warm the page cache so every contender reads from memory.
 cat "$work/image.tar" "$work"/layer*.tar > /dev/null
 
-hyperfine --runs "$runs" --export-json "$work/result.json" \
-  -n "berth load" --prepare "rm -rf $root $run; sync" "$berth load -q -i $work/image.tar" \
-  -n "podman load" --prepare "podman rmi -f $image >/dev/null 2>&1 || true; sync" "podman load -q -i $work/image.tar" \
-  -n "tar -x (5 layers)" --prepare "rm -rf $extract; sync" "bash -c '$untar_all'"
-
-mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .mean' "$work/result.json"; }
-b=$(mean "berth load"); p=$(mean "podman load"); t=$(mean "tar -x (5 layers)")
+berth_cmd="$berth load -q -i $work/image.tar"
+podman_cmd="podman load -q -i $work/image.tar"
+berth_prep="rm -rf $root $run; sync"
+podman_prep="podman rmi -f $image >/dev/null 2>&1 || true; sync"
+tar_prep="rm -rf $extract; sync"
+if [ "$have_hyperfine" = 1 ]; then
+  args=(-n "berth load" --prepare "$berth_prep" "$berth_cmd")
+  [ "$have_podman" = 0 ] || args+=(-n "podman load" --prepare "$podman_prep" "$podman_cmd")
+  args+=(-n "tar -x (5 layers)" --prepare "$tar_prep" "bash -c '$untar_all'")
+  hyperfine --runs "$runs" --export-json "$work/result.json" "${args[@]}"
+  mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .mean' "$work/result.json"; }
+  b=$(mean "berth load"); t=$(mean "tar -x (5 layers)")
+  p=$([ "$have_podman" = 0 ] && echo 0 || mean "podman load")
+else
+  loop() { # prepare command -> mean seconds
+    local total=0 s e
+    for _ in $(seq "$runs"); do
+      bash -c "$1"; s=$(date +%s.%N); bash -c "$2" >/dev/null; e=$(date +%s.%N)
+      total=$(awk -v t="$total" -v s="$s" -v e="$e" 'BEGIN { print t + e - s }')
+    done
+    awk -v t="$total" -v n="$runs" 'BEGIN { print t / n }'
+  }
+  b=$(loop "$berth_prep" "$berth_cmd"); t=$(loop "$tar_prep" "$untar_all")
+  p=$([ "$have_podman" = 0 ] && echo 0 || loop "$podman_prep" "$podman_cmd")
+fi
 mb=$(( size / 1000000 ))
 awk -v b="$b" -v p="$p" -v t="$t" -v mb="$mb" 'BEGIN {
   printf "berth load:  %.3f s (%.0f MB/s)\n", b, mb / b
-  printf "podman load: %.3f s (%.0f MB/s)\n", p, mb / p
+  if (p > 0) printf "podman load: %.3f s (%.0f MB/s)\n", p, mb / p
   printf "tar -x:      %.3f s (%.0f MB/s)\n", t, mb / t
-  printf "berth vs podman: %.2fx faster (target >= 2x)\n", p / b
+  if (p > 0) printf "berth vs podman: %.2fx faster (target >= 2x)\n", p / b
   printf "berth vs tar -x: %.2fx of tar throughput (target >= 0.8x)\n", t / b
 }'

@@ -55,7 +55,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         root: cli.root.clone(),
         runroot: cli.runroot.clone(),
     };
-    let open = || berth_engine::Engine::open(cfg.clone()).map_err(anyhow::Error::from);
+    // BERTH_LAYER_SYNC=0 skips the syncfs that makes each unpacked layer
+    // durable against power loss (crash safety against a killed process
+    // does not depend on it); podman and containerd do not sync layers either.
+    let sync_layers = std::env::var("BERTH_LAYER_SYNC").map_or(true, |v| v != "0");
+    let open = || {
+        let mut engine = berth_engine::Engine::open(cfg.clone())?;
+        engine.set_durable(sync_layers);
+        Ok::<_, anyhow::Error>(engine)
+    };
     match cli.command {
         Command::Images(a) => image_cmds::list(&open()?, a),
         Command::Rmi(a) => image_cmds::remove(&open()?, a),
