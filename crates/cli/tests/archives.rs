@@ -358,6 +358,12 @@ fn load_killed_midway_then_load_again() {
     // Leftovers of the killed load are garbage for the next collection.
     b.ok(&["rmi", "big:1"]);
     assert!(b.layer_dirs().is_empty() && b.blobs().is_empty() && b.layer_tars().is_empty());
+    let tmp: Vec<String> = std::fs::read_dir(b.root().join("tmp"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(tmp.is_empty(), "leftovers in tmp: {tmp:?}");
 }
 
 #[test]

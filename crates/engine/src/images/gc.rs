@@ -8,6 +8,30 @@ use super::{store, ImageService};
 use crate::error::EngineError;
 use crate::lock::FileLock;
 
+impl ImageService<'_> {
+    /// Removes spool files and per-layer lock files that killed loads left
+    /// in `<root>/tmp`. Safe under the exclusive store lock: no load holds a
+    /// layer lock then, and a spool file still being read by a load is only
+    /// unlinked (its reader keeps its descriptor).
+    fn sweep_tmp(&self) {
+        let dir = self.engine.tmp_dir();
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for ent in rd.flatten() {
+            let name = ent.file_name();
+            let name = name.to_string_lossy();
+            let ours = name.starts_with("load-")
+                || (name.starts_with("layer-") && name.ends_with(".lock"));
+            if ours {
+                if let Err(e) = std::fs::remove_file(ent.path()) {
+                    tracing::debug!("removing {}: {e}", ent.path().display());
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct GcResult {
     /// Chain ids of removed layers, top layers first.
@@ -56,6 +80,7 @@ impl ImageService<'_> {
             garbage = rest;
         }
         self.engine.sweep_splits(&keep_layers)?;
+        self.sweep_tmp();
         let stats = self.engine.content.gc(&keep_blobs)?;
         result.bytes_freed += stats.bytes_freed;
         Ok(result)
