@@ -504,3 +504,33 @@ fn ambient_capabilities_reach_a_non_root_user() {
     let meta = std::fs::metadata(env.rootfs("/tmp/given")).expect("file");
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 0);
 }
+
+#[test]
+fn devices_oom_score_adj_lsm_labels_and_annotations() {
+    require_root!();
+    let env = Env::new("extras", &["true"]);
+    env.edit(|c| {
+        // Not among the always-allowed devices: opening it needs the cgroup
+        // rule the runtime adds for every spec device.
+        c["linux"]["devices"] = json!([
+            {"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200, "fileMode": 438}
+        ]);
+        c["process"]["oomScoreAdj"] = json!(500);
+        c["process"]["apparmorProfile"] = json!("berth-test-profile");
+        c["annotations"] = json!({"org.example.key": "value"});
+    });
+    let (code, out, err) = env.run_args(&[
+        "sh",
+        "-c",
+        "exec 3<>/dev/net/tun && cat /proc/self/oom_score_adj",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "500");
+    // No AppArmor here (or not applied): a warning, not a failure.
+    assert!(err.contains("warning: process.apparmorProfile"), "{err}");
+
+    env.edit(|c| c["process"]["args"] = json!(["sleep", "100"]));
+    let id = unique_id("extras");
+    let _g = env.create(&id);
+    assert_eq!(env.state(&id)["annotations"]["org.example.key"], "value");
+}
