@@ -36,7 +36,8 @@ vm_timeout=${BERTH_VM_TIMEOUT:-300}
 # never reports (guest crashed, script broke) counts as failed.
 checks="root_controllers run_exit0 default_path memory_max cpu_max cpu_weight pids_max
         memory_low cpuset hugetlb_max unified_memory_high exec_joins_cgroup update_memory
-        update_swap update_cpu_pids update_unlimited ps_json pause_resume events_stats delete_force_paused
+        update_swap update_cpu_pids update_unlimited ps_json pause_resume update_keeps_paused
+        exec_paused_refused events_stats delete_force_paused
         kill_all memory_swap_max oom_kill events_oom pids_fork_limit devices_defaults
         devices_deny devices_allow userns_cgroup_mount userns_cgroupns_mount cgroupns_mount
         cgroupns_exec delete_removes_cgroup"
@@ -276,6 +277,8 @@ mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 exec </dev/null
+# the firmware's last line has no newline: start the report on a fresh line
+echo
 
 CG=/sys/fs/cgroup/berth-v2vm
 L=/tmp/logs
@@ -406,6 +409,21 @@ fi
 rt pause limits >$L/pause.out 2>&1; rc1=$?
 freeze_p=$(cat $CG/limits/cgroup.freeze 2>&1); frozen_p=$(grep frozen $CG/limits/cgroup.events 2>&1)
 status_p=$(state_status limits)
+# while paused: an update must leave the cgroup frozen, and exec must be
+# refused promptly instead of waiting on a frozen container
+timeout 20 "$RT" --root /run/rt update --pids-limit 25 limits >$L/paused.out 2>&1; rc3=$?
+freeze_u=$(cat $CG/limits/cgroup.freeze 2>&1); pids_u=$(cat $CG/limits/pids.max 2>&1)
+timeout 20 "$RT" --root /run/rt exec limits true >>$L/paused.out 2>&1; rc4=$?
+if [ $rc3 = 0 ] && [ "$freeze_u" = 1 ] && [ "$pids_u" = 25 ]; then
+  pass update_keeps_paused "pids.max = $pids_u, cgroup.freeze still $freeze_u"
+else
+  fail update_keeps_paused "update exit $rc3, pids.max '$pids_u', cgroup.freeze '$freeze_u'" $L/paused.out
+fi
+if [ $rc4 != 0 ] && [ $rc4 != 124 ] && [ $rc4 != 137 ]; then
+  pass exec_paused_refused "exit $rc4: $(tail -n 1 $L/paused.out)"
+else
+  fail exec_paused_refused "exec exit $rc4 (124: hung on the frozen container)" $L/paused.out
+fi
 rt resume limits >>$L/pause.out 2>&1; rc2=$?
 freeze_r=$(cat $CG/limits/cgroup.freeze 2>&1); frozen_r=$(grep frozen $CG/limits/cgroup.events 2>&1)
 status_r=$(state_status limits)
@@ -597,9 +615,9 @@ sed -e 's/\r//g' -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/\x1bc//g' "$log" >"$log.
 
 failed=0
 for name in $checks; do
-  if ! grep -q "^CHECK $name PASS" "$log.txt"; then
+  if ! grep -q "CHECK $name PASS" "$log.txt"; then
     failed=1
-    grep -q "^CHECK $name " "$log.txt" || echo "CHECK $name FAIL (never reported)" >>"$log.txt"
+    grep -q "CHECK $name " "$log.txt" || echo "CHECK $name FAIL (never reported)" >>"$log.txt"
   fi
 done
 grep -q '^CHECKS-DONE' "$log.txt" || { failed=1; echo "guest did not finish (qemu exit $qemu_rc after ${elapsed}s)" >>"$log.txt"; }
