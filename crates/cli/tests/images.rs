@@ -91,6 +91,23 @@ fn filters_reference_dangling_label() {
         lines(&b.ok(&["images", "--filter", "dangling=false", "-q"])).len(),
         2
     );
+    // before/since compare creation times with another image's.
+    let out = b.ok(&[
+        "images",
+        "--filter",
+        &format!("before={}", &c[7..19]),
+        "-q",
+        "--no-trunc",
+    ]);
+    assert_eq!(out.trim(), a);
+    let out = b.ok(&[
+        "images",
+        "--filter",
+        "since=localhost/other:2",
+        "-q",
+        "--no-trunc",
+    ]);
+    assert_eq!(out.trim(), c);
     let err = b.fails(&["images", "--filter", "bogus=1"], 1);
     assert!(err.contains("invalid filter 'bogus'"), "{err}");
 }
@@ -171,6 +188,30 @@ fn reference_and_usage_errors() {
     );
     // `berth --help` is not an error.
     assert!(b.ok(&["--help"]).contains("images"));
+}
+
+#[test]
+fn save_refuses_a_terminal() {
+    if !common::have("script") {
+        eprintln!("SKIPPED: script(1) is not installed");
+        return;
+    }
+    let b = Berth::new("tty");
+    b.import_busybox("busybox", &[]);
+    // script(1) gives the command a pseudo-terminal as stdout.
+    let cmd = format!(
+        "BERTH_ROOT={} BERTH_RUNROOT={} {} save busybox",
+        b.root().display(),
+        b.dir.join("run").display(),
+        env!("CARGO_BIN_EXE_berth")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", common::stdout(&out));
+    assert!(common::stdout(&out)
+        .contains("cowardly refusing to save to a terminal. Use the -o flag or redirect"));
 }
 
 #[test]
