@@ -446,3 +446,119 @@ fn layer_with_a_path_twice_is_kept_whole_and_saves_identically() {
     b.ok(&["rmi", "dup:1"]);
     assert!(b.blobs().is_empty() && b.layer_dirs().is_empty());
 }
+
+/// An OCI layout whose index.json points at a multi-platform index; the
+/// linux/amd64 image has a zstd layer and a gzip layer.
+#[test]
+fn oci_nested_index_picks_linux_amd64() {
+    use berth_image::Digest;
+    use serde_json::json;
+    let b = Berth::new("oci-nested");
+    let dir = b.dir.join("layout");
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let d = Digest::of_bytes(bytes);
+        std::fs::write(dir.join("blobs/sha256").join(d.hex()), bytes).unwrap();
+        (d.to_string(), bytes.len())
+    };
+    let l1 = layer_tar(&[("zstd-file", noise(10_000, 31))]);
+    let l2 = layer_tar(&[("gzip-file", noise(10_000, 32))]);
+    let z1 = zstd::encode_all(&l1[..], 3).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &l2).unwrap();
+    let g2 = gz.finish().unwrap();
+    let mk_image = |arch: &str, layers: &[(&[u8], &[u8], &str)]| -> (String, usize, String) {
+        let diff_ids: Vec<String> = layers
+            .iter()
+            .map(|(raw, _, _)| Digest::of_bytes(raw).to_string())
+            .collect();
+        let config = serde_json::to_vec(&json!({
+            "architecture": arch, "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .unwrap();
+        let (cd, cs) = put(&config);
+        let descs: Vec<_> = layers
+            .iter()
+            .map(|(_, blob, mt)| {
+                let (d, s) = put(blob);
+                json!({"mediaType": mt, "digest": d, "size": s})
+            })
+            .collect();
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+            "layers": descs,
+        }))
+        .unwrap();
+        let (md, ms) = put(&manifest);
+        (md, ms, cd)
+    };
+    let (arm_m, arm_s, _) = mk_image(
+        "arm64",
+        &[(&l1, &l1, "application/vnd.oci.image.layer.v1.tar")],
+    );
+    let (amd_m, amd_s, amd_config) = mk_image(
+        "amd64",
+        &[
+            (&l1, &z1, "application/vnd.oci.image.layer.v1.tar+zstd"),
+            (&l2, &g2, "application/vnd.oci.image.layer.v1.tar+gzip"),
+        ],
+    );
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": arm_m, "size": arm_s,
+             "platform": {"architecture": "arm64", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd_m, "size": amd_s,
+             "platform": {"architecture": "amd64", "os": "linux"}},
+        ],
+    }))
+    .unwrap();
+    let (id, is) = put(&index);
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let top = json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": id, "size": is,
+        "annotations": {"io.containerd.image.name": "docker.io/library/multi:1", "org.opencontainers.image.ref.name": "1"},
+    }]});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+
+    assert_eq!(
+        b.ok(&["load", "-i", dir.to_str().unwrap()]),
+        "Loaded image: multi:1\n"
+    );
+    let v = b.inspect("multi:1");
+    assert_eq!(v["Id"], amd_config.as_str());
+    assert_eq!(v["Architecture"], "amd64");
+    assert_eq!(
+        v["RootFS"]["Layers"],
+        json!([
+            Digest::of_bytes(&l1).to_string(),
+            Digest::of_bytes(&l2).to_string()
+        ])
+    );
+    assert_eq!(v["RepoDigests"], json!([format!("multi@{amd_m}")]));
+    let out = b.ok(&[
+        "images",
+        "--digests",
+        "--format",
+        "{{.Repository}} {{.Tag}} {{.Digest}}",
+    ]);
+    assert_eq!(out.trim(), format!("multi 1 {amd_m}"));
+    // A corrupted blob in the layout is caught.
+    let gz_path = dir.join("blobs/sha256").join(Digest::of_bytes(&g2).hex());
+    let mut bad = g2.clone();
+    let n = bad.len();
+    bad[n - 20] ^= 0x55;
+    std::fs::write(&gz_path, &bad).unwrap();
+    let other = Berth::new("oci-nested-bad");
+    let err = other.fails(&["load", "-i", dir.to_str().unwrap()], 1);
+    assert!(
+        err.contains("digest mismatch") || err.contains("gzip") || err.contains("corrupt"),
+        "{err}"
+    );
+    assert_eq!(other.ok(&["images", "-q"]).trim(), "");
+    assert!(other.layer_dirs().is_empty() && other.layer_tars().is_empty());
+}
