@@ -100,11 +100,13 @@ echo 'root:x:0:' > "$bundle/rootfs/etc/group"
 jq '.process.args = ["/bin/true"] | .process.terminal = false' "$bundle/config.json" > "$bundle/config.json.new"
 mv "$bundle/config.json.new" "$bundle/config.json"
 
-# `run` for runtime $1 with a fresh container id ($$ of hyperfine's shell
-# differs per run; the container is deleted when `run` returns).
+# `run` for runtime $1. hyperfine runs it without a shell (-N): a shell's
+# fork+exec (~1 ms) would be timed too and pull every ratio towards 1. One
+# container id per runtime is enough: `run` deletes the container (state
+# dir and cgroups) before it returns.
 run_cmd() {
   local name=$1 bin=$2
-  echo "$bin --root $work/state-$name run --bundle $bundle $id_prefix-$name-\$\$"
+  echo "$bin --root $work/state-$name run --bundle $bundle $id_prefix-$name"
 }
 
 names=(runc crun)
@@ -131,7 +133,7 @@ done
 
 echo "== $(runc --version | head -n1); $(crun --version | head -n1); kernel $(uname -r); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== $cgroup_note"
-hyperfine_args=(--warmup "$warmup" --runs "$runs" --export-json "$work/hyperfine.json")
+hyperfine_args=(--shell=none --warmup "$warmup" --runs "$runs" --export-json "$work/hyperfine.json")
 for i in "${!names[@]}"; do
   hyperfine_args+=(--command-name "${names[$i]}" "$(run_cmd "${names[$i]}" "${bins[$i]}")")
 done
