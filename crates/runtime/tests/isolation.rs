@@ -534,3 +534,42 @@ fn devices_oom_score_adj_lsm_labels_and_annotations() {
     let _g = env.create(&id);
     assert_eq!(env.state(&id)["annotations"]["org.example.key"], "value");
 }
+
+#[test]
+fn exec_joins_a_user_namespace() {
+    require_root!();
+    let env = Env::new("execuserns", &["sleep", "100"]);
+    std::fs::set_permissions(
+        env.tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    env.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+    });
+    let id = unique_id("execuserns");
+    let _g = env.create(&id);
+    env.ok(&["start", &id]);
+    let out = env.rt(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; id -u; touch /tmp/by-exec",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["0", "300000", "65536"]);
+    assert_eq!(lines[1], ["0"]);
+    let meta = std::fs::metadata(env.rootfs("/tmp/by-exec")).expect("file made by exec");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 300000);
+}
