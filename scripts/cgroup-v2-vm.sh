@@ -117,10 +117,16 @@ fi
 
 # --- initramfs ---
 work=$(mktemp -d "${TMPDIR:-/tmp}/berth-v2vm.XXXXXX")
+vm_pid=""
 cleanup() {
+  # timeout passes the TERM on to qemu
+  [ -z "$vm_pid" ] || kill "$vm_pid" 2>/dev/null || true
   if [ "$keep_workdir" = 1 ]; then echo "workdir kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+# a killed test run still removes the work dir
+trap 'exit 143' TERM
+trap 'exit 130' INT
 tree=$work/initramfs
 mkdir -p "$tree"/{bin,usr/local/bin,dev,proc,sys,run,tmp,etc,bundles,rootfs,newroot}
 
@@ -603,11 +609,16 @@ initrd=$work/initrd.gz
 # --- boot ---
 log=$work/console.log
 start=$(date +%s)
+# In the background, so that a TERM to this script is handled at once (bash
+# defers traps while a foreground child runs) and cleanup stops the guest.
 set +e
-timeout --foreground -k 5 "$vm_timeout" "$qemu" -accel tcg,thread=single -cpu max -smp 2 -m 768 -nographic -no-reboot \
+timeout -k 5 "$vm_timeout" "$qemu" -accel tcg,thread=single -cpu max -smp 2 -m 768 -nographic -no-reboot \
   -kernel "$kernel" -initrd "$initrd" \
-  -append "console=ttyS0 quiet loglevel=1 cgroup_no_v1=all panic=-1" </dev/null >"$log" 2>&1
+  -append "console=ttyS0 quiet loglevel=1 cgroup_no_v1=all panic=-1" </dev/null >"$log" 2>&1 &
+vm_pid=$!
+wait "$vm_pid"
 qemu_rc=$?
+vm_pid=""
 set -e
 elapsed=$(( $(date +%s) - start ))
 # serial output carries CRs and the firmware's terminal escapes
