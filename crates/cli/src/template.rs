@@ -2,7 +2,7 @@
 //!
 //! Supported: literal text, `{{.}}`, `{{.Field}}`, `{{.A.B}}`, pipelines with
 //! `|`, the functions `json`, `index`, `join`, `upper`, `lower`, `title`,
-//! `len`, `println`, `printf "%s"`-style verbs `%s %v %d`, string and number
+//! `len`, `eq`, `ne`, `not`, `and`, `or`, `println`, `printf` (`%s %v %d %q`), string and number
 //! literals, `{{range PIPELINE}}…{{end}}`, `{{if PIPELINE}}…{{else}}…{{end}}`
 //! and the `table` prefix (header row derived from the field names, cells
 //! aligned like Docker's tabwriter). Data is a `serde_json::Value`, so values
@@ -324,7 +324,7 @@ fn parse_command(words: &[String]) -> Result<Command, TemplateError> {
 
 const KNOWN_FUNCS: &[&str] = &[
     "json", "index", "join", "upper", "lower", "title", "len", "println", "print", "printf",
-    "split",
+    "split", "eq", "ne", "not", "and", "or",
 ];
 
 fn parse_operand(word: &str) -> Result<Operand, TemplateError> {
@@ -513,7 +513,26 @@ mod tests {
             "none"
         );
         assert_eq!(render("{{if .T}}yes{{else}}no{{end}}", d.clone()), "yes");
-        assert_eq!(render("{{if .E}}yes{{else}}no{{end}}", d), "no");
+        assert_eq!(render("{{if .E}}yes{{else}}no{{end}}", d.clone()), "no");
+        let s = json!({"State": "running", "N": 2});
+        assert_eq!(
+            render(r#"{{if eq .State "running"}}up{{end}}"#, s.clone()),
+            "up"
+        );
+        assert_eq!(
+            render(
+                r#"{{if ne .State "running"}}down{{else}}up{{end}}"#,
+                s.clone()
+            ),
+            "up"
+        );
+        assert_eq!(
+            render(
+                r#"{{eq .N 2}} {{not .N}} {{and .N .State}} {{or "" .State}}"#,
+                s
+            ),
+            "true false running running"
+        );
     }
 
     #[test]

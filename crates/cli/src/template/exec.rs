@@ -42,6 +42,14 @@ pub(super) fn exec_nodes(nodes: &[Node], dot: &Value, out: &mut String) -> Resul
     Ok(())
 }
 
+/// Numbers compare by value (JSON has one number type; Go's eq compares ints).
+fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
 fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
@@ -205,6 +213,35 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
             }
             Ok(Value::String(out))
         }
+        "eq" => {
+            if args.len() < 2 {
+                return Err("wrong number of args for eq".to_string());
+            }
+            Ok(Value::Bool(
+                args[1..].iter().any(|a| values_equal(&args[0], a)),
+            ))
+        }
+        "ne" => {
+            arity(2)?;
+            Ok(Value::Bool(!values_equal(&args[0], &args[1])))
+        }
+        "not" => {
+            arity(1)?;
+            Ok(Value::Bool(!truthy(&args[0])))
+        }
+        // Go's and/or return the deciding operand, not a bool.
+        "and" => Ok(args
+            .iter()
+            .find(|a| !truthy(a))
+            .or(args.last())
+            .cloned()
+            .unwrap_or(Value::Null)),
+        "or" => Ok(args
+            .iter()
+            .find(|a| truthy(a))
+            .or(args.last())
+            .cloned()
+            .unwrap_or(Value::Null)),
         "len" => {
             arity(1)?;
             let n = match &args[0] {
