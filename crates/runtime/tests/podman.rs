@@ -197,7 +197,27 @@ impl Drop for Podman {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // conmon runs `podman container cleanup` (with this store's flags)
+        // when a container exits, asynchronously: one still running after
+        // the TempDir is gone re-creates the store and its overlay mount.
+        let store = self.tmp.path().to_string_lossy().into_owned();
+        let start = Instant::now();
+        while store_processes_alive(&store) && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
+}
+
+/// Whether any process (conmon, `podman container cleanup`) has `store`
+/// on its command line.
+fn store_processes_alive(store: &str) -> bool {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.flatten().any(|p| {
+        std::fs::read(p.path().join("cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(store))
+    })
 }
 
 fn path_str(p: &Path) -> &str {
