@@ -369,9 +369,7 @@ pub fn import(engine: &Engine, a: ImportArgs) -> anyhow::Result<()> {
 }
 
 pub fn prune(engine: &Engine, a: PruneArgs) -> anyhow::Result<()> {
-    if !a.filter.is_empty() {
-        return Err(CliError::new("image prune filters are not supported yet").into());
-    }
+    let filters = berth_engine::PruneFilters::parse(&a.filter)?;
     if !a.force {
         let warning = if a.all {
             "WARNING! This will remove all images without at least one container associated to them."
@@ -386,7 +384,7 @@ pub fn prune(engine: &Engine, a: PruneArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let report = engine.images().prune(a.all)?;
+    let report = engine.images().prune(a.all, &filters)?;
     let mut out = io::stdout().lock();
     if !report.events.is_empty() {
         writeln!(out, "Deleted Images:")?;

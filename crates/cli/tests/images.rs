@@ -523,3 +523,32 @@ fn system_df_rows() {
         "{out}"
     );
 }
+
+#[test]
+fn prune_filters_label_and_until() {
+    let b = Berth::new("prune-filters");
+    let labelled = b.import_busybox("p:1", &["-c", "LABEL tier=scratch"]);
+    let plain = b.import_busybox("q:1", &["-m", "plain"]);
+    // Everything here was created just now: nothing is older than an hour.
+    assert_eq!(
+        b.ok(&["image", "prune", "-a", "-f", "--filter", "until=1h"]),
+        "Total reclaimed space: 0B\n"
+    );
+    let out = b.ok(&["image", "prune", "-a", "-f", "--filter", "label!=tier"]);
+    assert!(
+        out.contains(&format!("deleted: {plain}")) && !out.contains(&labelled),
+        "{out}"
+    );
+    let out = b.ok(&[
+        "image",
+        "prune",
+        "-a",
+        "-f",
+        "--filter",
+        "label=tier=scratch",
+    ]);
+    assert!(out.contains(&format!("deleted: {labelled}")), "{out}");
+    assert_eq!(b.ok(&["images", "-q"]).trim(), "");
+    let err = b.fails(&["image", "prune", "-f", "--filter", "until=soon"], 1);
+    assert!(err.contains("invalid until value"), "{err}");
+}

@@ -21,7 +21,7 @@ pub use df::{DiskUsage, UsageRow};
 pub use error::{EngineError, ErrorKind};
 pub use images::{
     change::apply_changes, HistoryEntry, ImageFilters, ImageService, ImageSummary, ImportOptions,
-    ImportSource, LoadReport, LoadedImage, PruneReport, RemoveEvent,
+    ImportSource, LoadReport, LoadedImage, PruneFilters, PruneReport, RemoveEvent,
 };
 
 /// Where an engine keeps its state.

@@ -115,7 +115,7 @@ fn rmi_respects_containers() {
     assert_eq!(dangling[0].id, id);
     assert_eq!(dangling[0].containers, 1);
     // Prune keeps it too.
-    let report = engine.images().prune(true).unwrap();
+    let report = engine.images().prune(true, &Default::default()).unwrap();
     assert!(report.events.is_empty(), "{:?}", report.events);
     let usage = engine.disk_usage().unwrap();
     assert_eq!(

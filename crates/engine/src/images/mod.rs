@@ -20,7 +20,7 @@ use crate::Engine;
 pub use ingest::{ImportOptions, ImportSource, LoadReport, LoadedImage};
 pub use inspect::HistoryEntry;
 pub use list::{ImageFilters, ImageSummary};
-pub use remove::{PruneReport, RemoveEvent};
+pub use remove::{PruneFilters, PruneReport, RemoveEvent};
 
 /// Image operations on one [`Engine`].
 pub struct ImageService<'e> {

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use berth_image::{Digest, ImageError, Reference};
+use chrono::{DateTime, Utc};
 
 use super::resolve::{resolve, Matched};
 use super::{store, ImageRecord, ImageService};
@@ -15,6 +16,110 @@ pub enum RemoveEvent {
     Untagged(String),
     /// An image or layer was deleted (`Deleted: sha256:…`).
     Deleted(Digest),
+}
+
+/// `image prune --filter` conditions (Docker's `until`, `label`, `label!`).
+#[derive(Debug, Clone, Default)]
+pub struct PruneFilters {
+    /// Only images created before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// `key` or `key=value` labels the image must have.
+    pub label: Vec<String>,
+    /// `key` or `key=value` labels the image must not have.
+    pub label_not: Vec<String>,
+}
+
+impl PruneFilters {
+    /// Parses `--filter key=value` arguments; `until` takes an RFC 3339
+    /// time, Unix seconds, or a Go duration before now (`24h`, `1h30m`).
+    pub fn parse(args: &[String]) -> Result<Self, EngineError> {
+        let mut f = Self::default();
+        for arg in args {
+            let bad = || {
+                EngineError::InvalidArgument(format!(
+                    "bad format of filter (expected name=value): {arg}"
+                ))
+            };
+            if let Some((k, v)) = arg.split_once("!=") {
+                if k != "label" {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "invalid filter '{k}!'"
+                    )));
+                }
+                f.label_not.push(v.to_string());
+                continue;
+            }
+            let (key, value) = arg.split_once('=').ok_or_else(bad)?;
+            match key {
+                "until" => f.until = Some(parse_until(value)?),
+                "label" => f.label.push(value.to_string()),
+                "label!" => f.label_not.push(value.to_string()),
+                _ => {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "invalid filter '{key}'"
+                    )))
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    fn matches(&self, img: &ImageRecord) -> bool {
+        if let Some(until) = self.until {
+            if img.created.is_none_or(|c| c >= until) {
+                return false;
+            }
+        }
+        let labels = img.labels();
+        let has = |l: &String| match l.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
+            None => labels.contains_key(l.as_str()),
+        };
+        self.label.iter().all(has) && !self.label_not.iter().any(has)
+    }
+}
+
+fn parse_until(value: &str) -> Result<DateTime<Utc>, EngineError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(secs) = value.parse::<i64>() {
+        return DateTime::from_timestamp(secs, 0).ok_or_else(|| {
+            EngineError::InvalidArgument(format!("invalid until timestamp {value:?}"))
+        });
+    }
+    // Go durations: a sequence of number+unit pairs (h, m, s, ms).
+    let mut total = chrono::Duration::zero();
+    let mut num = String::new();
+    let mut chars = value.chars().peekable();
+    let invalid = || {
+        EngineError::InvalidArgument(format!(
+            "invalid until value {value:?}: use a timestamp or a duration like 24h"
+        ))
+    };
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let n: f64 = num.parse().map_err(|_| invalid())?;
+        num.clear();
+        let unit_ms = match c {
+            'h' => 3_600_000.0,
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                1.0
+            }
+            'm' => 60_000.0,
+            's' => 1000.0,
+            _ => return Err(invalid()),
+        };
+        total += chrono::Duration::milliseconds((n * unit_ms) as i64);
+    }
+    if !num.is_empty() || total.is_zero() {
+        return Err(invalid());
+    }
+    Ok(Utc::now() - total)
 }
 
 /// What `image prune` removed.
@@ -69,7 +174,7 @@ impl ImageService<'_> {
 
     /// `image prune`: deletes dangling images, or with `all` every image no
     /// container uses.
-    pub fn prune(&self, all: bool) -> Result<PruneReport, EngineError> {
+    pub fn prune(&self, all: bool, filters: &PruneFilters) -> Result<PruneReport, EngineError> {
         let mut report = PruneReport::default();
         let mut any = false;
         {
@@ -79,6 +184,9 @@ impl ImageService<'_> {
             let parents: HashSet<Digest> = images.iter().filter_map(|i| i.parent).collect();
             for img in &images {
                 if !all && !img.is_dangling() {
+                    continue;
+                }
+                if !filters.matches(img) {
                     continue;
                 }
                 if !store::containers_using(&tx, &img.id)?.is_empty() {
@@ -217,4 +325,44 @@ fn untag(
 
 fn short_container(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn until_forms() {
+        let now = Utc::now();
+        let t = parse_until("24h").unwrap();
+        assert!((now - t - chrono::Duration::hours(24)).num_seconds().abs() < 5);
+        let t = parse_until("1h30m").unwrap();
+        assert!(
+            (now - t - chrono::Duration::minutes(90))
+                .num_seconds()
+                .abs()
+                < 5
+        );
+        assert_eq!(
+            parse_until("2024-01-02T03:04:05Z").unwrap().to_rfc3339(),
+            "2024-01-02T03:04:05+00:00"
+        );
+        assert_eq!(
+            parse_until("1700000000").unwrap().timestamp(),
+            1_700_000_000
+        );
+        assert!(parse_until("soon").is_err());
+        assert!(parse_until("10").is_ok());
+        assert!(parse_until("5x").is_err());
+    }
+
+    #[test]
+    fn filter_parsing() {
+        let f = PruneFilters::parse(&["label=a=b".into(), "label!=c".into(), "until=1h".into()])
+            .unwrap();
+        assert_eq!(f.label, vec!["a=b"]);
+        assert_eq!(f.label_not, vec!["c"]);
+        assert!(f.until.is_some());
+        assert!(PruneFilters::parse(&["dangling=true".into()]).is_err());
+    }
 }
