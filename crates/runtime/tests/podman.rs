@@ -846,3 +846,51 @@ fn runtime_errors_are_json_lines_in_the_log_file() {
         out.stderr
     );
 }
+
+/// `--uidmap/--gidmap` (a user namespace), `--user`, `--read-only` (with
+/// podman's writable /tmp tmpfs) and `--cap-drop all` together.
+#[test]
+fn user_namespace_read_only_root_and_no_capabilities() {
+    let Some(podman) = Podman::new("userns") else {
+        return;
+    };
+    let script = "id -u; id -g; cat /proc/self/uid_map; \
+                  touch /x 2>/dev/null && echo root-writable; \
+                  touch /tmp/y && echo tmp-writable; grep CapBnd /proc/self/status";
+    let out = podman.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--read-only",
+        "--uidmap",
+        "0:100000:65536",
+        "--gidmap",
+        "0:100000:65536",
+        "--user",
+        "1000:1000",
+        "--cap-drop",
+        "all",
+        IMAGE,
+        "sh",
+        "-c",
+        script,
+    ]);
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines.first(), Some(&"1000"), "uid: {out}");
+    assert_eq!(lines.get(1), Some(&"1000"), "gid: {out}");
+    let map: Vec<&str> = lines
+        .get(2)
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(map, ["0", "100000", "65536"], "uid_map: {out}");
+    assert!(
+        !out.contains("root-writable"),
+        "--read-only root was writable: {out}"
+    );
+    assert!(out.contains("tmp-writable"), "/tmp not writable: {out}");
+    assert!(
+        out.contains("CapBnd:\t0000000000000000"),
+        "capabilities left: {out}"
+    );
+}
