@@ -106,6 +106,17 @@ pub enum CgroupError {
 
 impl CgroupError {
     /// The broad category of this error.
+    /// Whether this is a mkdir, read or write that failed because a
+    /// directory on the path no longer exists (ENOENT).
+    pub fn is_vanished_dir(&self) -> bool {
+        match self {
+            CgroupError::Mkdir { source, .. }
+            | CgroupError::Read { source, .. }
+            | CgroupError::Write { source, .. } => source.kind() == io::ErrorKind::NotFound,
+            _ => false,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             CgroupError::Read { source, .. }

@@ -394,3 +394,40 @@ fn destroy_with_a_live_process_fails_fast_and_then_succeeds() {
     cg.manager.destroy().unwrap();
     assert!(cg.manager.pids().is_err(), "the cgroup is gone");
 }
+
+#[test]
+fn an_empty_shared_parent_is_removed_and_a_busy_one_kept() {
+    require_root!();
+    let parent = unique_path("parent");
+    let first = manager(&parent.join("a")).unwrap();
+    let second = manager(&parent.join("b")).unwrap();
+    // Removed again at the end even when an assertion fails.
+    struct Cleanup<'a>(&'a [&'a dyn berth_cgroups::CgroupManager], &'a Path);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            for m in self.0 {
+                let _ = m.destroy();
+            }
+            let _ = berth_cgroups::remove_if_empty(self.1);
+        }
+    }
+    let _cleanup = Cleanup(&[first.as_ref(), second.as_ref()], &parent);
+
+    berth_cgroups::create_retrying(first.as_ref()).unwrap();
+    second.create().unwrap();
+    first.destroy().unwrap();
+    berth_cgroups::remove_if_empty(&parent).unwrap();
+    assert!(
+        v1_dir("pids", &parent.join("b")).exists(),
+        "a parent with a child cgroup must stay"
+    );
+    second.destroy().unwrap();
+    berth_cgroups::remove_if_empty(&parent).unwrap();
+    for h in berth_cgroups::hierarchies().unwrap() {
+        let dir = h.mount_point.join(parent.strip_prefix("/").unwrap());
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    // A create after the parent went away makes it again.
+    berth_cgroups::create_retrying(first.as_ref()).unwrap();
+    assert!(v1_dir("pids", &parent.join("a")).exists());
+}

@@ -7,6 +7,7 @@
 //! [`process::parent::create`], [`commands::start`], [`commands::kill`],
 //! [`commands::delete`] directly.
 
+pub mod cgroup;
 pub mod cli;
 pub mod commands;
 pub mod config;

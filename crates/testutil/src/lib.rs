@@ -33,7 +33,9 @@ macro_rules! require_root {
 /// symlink per applet, `/etc/passwd`, `/etc/group` and the usual empty
 /// mount points.
 pub fn busybox_rootfs(dir: &Path) -> io::Result<()> {
-    for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "root", "usr/bin", "var"] {
+    for d in [
+        "bin", "etc", "tmp", "proc", "sys", "dev", "root", "usr/bin", "var",
+    ] {
         fs::create_dir_all(dir.join(d))?;
     }
     fs::copy(BUSYBOX, dir.join("bin/busybox"))?;
@@ -53,7 +55,10 @@ pub fn busybox_rootfs(dir: &Path) -> io::Result<()> {
         "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
     )?;
     fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
-    fs::set_permissions(dir.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777))?;
+    fs::set_permissions(
+        dir.join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )?;
     Ok(())
 }
 
@@ -65,7 +70,9 @@ pub struct TempDir {
 
 impl TempDir {
     pub fn new(prefix: &str) -> io::Result<Self> {
-        let dir = tempfile::Builder::new().prefix(&format!("berth-test-{prefix}-")).tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("berth-test-{prefix}-"))
+            .tempdir()?;
         Ok(Self { dir })
     }
 
@@ -87,7 +94,9 @@ impl Drop for TempDir {
 /// Lazily unmounts every mount point at or below `dir` (deepest first), so
 /// that removing the directory never descends into a mounted filesystem.
 pub fn unmount_below(dir: &Path) {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
     let mut points: Vec<PathBuf> = info
         .lines()
         .filter_map(|l| l.split(' ').nth(4))

@@ -235,16 +235,8 @@ fn kill_and_wait(state: &ContainerState) -> Result<(), RuntimeError> {
 /// Removes a stopped container: cgroup, poststop hooks, state dir.
 fn destroy(dir: ContainerDir, state: &ContainerState) -> Result<(), RuntimeError> {
     if let Ok(cg) = berth_cgroups::manager(&state.cgroup_path) {
-        let mut last = Ok(());
-        // Exiting processes leave the cgroup asynchronously.
-        for _ in 0..100 {
-            last = cg.destroy();
-            if last.is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        last.map_err(|e| RuntimeError::cgroup(&state.cgroup_path, e))?;
+        crate::cgroup::destroy(cg.as_ref(), 100)
+            .map_err(|e| RuntimeError::cgroup(&state.cgroup_path, e))?;
     }
     if hooks::has(&state.config, HookKind::Poststop) {
         let hs = serde_json::to_vec(&state.hook_state(Status::Stopped)).unwrap_or_default();

@@ -59,13 +59,7 @@ impl Drop for Rollback {
             let _ = nix::sys::wait::waitpid(pid, None);
         }
         if let Some(cg) = self.cgroup.take() {
-            // Processes leave the cgroup asynchronously after SIGKILL.
-            for _ in 0..50 {
-                if cg.destroy().is_ok() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
+            let _ = crate::cgroup::destroy(cg.as_ref(), 50);
         }
         if let Some(dir) = self.dir.take() {
             let _ = std::fs::remove_dir_all(dir);
@@ -136,14 +130,6 @@ fn v2_cgroup_dir(cgroup: &dyn CgroupManager) -> Option<OwnedFd> {
         nix::sys::stat::Mode::empty(),
     )
     .ok()
-}
-
-/// The default cgroup path when the spec has none.
-pub fn cgroup_path(spec: &Spec, id: &str) -> PathBuf {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone())
-        .unwrap_or_else(|| PathBuf::from(format!("/berth/{id}")))
 }
 
 fn namespace_plan(spec: &Spec) -> Result<NamespacePlan, RuntimeError> {
@@ -227,7 +213,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
         }
     }
     let plan = namespace_plan(&spec)?;
-    let cgroup_path = cgroup_path(&spec, &opts.id);
+    let cgroup_path = crate::cgroup::cgroup_path(&spec, &opts.id);
     let cgroup =
         berth_cgroups::manager(&cgroup_path).map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
     let (console, own_console) = match opts.console_socket.as_deref() {
@@ -265,15 +251,15 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
     )
     .map_err(|e| RuntimeError::io(format!("chmod {}", fifo_path.display()), e))?;
 
-    cgroup
-        .create()
-        .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+    // Rolled back from here on: a create that fails half-way leaves
+    // directories in some hierarchies.
     rollback.cgroup = Some(cgroup);
     let cgroup = rollback
         .cgroup
         .as_ref()
         .map(|c| c.as_ref())
         .ok_or_else(|| RuntimeError::InvalidArgument("cgroup manager vanished".into()))?;
+    berth_cgroups::create_retrying(cgroup).map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
     cgroup
         .apply(&effective_resources(&spec))
         .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
