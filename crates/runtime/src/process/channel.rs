@@ -58,13 +58,15 @@ pub enum ChannelError {
 
 pub struct Channel {
     sock: UnixStream,
+    /// The peer was seen gone (EOF or EPIPE).
+    peer_gone: bool,
 }
 
 impl Channel {
     /// A connected pair (both ends close-on-exec).
     pub fn pair() -> std::io::Result<(Channel, Channel)> {
         let (a, b) = UnixStream::pair()?;
-        Ok((Channel { sock: a }, Channel { sock: b }))
+        Ok((Channel::new(a), Channel::new(b)))
     }
 
     /// Takes over the channel fd named in [`SYNC_FD_ENV`].
@@ -74,7 +76,20 @@ impl Channel {
         // SAFETY: the parent put this fd in our environment; nothing else in
         // this freshly exec'd process owns it.
         let sock = unsafe { UnixStream::from_raw_fd(fd) };
-        Some(Channel { sock })
+        Some(Channel::new(sock))
+    }
+
+    fn new(sock: UnixStream) -> Channel {
+        Channel {
+            sock,
+            peer_gone: false,
+        }
+    }
+
+    /// Whether an earlier send or receive found the peer gone: then the
+    /// peer (the runtime's parent) stopped on purpose and reports why itself.
+    pub fn peer_gone(&self) -> bool {
+        self.peer_gone
     }
 
     pub fn raw_fd(&self) -> RawFd {
@@ -103,7 +118,10 @@ impl Channel {
             ) {
                 Ok(n) => break n,
                 Err(nix::Error::EINTR) => continue,
-                Err(nix::Error::EPIPE) => return Err(ChannelError::Closed),
+                Err(nix::Error::EPIPE) => {
+                    self.peer_gone = true;
+                    return Err(ChannelError::Closed);
+                }
                 Err(e) => return Err(ChannelError::Io(e.into())),
             }
         };
@@ -146,6 +164,7 @@ impl Channel {
             }
         };
         if got == 0 {
+            self.peer_gone = true;
             return Err(ChannelError::Closed);
         }
         if got < 4 {

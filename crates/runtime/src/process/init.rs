@@ -36,8 +36,10 @@ pub fn main() -> ! {
         other => format!("unexpected first message {other:?}"),
     };
     // Before Ready the parent reports the error; after it, we are the only
-    // one who can.
-    if ch.send(&ChildMsg::Error(err.clone()), &[]).is_err() {
+    // one who can. A parent that went away during setup (a failed hook,
+    // a kill) has reported its own reason: a second line would only
+    // confuse the one-line error contract.
+    if ch.send(&ChildMsg::Error(err.clone()), &[]).is_err() && !ch.peer_gone() {
         eprintln!("berth-runtime: {err}");
     }
     std::process::exit(1)
