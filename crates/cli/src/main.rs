@@ -33,11 +33,21 @@ fn main() -> ExitCode {
     init_logging(&cli.log_level);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our stdout went away (`berth images | head`): stop
+        // quietly, as a tool killed by SIGPIPE does (the shell's 128+13).
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(141),
         Err(e) => {
             let code = output::report_error(&e);
             ExitCode::from(code)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_logging(level: &str) {
