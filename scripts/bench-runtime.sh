@@ -7,9 +7,9 @@
 # Targets (issue): berth <= 0.5x runc and <= 0.8x crun.
 #
 # Usage (root): scripts/bench-runtime.sh [--runs N] [--warmup N] [--no-build] [--export FILE.json]
-#   BERTH_RUNTIME=/path/to/berth-runtime overrides the binary
-#   (default: ${CARGO_TARGET_DIR:-target}/release/berth-runtime, built here
-#   with `cargo build --release -p berth-runtime` unless --no-build).
+#   BERTH_RUNTIME=/path/to/berth-runtime overrides the binary (default: the
+#   static-PIE release build, ${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/berth-runtime,
+#   built here with `cargo runtime-release` (.cargo/config.toml) unless --no-build).
 #
 # Hybrid cgroups: crun 1.8 refuses a cgroup2 mount that has controllers next
 # to v1 ones. The whole benchmark therefore runs in a private mount namespace
@@ -42,11 +42,11 @@ for tool in hyperfine runc crun jq /usr/bin/time /bin/busybox unshare; do
 done
 
 # Build before entering the namespace: cargo needs nothing from it.
-berth=${BERTH_RUNTIME:-${CARGO_TARGET_DIR:-$repo/target}/release/berth-runtime}
+berth=${BERTH_RUNTIME:-${CARGO_TARGET_DIR:-$repo/target}/x86_64-unknown-linux-gnu/release/berth-runtime}
 if [ -z "${BERTH_BENCH_IN_NS:-}" ]; then
   if [ "$build" = 1 ] && [ -z "${BERTH_RUNTIME:-}" ]; then
-    echo "== building berth-runtime (release)"
-    if ! (cd "$repo" && cargo build --release -q -p berth-runtime); then
+    echo "== building berth-runtime (release, static PIE: cargo runtime-release)"
+    if ! (cd "$repo" && cargo runtime-release -q); then
       echo "bench-runtime: building berth-runtime failed; continuing with runc and crun" >&2
     fi
   fi
