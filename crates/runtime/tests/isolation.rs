@@ -289,6 +289,32 @@ fn sysctl_and_rlimits_apply() {
 }
 
 #[test]
+fn process_starts_with_no_signal_ignored_or_blocked() {
+    require_root!();
+    // The runtime ignores SIGPIPE (Rust's startup) and blocks the signals
+    // it forwards; none of that may reach the user's process (what the
+    // runtime's own caller ignored may, as with runc and crun).
+    fn mask(status: &str, field: &str) -> u64 {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .unwrap_or_else(|| panic!("no {field} in {status}"));
+        let hex = line.split_whitespace().nth(1).unwrap_or_default();
+        u64::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+    const SIGPIPE_BIT: u64 = 1 << (libc::SIGPIPE - 1);
+    let env = Env::new("signals", &["true"]);
+    let (code, out, err) = env.run_args(&["cat", "/proc/self/status"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(mask(&out, "SigBlk:"), 0, "{out}");
+    assert_eq!(
+        mask(&out, "SigIgn:") & SIGPIPE_BIT,
+        0,
+        "SIGPIPE ignored: {out}"
+    );
+}
+
+#[test]
 fn process_user_and_cwd() {
     require_root!();
     let env = Env::new("user", &["true"]);

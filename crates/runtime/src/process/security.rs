@@ -375,13 +375,25 @@ pub fn exec(path: &CString, process: &Process) -> String {
 }
 
 /// Unblocks every signal and restores default dispositions, so the user's
-/// process does not inherit the runtime's masks.
+/// process does not inherit the runtime's masks. execve resets handled
+/// signals by itself but keeps ignored ones, and Rust's runtime ignores
+/// SIGPIPE at startup: left so, `yes | head` in the container would see
+/// EPIPE instead of dying as it does under runc.
 pub fn reset_signals() {
     let _ = nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
         Some(&nix::sys::signal::SigSet::empty()),
         None,
     );
+    // SAFETY: SIG_DFL installs no handler, so no async-signal-safety
+    // question arises; nothing else in this process relies on SIGPIPE
+    // being ignored from here to execve.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
 }
 
 /// Warns that AppArmor/SELinux settings are not applied when the host has
