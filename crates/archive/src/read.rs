@@ -70,6 +70,27 @@ impl ArchiveSource {
         ))
     }
 
+    /// [`ArchiveSource::open_layer`] for a caller that checks the
+    /// uncompressed stream against `diff_id` itself (as unpacking does). When
+    /// the blob digest equals the diff id the blob is that uncompressed
+    /// stream, so the caller's check covers it and the blob is not hashed a
+    /// second time. (Were such a blob compressed anyway, its uncompressed
+    /// stream could not hash to the blob's own digest, and the caller's check
+    /// fails.)
+    pub fn open_layer_checked_as(
+        &self,
+        layer: &ArchiveLayer,
+        diff_id: &Digest,
+    ) -> Result<VerifyingReader<Box<dyn std::io::Read + Send + '_>>, ArchiveError> {
+        let raw = self.open(&layer.path, "manifest")?;
+        let expected = layer.blob_digest.filter(|b| b != diff_id);
+        Ok(VerifyingReader::new(
+            raw,
+            expected,
+            format!("layer {}", layer.path),
+        ))
+    }
+
     fn docker_images(&self) -> Result<Vec<ArchiveImage>, ArchiveError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]

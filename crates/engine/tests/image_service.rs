@@ -288,3 +288,127 @@ fn import_failure_leaves_nothing() {
         .count();
     assert_eq!(blobs, 0);
 }
+
+/// One layer tar: `(path, content)` regular files, `(path, None)` entries
+/// that hardlink `path` to the target named in `links`.
+fn layer_tar(files: &[(&str, &[u8])], links: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, content) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, path, *content).unwrap();
+    }
+    for (path, target) in links {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_700_000_000);
+        b.append_link(&mut h, path, target).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A docker-archive of one image with these layers (base first).
+fn docker_archive(path: &Path, tag: &str, layers: &[Vec<u8>]) {
+    let diff_ids: Vec<Digest> = layers.iter().map(|l| Digest::of_bytes(l)).collect();
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()},
+    })
+    .to_string();
+    let config_digest = Digest::of_bytes(config.as_bytes());
+    let manifest = serde_json::json!([{
+        "Config": format!("{}.json", config_digest.hex()),
+        "RepoTags": [tag],
+        "Layers": diff_ids.iter().map(|d| format!("{}/layer.tar", d.hex())).collect::<Vec<_>>(),
+    }])
+    .to_string();
+    let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut add = |name: String, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    for (d, l) in diff_ids.iter().zip(layers) {
+        add(format!("{}/layer.tar", d.hex()), l);
+    }
+    add(format!("{}.json", config_digest.hex()), config.as_bytes());
+    add("manifest.json".into(), manifest.as_bytes());
+    b.into_inner().unwrap();
+}
+
+/// Layers are unpacked side by side; one that hardlinks to a file of a lower
+/// layer cannot be until the layers below are stored, and is applied again
+/// in order (copying the file up), with whiteouts of lower files in place.
+#[test]
+fn load_applies_layers_side_by_side_and_links_to_lower_files() {
+    let env = Env::new("side-by-side");
+    let engine = env.engine();
+    let base = layer_tar(&[("a/file", b"one"), ("b/keep", b"k")], &[]);
+    let middle = layer_tar(
+        &[("b/.wh.keep", b""), ("m/x", b"x")],
+        &[("c/link", "a/file")],
+    );
+    let top = layer_tar(&[("d/top", b"top")], &[]);
+    let diff_ids: Vec<Digest> = [&base, &middle, &top]
+        .iter()
+        .map(|l| Digest::of_bytes(l))
+        .collect();
+    let archive = env.dir.join("layers.tar");
+    docker_archive(&archive, "stack:1", &[base, middle, top]);
+    let report = engine.images().load_path(&archive).unwrap();
+    assert_eq!(report.images.len(), 1);
+    let layers = env.dir.join("root/layers");
+    let chain = |n: usize| berth_image::chain_id(&diff_ids[..n]);
+    let diff = |n: usize| layers.join(chain(n).hex()).join("diff");
+    assert_eq!(std::fs::read(diff(1).join("a/file")).unwrap(), b"one");
+    assert_eq!(std::fs::read(diff(2).join("c/link")).unwrap(), b"one");
+    let wh = std::fs::symlink_metadata(diff(2).join("b/keep")).unwrap();
+    use std::os::unix::fs::FileTypeExt;
+    assert!(wh.file_type().is_char_device(), "whiteout: {wh:?}");
+    assert_eq!(std::fs::read(diff(3).join("d/top")).unwrap(), b"top");
+    // Every stored layer names its parent, and the chain is whole.
+    for n in 2..=3 {
+        let parent = layers.join(chain(n).hex()).join("parent");
+        assert_eq!(
+            std::fs::read_to_string(parent).unwrap(),
+            chain(n - 1).to_string()
+        );
+    }
+}
+
+/// A hardlink to a file that exists in no layer fails the load (after the
+/// retry in order) and leaves no layers behind.
+#[test]
+fn load_with_a_dangling_hardlink_fails_and_leaves_nothing() {
+    let env = Env::new("dangling-link");
+    let engine = env.engine();
+    let base = layer_tar(&[("a/file", b"one")], &[]);
+    let bad = layer_tar(&[], &[("c/link", "no/such")]);
+    let top = layer_tar(&[("d/top", b"top")], &[]);
+    let archive = env.dir.join("bad.tar");
+    docker_archive(&archive, "bad:1", &[base, bad, top]);
+    let err = engine.images().load_path(&archive).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(engine
+        .images()
+        .list(true, &ImageFilters::default())
+        .unwrap()
+        .is_empty());
+    let left: Vec<_> = std::fs::read_dir(env.dir.join("root/layers"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().len() == 64)
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

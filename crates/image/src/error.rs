@@ -58,6 +58,13 @@ pub enum ImageError {
     BlobNotFound { digest: Digest, store: PathBuf },
     #[error("layer {chain_id} not found in layer store {store}")]
     LayerNotFound { chain_id: Digest, store: PathBuf },
+    /// A layer applied before the layers below it were stored
+    /// ([`crate::LayerStore::apply_before_parent`]) hardlinks to a file of a
+    /// lower layer; apply it again once its parent is stored.
+    #[error(
+        "layer {layer}: entry {entry:?} links to a file of a lower layer, which is not stored yet"
+    )]
+    LowerLayersPending { layer: String, entry: String },
     #[error("layer {chain_id} is in use: it is the parent of layer {child}")]
     LayerInUse { chain_id: Digest, child: Digest },
     #[error("layer {chain_id}: corrupt metadata {path}: {reason}")]
@@ -178,9 +185,10 @@ impl ImageError {
             | LayerNotFound { .. }
             | SnapshotNotFound { .. }
             | NoMatchingPlatform { .. } => ErrorKind::NotFound,
-            LayerInUse { .. } | SnapshotExists { .. } | SnapshotMounted { .. } => {
-                ErrorKind::Conflict
-            }
+            LayerInUse { .. }
+            | LowerLayersPending { .. }
+            | SnapshotExists { .. }
+            | SnapshotMounted { .. } => ErrorKind::Conflict,
         }
     }
 

@@ -151,20 +151,40 @@ impl ImageService<'_> {
         source: &ArchiveSource,
         img: &ArchiveImage,
     ) -> Result<Vec<LayerRef>, EngineError> {
-        let mut refs = Vec::with_capacity(img.layers.len());
-        let mut parent: Option<Digest> = None;
-        for (i, (layer, diff_id)) in img.layers.iter().zip(&img.diff_ids).enumerate() {
-            let chain = berth_image::chain_id(&img.diff_ids[..=i]);
-            let stored = self.store_layer(parent.as_ref(), &chain, diff_id, || {
-                Ok(source.open_layer(layer)?)
-            })?;
+        let chains: Vec<Digest> = (1..=img.diff_ids.len())
+            .map(|n| berth_image::chain_id(&img.diff_ids[..n]))
+            .collect();
+        let store = |i: usize, parent_stored: bool| {
+            let (layer, diff_id) = (&img.layers[i], &img.diff_ids[i]);
+            let parent = i.checked_sub(1).map(|p| &chains[p]);
+            self.store_layer(parent, parent_stored, &chains[i], diff_id, || {
+                Ok(source.open_layer_checked_as(layer, diff_id)?)
+            })
+        };
+        let mut results = store_side_by_side(img.layers.len().min(img.diff_ids.len()), |i| {
+            store(i, false)
+        });
+        // A real failure ends the load; layers that link to files below them
+        // are applied again, in order, now that everything below is stored.
+        if let Some(pos) = results
+            .iter()
+            .position(|r| matches!(r, Err(e) if !lower_pending(e)))
+        {
+            results.swap_remove(pos)?;
+        }
+        let mut refs = Vec::with_capacity(results.len());
+        for (i, result) in results.into_iter().enumerate() {
+            let stored = match result {
+                Ok(s) => s,
+                Err(_) => store(i, true)?,
+            };
+            let diff_id = img.diff_ids[i];
             refs.push(LayerRef {
-                chain_id: chain,
-                diff_id: *diff_id,
-                blob_digest: stored.kept_blob.then_some(*diff_id),
+                chain_id: chains[i],
+                diff_id,
+                blob_digest: stored.kept_blob.then_some(diff_id),
                 size: stored.info.size,
             });
-            parent = Some(chain);
         }
         let content = &self.engine.content;
         content.write(&img.config[..], Some(&img.config_digest))?;
@@ -288,6 +308,53 @@ impl ImageService<'_> {
         }
         Ok((info.clone(), info.diff_id))
     }
+}
+
+fn lower_pending(e: &EngineError) -> bool {
+    matches!(e, EngineError::Image(ImageError::LowerLayersPending { .. }))
+}
+
+/// Runs `store(i)` for `i` in `0..count` on several threads and returns the
+/// results in order.
+///
+/// Unpacking is bound by sha256 of the layer stream (one core per layer: a
+/// stream's hash cannot be split), so one image's layers are stored side by
+/// side, each with its own hashing thread. Layers do not depend on each
+/// other's content (see [`berth_image::LayerStore::apply_before_parent`]).
+/// Half the CPUs (the other half hash), at least two, at most eight: more
+/// threads only contend for the disk.
+fn store_side_by_side<T: Send>(
+    count: usize,
+    store: impl Fn(usize) -> Result<T, EngineError> + Sync,
+) -> Vec<Result<T, EngineError>> {
+    let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let workers = (cpus / 2).clamp(2, 8).min(count);
+    if workers <= 1 {
+        return (0..count).map(&store).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Result<T, EngineError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= count {
+                            return mine;
+                        }
+                        mine.push((i, store(i)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Copies everything read through it into a blob being written.

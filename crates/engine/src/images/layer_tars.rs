@@ -83,9 +83,13 @@ impl ImageService<'_> {
     /// reproducible. `open` yields the layer blob (it is called again only
     /// when the tar must be kept whole). Concurrent loads of one layer
     /// serialise on a per-layer lock, so it is read and unpacked once.
+    /// Without `parent_stored` the layer is applied with
+    /// [`berth_image::LayerStore::apply_before_parent`] (and may fail with
+    /// [`ImageError::LowerLayersPending`]).
     pub(crate) fn store_layer<'s, R: Read + 's>(
         &self,
         parent: Option<&Digest>,
+        parent_stored: bool,
         chain: &Digest,
         diff_id: &Digest,
         open: impl Fn() -> Result<VerifyingReader<R>, EngineError>,
@@ -124,7 +128,8 @@ impl ImageService<'_> {
                     tee.hasher = Some(berth_image::Hasher::new());
                     info
                 }
-                None => layers.apply(parent, &mut tee, Some(diff_id))?,
+                None if parent_stored => layers.apply(parent, &mut tee, Some(diff_id))?,
+                None => layers.apply_before_parent(parent, &mut tee, Some(diff_id))?,
             };
             // The unpacker stops at the tar's end marker; the padding after
             // it belongs to the tar and its digest too.

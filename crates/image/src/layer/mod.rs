@@ -133,6 +133,36 @@ impl LayerStore {
             Some(p) => self.lower_diff_dirs(p)?,
             None => Vec::new(),
         };
+        self.apply_with_lowers(parent, r, expected_diff_id, Some(&lowers))
+    }
+
+    /// [`LayerStore::apply`] for a layer whose parent (`parent`, a chain id)
+    /// may not be stored yet, so that the layers of one image can be unpacked
+    /// side by side: a layer's diff directory holds only its own changes, and
+    /// whiteouts are written as overlay whiteouts without looking below. Only
+    /// a hardlink to a file of a lower layer needs the layers below (to copy
+    /// the file up); such a layer fails with
+    /// [`ImageError::LowerLayersPending`], and the caller applies it again
+    /// with [`LayerStore::apply`] once its parent is stored. Until then the
+    /// stored layer's parent is missing, which only a load in progress (or
+    /// killed, whose garbage collection removes it) can see: images refer to
+    /// layers only after all of them are stored.
+    pub fn apply_before_parent(
+        &self,
+        parent: Option<&Digest>,
+        r: impl Read,
+        expected_diff_id: Option<&Digest>,
+    ) -> Result<LayerInfo, ImageError> {
+        self.apply_with_lowers(parent, r, expected_diff_id, None)
+    }
+
+    fn apply_with_lowers(
+        &self,
+        parent: Option<&Digest>,
+        r: impl Read,
+        expected_diff_id: Option<&Digest>,
+        lowers: Option<&[PathBuf]>,
+    ) -> Result<LayerInfo, ImageError> {
         if let Some(d) = expected_diff_id {
             let chain = parent.map_or(*d, |p| chain_step(p, d));
             if let Some(info) = self.get(&chain)? {
@@ -143,7 +173,7 @@ impl LayerStore {
         let diff = staging.path.join("diff");
         fsutil::create_dir_all(&diff)?;
         let label = expected_diff_id.map_or_else(|| "(unverified)".to_string(), Digest::to_string);
-        let unpacked = unpack::unpack(&diff, r, &label, &lowers)?;
+        let unpacked = unpack::unpack(&diff, r, &label, lowers, self.durable)?;
         if let Some(expected) = expected_diff_id {
             if *expected != unpacked.diff_id {
                 return Err(ImageError::DigestMismatch {

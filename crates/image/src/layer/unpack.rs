@@ -55,12 +55,16 @@ const COPY_BUFFER: usize = 1 << 20;
 
 /// Unpacks the (possibly compressed) tar `r` into the existing, empty directory
 /// `dest`; `lowers` are the diff dirs of the layers below, top first (for
-/// hardlinks to lower files). `label` names the layer in errors.
+/// hardlinks to lower files), `None` while those layers are not stored yet
+/// (such a hardlink then fails with [`ImageError::LowerLayersPending`]). `label` names the layer in errors. With
+/// `start_writeback`, each file's data is sent to disk as soon as it is
+/// written (for a durable apply, which ends with a `syncfs`).
 pub(crate) fn unpack(
     dest: &Path,
     r: impl Read,
     label: &str,
-    lowers: &[PathBuf],
+    lowers: Option<&[PathBuf]>,
+    start_writeback: bool,
 ) -> Result<Unpacked, ImageError> {
     let root = openat(
         nix::fcntl::AT_FDCWD,
@@ -86,6 +90,7 @@ pub(crate) fn unpack(
             path: Vec::new(),
             deferred_dirs: Vec::new(),
             size: 0,
+            start_writeback,
         };
         let tar_err = |source| ImageError::LayerTar {
             layer: label.to_string(),
@@ -117,7 +122,7 @@ struct Meta {
 struct Unpacker<'a> {
     root: OwnedFd,
     label: &'a str,
-    lowers: &'a [PathBuf],
+    lowers: Option<&'a [PathBuf]>,
     /// The last parent directory used. Tar entries come grouped by directory,
     /// so one cached descriptor saves most lookups. It stays valid: an entry
     /// only removes children of its own parent, and looking up a non-root
@@ -130,6 +135,8 @@ struct Unpacker<'a> {
     /// Directory mtimes, applied after all entries (children change them).
     deferred_dirs: Vec<(Vec<u8>, TimeSpec, TimeSpec)>,
     size: u64,
+    /// Start each regular file's writeback once its data is written.
+    start_writeback: bool,
 }
 
 /// Lexically normalises a tar path into `out`: drops `.` and empty components,
