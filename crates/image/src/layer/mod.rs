@@ -190,6 +190,14 @@ impl LayerStore {
             size: unpacked.size,
         };
         self.write_metadata(&staging.path, &info)?;
+        // One barrier per layer, before its rename, rather than one per
+        // load before the image is committed: a layer directory in place is
+        // trusted by every later load (reused without reading its tar), so
+        // it must never exist with files a power loss could leave empty. A
+        // per-load barrier would have to hold back every rename until the
+        // end. The barrier is cheap: the unpacker starts each file's
+        // writeback as soon as it is written, and layers of one image are
+        // applied side by side, so their syncfs calls overlap.
         if self.durable {
             nix::unistd::syncfs(&staging.lock)
                 .map_err(|e| ImageError::io("syncfs", &staging.path, e.into()))?;

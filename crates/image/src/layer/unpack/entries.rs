@@ -30,16 +30,14 @@ use crate::layer::fsops::{self, Reach};
 /// whole layer would be written while `apply` waits. Started per file, the
 /// writes overlap with unpacking the next entries, and the final `syncfs`
 /// mostly waits for writes already under way plus the journal commit.
-fn start_writeback(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+///
+/// Only a hint: a file system without it (or a failing write, which the
+/// `syncfs` reports) must not fail the apply, so the result is ignored.
+fn start_writeback(fd: BorrowedFd<'_>) {
     use std::os::fd::AsRawFd;
     // SAFETY: plain syscall on a descriptor borrowed for the call's duration;
     // no memory is passed.
-    let rc = unsafe { libc::sync_file_range(fd.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(Errno::last())
-    }
+    let _ = unsafe { libc::sync_file_range(fd.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 /// Runs `create`; when the name is taken, removes what is there (never
@@ -170,7 +168,7 @@ impl Unpacker<'_> {
             self.size += written;
             let fd = file.as_fd();
             if self.start_writeback && written > 0 {
-                start_writeback(fd).map_err(|e| fail("sync_file_range", e))?;
+                start_writeback(fd);
             }
             fchown(
                 fd,
