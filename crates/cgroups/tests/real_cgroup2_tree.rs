@@ -94,8 +94,18 @@ fn v2_freeze_works_on_the_cgroup2_tree() {
     assert!(cg.manager.is_frozen().unwrap());
     let events = read_trim(unified_dir(cg.manager.path()).join("cgroup.events"));
     assert!(events.contains("frozen 1"), "{events}");
-    let wchan = read_trim(format!("/proc/{sleeper}/wchan"));
-    // do_freezer_trap() is often inlined into get_signal().
+    // do_freezer_trap() is often inlined into get_signal(). wchan reads "0"
+    // while the task is between scheduler states (seen under load), so it
+    // is sampled until it names the freezer.
+    let mut wchan = String::new();
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        wchan = read_trim(format!("/proc/{sleeper}/wchan"));
+        if ["do_freezer_trap", "get_signal"].contains(&wchan.as_str()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(
         ["do_freezer_trap", "get_signal"].contains(&wchan.as_str()),
         "the sleeper waits in the freezer, not in {wchan}"
