@@ -325,17 +325,7 @@ fn init_steps(
         load_seccomp(ch, seccomp.as_ref())?;
     }
 
-    security::drop_bounding(process.capabilities().as_ref())?;
-    let cwd_early = security::enter_cwd(process.cwd());
-    security::switch_user(process)?;
-    if cwd_early.is_err() {
-        security::enter_cwd(process.cwd())?;
-    }
-    security::apply_caps(process.capabilities().as_ref())?;
-    if nnp {
-        security::set_no_new_privs()?;
-    }
-    let exe = security::find_executable(process)?;
+    let exe = security::become_process(process, nnp)?;
 
     ch.send(&ChildMsg::Ready, &[])
         .map_err(|e| crate::error::one_line(&e))?;

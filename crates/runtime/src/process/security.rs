@@ -306,6 +306,25 @@ pub fn enter_cwd(cwd: &Path) -> StepResult {
     })
 }
 
+/// The last steps that turn the runtime's process into the user's, shared
+/// by a container's init and an exec'd process: drop the bounding set,
+/// enter the cwd (before switching user when root may read it, again after
+/// when only the user may), switch user, set the capability sets, then
+/// no_new_privs, and find the program to execute while still able to report.
+pub fn become_process(process: &Process, nnp: bool) -> Result<CString, String> {
+    drop_bounding(process.capabilities().as_ref())?;
+    let cwd_early = enter_cwd(process.cwd());
+    switch_user(process)?;
+    if cwd_early.is_err() {
+        enter_cwd(process.cwd())?;
+    }
+    apply_caps(process.capabilities().as_ref())?;
+    if nnp {
+        set_no_new_privs()?;
+    }
+    find_executable(process)
+}
+
 /// Resolves `args[0]` like execvp with the container's own PATH.
 pub fn find_executable(process: &Process) -> Result<CString, String> {
     let args = process.args().as_deref().unwrap_or_default();
