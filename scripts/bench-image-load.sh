@@ -25,8 +25,12 @@ have_hyperfine=1; { command -v hyperfine >/dev/null && command -v jq >/dev/null;
 work=${WORK:-$(mktemp -d /var/tmp/berth-bench-XXXXXX)}
 mkdir -p "$work"
 image="localhost/berth-bench-$$:latest"
+# podman gets a private store on the same filesystem as berth's root and
+# tar's target, so all three write to the same kind of storage.
+podman="podman --root $work/podman/root --runroot $work/podman/run --storage-driver overlay"
 cleanup() {
-  [ "$have_podman" = 0 ] || podman rmi -f "$image" >/dev/null 2>&1 || true
+  [ "$have_podman" = 0 ] || $podman rmi -f "$image" >/dev/null 2>&1 || true
+  [ "$have_podman" = 0 ] || umount "$work/podman/root/overlay" 2>/dev/null || true
   [ -n "${WORK:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -74,9 +78,9 @@ untar_all="for i in 1 2 3 4 5; do mkdir -p $extract/\$i && tar -C $extract/\$i -
 cat "$work/image.tar" "$work"/layer*.tar > /dev/null
 
 berth_cmd="$berth load -q -i $work/image.tar"
-podman_cmd="podman load -q -i $work/image.tar"
+podman_cmd="$podman load -q -i $work/image.tar"
 berth_prep="rm -rf $root $run; sync"
-podman_prep="podman rmi -f $image >/dev/null 2>&1 || true; sync"
+podman_prep="$podman rmi -f $image >/dev/null 2>&1 || true; sync"
 tar_prep="rm -rf $extract; sync"
 if [ "$have_hyperfine" = 1 ]; then
   args=(-n "berth load" --prepare "$berth_prep" "$berth_cmd")
