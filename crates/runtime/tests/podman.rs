@@ -155,6 +155,13 @@ impl Podman {
     }
 
     /// Runs podman, asserts success, returns stdout.
+    /// `podman run -d --name NAME --network none IMAGE ARGS…`.
+    fn run_detached(&self, name: &str, args: &[&str]) -> String {
+        let mut all = vec!["run", "-d", "--name", name, "--network", "none", IMAGE];
+        all.extend_from_slice(args);
+        self.ok(&all)
+    }
+
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert_eq!(
@@ -451,17 +458,7 @@ fn kill_delivers_signals() {
         return;
     };
     let name = unique_name("kill");
-    podman.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        IMAGE,
-        "sleep",
-        "1000",
-    ]);
+    podman.run_detached(&name, &["sleep", "1000"]);
     podman.ok(&["kill", &name]);
     assert_eq!(
         podman.ok(&["wait", &name]).trim(),
@@ -527,17 +524,7 @@ fn exec_on_a_terminal() {
         return;
     };
     let name = unique_name("exectty");
-    podman.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        IMAGE,
-        "sleep",
-        "1000",
-    ]);
+    podman.run_detached(&name, &["sleep", "1000"]);
     let output = on_terminal(
         &podman,
         &["exec", "-it", &name, "sh", "-c"],
@@ -712,17 +699,7 @@ fn network_none_has_only_loopback() {
         return;
     };
     let name = unique_name("netnone");
-    podman.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        IMAGE,
-        "sleep",
-        "1000",
-    ]);
+    podman.run_detached(&name, &["sleep", "1000"]);
     let pid = podman.pid(&name);
     let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/net")).expect("read netns link");
     assert_ne!(
