@@ -8,17 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::{docker_archive, layer_tar, noise, Berth, Layout, TestImage};
 
-fn layer_digests(b: &Berth, name: &str) -> (String, Vec<String>) {
-    let v = b.inspect(name);
-    let layers = v["RootFS"]["Layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap().to_string())
-        .collect();
-    (v["Id"].as_str().unwrap().to_string(), layers)
-}
-
 #[test]
 fn save_load_round_trip_both_formats() {
     let src = Berth::new("save-src");
@@ -31,8 +20,8 @@ fn save_load_round_trip_both_formats() {
     );
     src.ok(&["load", "-i", src.dir.join("in.tar").to_str().unwrap()]);
     src.import_busybox("busybox", &[]);
-    let multi = layer_digests(&src, "multi:1");
-    let busybox = layer_digests(&src, "busybox");
+    let multi = src.id_and_layers("multi:1");
+    let busybox = src.id_and_layers("busybox");
 
     for format in ["docker-archive", "oci-archive"] {
         let out = src.dir.join(format!("{format}.tar"));
@@ -51,8 +40,8 @@ fn save_load_round_trip_both_formats() {
             loaded, "Loaded image: multi:1\nLoaded image: busybox:latest\n",
             "{format}"
         );
-        assert_eq!(layer_digests(&dst, "multi:1"), multi, "{format}");
-        assert_eq!(layer_digests(&dst, "busybox"), busybox, "{format}");
+        assert_eq!(dst.id_and_layers("multi:1"), multi, "{format}");
+        assert_eq!(dst.id_and_layers("busybox"), busybox, "{format}");
         // The unpacked layer has the file.
         let v = dst.inspect("multi:1");
         let upper = v["GraphDriver"]["Data"]["UpperDir"].as_str().unwrap();
@@ -121,7 +110,7 @@ fn loads_blobs_layout_and_compressed_archives() {
     docker_archive(&plain, &[img], Layout::Blobs);
     let id = {
         b.ok(&["load", "-i", plain.to_str().unwrap()]);
-        layer_digests(&b, "zipped:1")
+        b.id_and_layers("zipped:1")
     };
     b.ok(&["rmi", "zipped:1"]);
     for (tool, ext) in [("gzip", "gz"), ("zstd", "zst")] {
@@ -138,11 +127,11 @@ fn loads_blobs_layout_and_compressed_archives() {
             .unwrap();
         assert!(st.success());
         b.ok(&["load", "-q", "-i", packed.to_str().unwrap()]);
-        assert_eq!(layer_digests(&b, "zipped:1"), id);
+        assert_eq!(b.id_and_layers("zipped:1"), id);
         b.ok(&["rmi", "zipped:1"]);
         let o = b.run_stdin(&["load"], &std::fs::read(&packed).unwrap());
         assert!(o.status.success(), "{}", common::stderr(&o));
-        assert_eq!(layer_digests(&b, "zipped:1"), id);
+        assert_eq!(b.id_and_layers("zipped:1"), id);
         b.ok(&["rmi", "zipped:1"]);
     }
     // A gzip-compressed layer inside the archive.
@@ -155,7 +144,7 @@ fn loads_blobs_layout_and_compressed_archives() {
     let ar = b.dir.join("gzlayer.tar");
     write_custom_archive(&ar, &config, &[("layer.tar.gz", gz)], "gzlayer:1");
     b.ok(&["load", "-i", ar.to_str().unwrap()]);
-    let (_, layers) = layer_digests(&b, "gzlayer:1");
+    let (_, layers) = b.id_and_layers("gzlayer:1");
     assert_eq!(
         layers,
         vec![berth_image::Digest::of_bytes(&raw).to_string()]
@@ -396,8 +385,8 @@ fn concurrent_loads_share_layers() {
     assert_eq!(b.layer_dirs().len(), 5, "{:?}", b.layer_dirs());
     assert_eq!(b.layer_tars().len(), 5, "{:?}", b.layer_tars());
     assert_eq!(b.blobs().len(), 2, "{:?}", b.blobs());
-    let (_, la) = layer_digests(&b, "a:1");
-    let (_, lc) = layer_digests(&b, "c:1");
+    let (_, la) = b.id_and_layers("a:1");
+    let (_, lc) = b.id_and_layers("c:1");
     assert_eq!(la[..3], lc[..3]);
     // Removing one keeps the shared base for the other.
     b.ok(&["rmi", "a:1"]);
@@ -442,7 +431,7 @@ fn layer_with_a_path_twice_is_kept_whole_and_saves_identically() {
     b.ok(&["save", "-o", out.to_str().unwrap(), "dup:1"]);
     let other = Berth::new("dup-path-2");
     other.ok(&["load", "-i", out.to_str().unwrap()]);
-    assert_eq!(layer_digests(&other, "dup:1"), layer_digests(&b, "dup:1"));
+    assert_eq!(other.id_and_layers("dup:1"), b.id_and_layers("dup:1"));
     b.ok(&["rmi", "dup:1"]);
     assert!(b.blobs().is_empty() && b.layer_dirs().is_empty());
 }

@@ -43,17 +43,6 @@ fn podman_layers_and_id(name: &str) -> (String, Vec<String>) {
     (format!("sha256:{id}"), layers)
 }
 
-fn berth_layers_and_id(b: &Berth, name: &str) -> (String, Vec<String>) {
-    let v = b.inspect(name);
-    let layers = v["RootFS"]["Layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap().to_string())
-        .collect();
-    (v["Id"].as_str().unwrap().to_string(), layers)
-}
-
 #[test]
 fn podman_save_loads_into_berth() {
     if !podman_ready() {
@@ -74,11 +63,7 @@ fn podman_save_loads_into_berth() {
         ]);
         let out = b.ok(&["load", "-i", ar.to_str().unwrap()]);
         assert_eq!(out, "Loaded image: localhost/busybox:latest\n", "{format}");
-        assert_eq!(
-            berth_layers_and_id(&b, "localhost/busybox"),
-            expected,
-            "{format}"
-        );
+        assert_eq!(b.id_and_layers("localhost/busybox"), expected, "{format}");
         let v = b.inspect("localhost/busybox");
         let upper = v["GraphDriver"]["Data"]["UpperDir"].as_str().unwrap();
         assert!(std::path::Path::new(upper).join("bin/busybox").is_file());
@@ -118,7 +103,7 @@ fn berth_save_loads_and_runs_in_podman() {
         assert!(out.contains(&name), "{format}: {out}");
         assert_eq!(
             podman_layers_and_id(&name),
-            berth_layers_and_id(&b, &name),
+            b.id_and_layers(&name),
             "{format}"
         );
         let out = Command::new("podman")
@@ -178,7 +163,7 @@ fn skopeo_oci_layout_loads() {
     // The layout directory itself, and the same as a tar.
     let out = b.ok(&["load", "-i", layout.to_str().unwrap()]);
     assert_eq!(out, format!("Loaded image ID: {}\n", expected.0));
-    assert_eq!(berth_layers_and_id(&b, &expected.0), expected);
+    assert_eq!(b.id_and_layers(&expected.0), expected);
     let tarred = b.dir.join("layout.tar");
     let st = Command::new("tar")
         .arg("-C")
@@ -191,5 +176,5 @@ fn skopeo_oci_layout_loads() {
     assert!(st.success());
     let b2 = Berth::new("skopeo-tar");
     b2.ok(&["load", "-i", tarred.to_str().unwrap()]);
-    assert_eq!(berth_layers_and_id(&b2, &expected.0), expected);
+    assert_eq!(b2.id_and_layers(&expected.0), expected);
 }

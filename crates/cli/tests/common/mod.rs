@@ -116,6 +116,18 @@ impl Berth {
         let v: serde_json::Value = serde_json::from_str(&out).expect("inspect JSON");
         v[0].clone()
     }
+
+    /// The image's id and its layers' diff ids, from `image inspect`.
+    pub fn id_and_layers(&self, name: &str) -> (String, Vec<String>) {
+        let v = self.inspect(name);
+        let layers = v["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_string())
+            .collect();
+        (v["Id"].as_str().unwrap().to_string(), layers)
+    }
 }
 
 fn hex_entries(dir: &Path) -> Vec<String> {
