@@ -284,22 +284,27 @@ fn cve_2024_21626_no_leaked_fds_or_host_cwd() {
     assert!(stderr(&out).contains("process.cwd"), "{}", stderr(&out));
     assert!(!env.rootfs("/tmp/escaped").exists());
 
+    // `run` with the host dir handed in as fd 3 and preserved.
+    let run_with_fd3 = |id: &str| {
+        let mut cmd = env.cmd();
+        cmd.args([
+            "run",
+            "--preserve-fds",
+            "1",
+            "--bundle",
+            env.bundle_str(),
+            id,
+        ]);
+        inherit_as(&mut cmd, &host_dir, 3);
+        run_captured(&mut cmd, &env.tmp)
+    };
+
     // 3. Even a deliberately preserved host fd cannot become the cwd: the
     //    runtime checks the cwd is inside the root after chdir.
     env.edit(|c| c["process"]["cwd"] = json!("/proc/self/fd/3"));
     let id = unique_id("cwd3");
     let _g3 = env.guard(&id);
-    let mut cmd = env.cmd();
-    cmd.args([
-        "run",
-        "--preserve-fds",
-        "1",
-        "--bundle",
-        env.bundle_str(),
-        &id,
-    ]);
-    inherit_as(&mut cmd, &host_dir, 3);
-    let out = run_captured(&mut cmd, &env.tmp);
+    let out = run_with_fd3(&id);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("outside the container root"),
@@ -315,17 +320,7 @@ fn cve_2024_21626_no_leaked_fds_or_host_cwd() {
     });
     let id = unique_id("keep");
     let _g4 = env.guard(&id);
-    let mut cmd = env.cmd();
-    cmd.args([
-        "run",
-        "--preserve-fds",
-        "1",
-        "--bundle",
-        env.bundle_str(),
-        &id,
-    ]);
-    inherit_as(&mut cmd, &host_dir, 3);
-    let out = run_captured(&mut cmd, &env.tmp);
+    let out = run_with_fd3(&id);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).split_whitespace().any(|f| f == "3"),
