@@ -29,7 +29,8 @@ pub struct Cli {
     )]
     pub runroot: PathBuf,
     /// Set the logging level ("debug", "info", "warn", "error", "fatal")
-    #[arg(short = 'l', long, global = true, default_value = "warn")]
+    // Not global: `-l` is `--label` in `run`/`create`, as in Docker.
+    #[arg(short = 'l', long, default_value = "warn")]
     pub log_level: String,
     #[command(subcommand)]
     pub command: Command,

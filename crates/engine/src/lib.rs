@@ -5,6 +5,7 @@
 //! [`ImageService`] (list, inspect, history, tag, remove, prune, load, save,
 //! import); [`Engine::disk_usage`] is `system df`.
 
+pub mod containers;
 mod db;
 mod df;
 mod error;

@@ -1,0 +1,1 @@
+//! Docker's container model → the OCI runtime spec a container runs with.
