@@ -13,9 +13,10 @@ use crate::error::EngineError;
 
 /// Each entry is applied once, in order, inside its own transaction; the
 /// `migrations` table records which versions a database already has.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE images (
     id              TEXT PRIMARY KEY,           -- sha256:<hex> of the config blob
     manifest_digest TEXT,                       -- manifest it came with, if any
@@ -68,7 +69,28 @@ CREATE TABLE build_cache (
     in_use  INTEGER NOT NULL DEFAULT 0
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Containers: Docker's Config and HostConfig as JSON, the run state
+-- (pid, exit code, times …) as JSON; the columns ps filters on stay columns.
+ALTER TABLE containers ADD COLUMN image_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE containers ADD COLUMN config TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE containers ADD COLUMN host_config TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE containers ADD COLUMN run_state TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_nano  INTEGER NOT NULL,
+    type       TEXT NOT NULL,                -- container, image, volume, network
+    action     TEXT NOT NULL,                -- create, start, die, destroy …
+    actor_id   TEXT NOT NULL,
+    attributes TEXT NOT NULL DEFAULT '{}'    -- JSON object of strings
+);
+CREATE INDEX events_time ON events(time_nano);
+"#,
+    ),
+];
 
 /// An open state database.
 pub struct Db {

@@ -20,6 +20,14 @@ pub enum EngineError {
     NoSuchImage(String),
     #[error("multiple IDs found with provided prefix: {0}")]
     AmbiguousId(String),
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    #[error("Multiple IDs found with provided prefix: {0}")]
+    AmbiguousContainer(String),
+    /// The container could not be started; `exit_code` is Docker's 125, 126
+    /// (not executable) or 127 (not found).
+    #[error("{message}")]
+    StartFailed { message: String, exit_code: i32 },
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -72,8 +80,11 @@ impl EngineError {
 
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::NoSuchImage(_) => ErrorKind::NotFound,
-            Self::AmbiguousId(_) | Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Self::NoSuchImage(_) | Self::NoSuchContainer(_) => ErrorKind::NotFound,
+            Self::AmbiguousId(_) | Self::AmbiguousContainer(_) | Self::InvalidArgument(_) => {
+                ErrorKind::InvalidArgument
+            }
+            Self::StartFailed { .. } => ErrorKind::Internal,
             Self::Conflict(_) => ErrorKind::Conflict,
             Self::Db { .. } | Self::Io { .. } | Self::Corrupt(_) => ErrorKind::Internal,
             Self::Image(e) => image_kind(e),

@@ -5,3 +5,7 @@
 pub mod defaults;
 pub mod model;
 pub mod spec;
+#[allow(dead_code)] // wired up by the lifecycle, next
+mod store;
+
+pub use store::{ContainerRecord, RunState, Status};
