@@ -15,7 +15,7 @@ mod lock;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
-use berth_image::{ContentStore, LayerStore};
+use berth_image::{ContentStore, LayerStore, OverlaySnapshotter};
 
 pub use berth_archive::ArchiveFormat;
 pub use df::{DiskUsage, UsageRow};
@@ -49,6 +49,7 @@ pub struct Engine {
     db: Mutex<db::Db>,
     content: ContentStore,
     layers: LayerStore,
+    snapshots: OverlaySnapshotter,
 }
 
 impl Engine {
@@ -62,11 +63,13 @@ impl Engine {
         let db = db::Db::open(&config.root.join("berth.db"))?;
         let content = ContentStore::open(&config.root)?;
         let layers = LayerStore::open(&config.root)?;
+        let snapshots = OverlaySnapshotter::open(&config.root, layers.clone())?;
         Ok(Self {
             config,
             db: Mutex::new(db),
             content,
             layers,
+            snapshots,
         })
     }
 
@@ -77,6 +80,17 @@ impl Engine {
     /// The image operations.
     pub fn images(&self) -> ImageService<'_> {
         ImageService::new(self)
+    }
+
+    /// The container operations.
+    #[cfg(any())]
+    pub fn containers(&self) -> containers::ContainerService<'_> {
+        containers::ContainerService::new(self)
+    }
+
+    #[allow(dead_code)]
+    fn snapshots(&self) -> &OverlaySnapshotter {
+        &self.snapshots
     }
 
     /// Makes layer applies skip the final `syncfs` (tests, benchmarks).

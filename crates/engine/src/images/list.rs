@@ -168,6 +168,14 @@ impl ImageService<'_> {
     pub(crate) fn records(&self) -> Result<Vec<ImageRecord>, EngineError> {
         store::load_all(self.engine.db().conn())
     }
+
+    /// The image `name` refers to (tag, digest or id prefix).
+    #[allow(dead_code)] // WIP (lead)
+    pub(crate) fn record(&self, name: &str) -> Result<ImageRecord, EngineError> {
+        let mut all = self.records()?;
+        let (i, _) = resolve(&all, name)?;
+        Ok(all.swap_remove(i))
+    }
 }
 
 fn label_matches(labels: &BTreeMap<String, String>, filter: &str) -> bool {

@@ -6,7 +6,7 @@ mod http;
 mod ingest;
 mod inspect;
 mod layer_tars;
-mod list;
+pub(crate) mod list;
 mod remove;
 mod resolve;
 mod save;
@@ -21,6 +21,14 @@ pub use ingest::{ImportOptions, ImportSource, LoadReport, LoadedImage};
 pub use inspect::HistoryEntry;
 pub use list::{ImageFilters, ImageSummary};
 pub use remove::{PruneFilters, PruneReport, RemoveEvent};
+
+/// The id (`sha256:…`) of the image `name` refers to among `images`, if any.
+#[allow(dead_code)] // WIP (lead)
+pub(crate) fn resolve_id(images: &[ImageRecord], name: &str) -> Option<String> {
+    resolve::resolve(images, name)
+        .ok()
+        .map(|(i, _)| images[i].id.to_string())
+}
 
 /// Image operations on one [`Engine`].
 pub struct ImageService<'e> {

@@ -1,0 +1,157 @@
+//! `create`: a container record, its overlay snapshot and its /etc files.
+//!
+//! Order matters for crash safety: the row is written first (so a killed
+//! `berth` leaves a container that `ps -a` shows and `rm -f` removes), then
+//! the snapshot and files; a failure after the row removes all of it.
+
+use chrono::Utc;
+
+use super::defaults::{self, names};
+use super::model::CreateRequest;
+use super::paths::ContainerPaths;
+use super::store::{self, ContainerRecord, RunState, Status};
+use super::ContainerService;
+use crate::error::EngineError;
+
+impl ContainerService<'_> {
+    /// Creates a container from `req`; returns the stored record.
+    pub fn create(&self, req: CreateRequest) -> Result<ContainerRecord, EngineError> {
+        let engine = self.engine;
+        let image_word = req.config.image.clone();
+        if image_word.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "no image given: berth create/run needs an image name, e.g. `berth run busybox`"
+                    .into(),
+            ));
+        }
+        if let Some(name) = &req.name {
+            names::validate_name(name).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        }
+        validate_modes(&req)?;
+        let image = engine.images().record(&image_word).map_err(|e| match e {
+            EngineError::NoSuchImage(_) => EngineError::NoSuchImage(format!(
+                "Unable to find image '{image_word}' locally: berth cannot pull yet; load or import it first (berth load -i FILE)"
+            )),
+            other => other,
+        })?;
+        let mut config = req.config;
+        if let Some(img_cfg) = &image.config.config {
+            defaults::image_merge::merge_image_config(&mut config, img_cfg);
+        }
+        config.image = image_word;
+        let mut host_config = req.host_config;
+        if host_config.network_mode.is_empty() {
+            host_config.network_mode = "none".into();
+        }
+        let id = names::new_container_id();
+        if config.hostname.is_empty() && !matches!(host_config.network_mode.as_str(), "host") {
+            config.hostname = id[..12].to_string();
+        }
+        let record = ContainerRecord {
+            id: id.clone(),
+            name: String::new(),
+            image_id: image.id.to_string(),
+            image_name: config.image.clone(),
+            created: Utc::now(),
+            status: Status::Created,
+            config,
+            host_config,
+            run: RunState::default(),
+        };
+        let record = self.insert_named(record, req.name)?;
+        let paths = self.paths(&id);
+        if let Err(e) = self.prepare_files(&record, &paths, image.layers.last().map(|l| &l.chain_id)) {
+            if let Err(cleanup) = self.remove_files(&record, &paths) {
+                tracing::warn!("cleaning up after a failed create of {id}: {cleanup}");
+            }
+            if let Err(cleanup) = self.delete_row(&id) {
+                tracing::warn!("cleaning up after a failed create of {id}: {cleanup}");
+            }
+            return Err(e);
+        }
+        self.event(&record, "create");
+        Ok(record)
+    }
+
+    /// Inserts with the given name, or with a generated one (retrying on
+    /// the rare collision, as Docker does).
+    fn insert_named(
+        &self,
+        mut record: ContainerRecord,
+        name: Option<String>,
+    ) -> Result<ContainerRecord, EngineError> {
+        let mut db = self.engine.db();
+        let fixed = name.map(|n| n.trim_start_matches('/').to_string());
+        for attempt in 0..10u32 {
+            record.name = match &fixed {
+                Some(n) => n.clone(),
+                None => names::random_name_with_suffix(attempt),
+            };
+            let tx = db.write()?;
+            match store::insert(&tx, &record) {
+                Ok(()) => {
+                    tx.commit()
+                        .map_err(|e| EngineError::db("committing a new container", e))?;
+                    return Ok(record);
+                }
+                Err(EngineError::Conflict(_)) if fixed.is_none() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(EngineError::Conflict(
+            "could not find a free container name; pass --name".into(),
+        ))
+    }
+
+    fn prepare_files(
+        &self,
+        c: &ContainerRecord,
+        paths: &ContainerPaths,
+        top_layer: Option<&berth_image::Digest>,
+    ) -> Result<(), EngineError> {
+        for dir in [&paths.dir, &paths.run_dir] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
+        }
+        self.engine.snapshots().prepare(&c.id, top_layer)?;
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        defaults::etc_files::write_etc_files(
+            &paths.dir,
+            &c.config,
+            &c.host_config,
+            &host_resolv,
+        )
+        .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// Modes this build can honour; the rest fail before anything is created.
+fn validate_modes(req: &CreateRequest) -> Result<(), EngineError> {
+    let h = &req.host_config;
+    let net = h.network_mode.as_str();
+    let net_ok = matches!(net, "" | "default" | "none" | "host") || net.starts_with("container:");
+    if !net_ok {
+        return Err(EngineError::InvalidArgument(format!(
+            "network {net} is not available: berth has no bridge or user networks yet; use --network none, host or container:NAME"
+        )));
+    }
+    match h.runtime.as_str() {
+        "" | "berth" | "runc" | "crun" => {}
+        r if r.starts_with('/') => {}
+        r => {
+            return Err(EngineError::InvalidArgument(format!(
+                "unknown or invalid runtime name: {r}: use berth, runc, crun or an absolute path"
+            )))
+        }
+    }
+    match h.log_config.kind.as_str() {
+        "" | "json-file" | "local" | "none" => {}
+        d => {
+            return Err(EngineError::InvalidArgument(format!(
+                "failed to create logging driver: logger: no log driver named '{d}' is registered: use json-file, local or none"
+            )))
+        }
+    }
+    Ok(())
+}

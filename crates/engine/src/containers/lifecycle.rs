@@ -1,0 +1,602 @@
+//! start, stop, kill, wait, restart, pause, unpause, rename.
+//!
+//! A started container is supervised by its monitor; these operations signal
+//! the container's process directly (through a pidfd, so a recycled pid is
+//! never signalled) and wait for the monitor, whose exit command
+//! (`berth container cleanup`) records the exit in the database.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use berth_monitor::files as monfiles;
+
+use super::paths::ContainerPaths;
+use super::spec;
+use super::store::{self, ContainerRecord, Status};
+use super::ContainerService;
+use crate::error::EngineError;
+use crate::lock::FileLock;
+
+/// How long `stop`/`rm -f` wait for the monitor to finish its cleanup after
+/// the container's process is gone.
+const MONITOR_GRACE: Duration = Duration::from_secs(30);
+
+impl ContainerService<'_> {
+    fn lock(&self, paths: &ContainerPaths) -> Result<FileLock, EngineError> {
+        if let Some(parent) = paths.lock_file().parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| EngineError::io(format!("creating {}", parent.display()), e))?;
+        }
+        FileLock::exclusive(&paths.lock_file())
+    }
+
+    /// `start`: runs a created or exited container; a running one is left alone.
+    pub fn start(&self, word: &str) -> Result<ContainerRecord, EngineError> {
+        self.start_with(word, false)
+    }
+
+    /// Starts with the monitor holding the container's first output until
+    /// one attach client is connected (`run` without `-d`, `start -a`).
+    pub fn start_attached(&self, word: &str) -> Result<ContainerRecord, EngineError> {
+        self.start_with(word, true)
+    }
+
+    fn start_with(&self, word: &str, wait_attach: bool) -> Result<ContainerRecord, EngineError> {
+        let found = store::find(self.engine.db().conn(), word)?;
+        let paths = self.paths(&found.id);
+        let _lock = self.lock(&paths)?;
+        let rec = self.refresh(found)?;
+        match rec.status {
+            Status::Running | Status::Restarting => return Ok(rec),
+            Status::Paused => {
+                return Err(EngineError::Conflict(format!(
+                    "cannot start a paused container {}, try unpause instead",
+                    rec.name
+                )))
+            }
+            Status::Removing | Status::Dead => {
+                return Err(EngineError::Conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    rec.name
+                )))
+            }
+            Status::Created | Status::Exited => {}
+        }
+        match self.start_locked(&rec, &paths, wait_attach) {
+            Ok(launched) => {
+                let mut run = rec.run.clone();
+                run.pid = launched.pid;
+                run.monitor_pid = launched.monitor_pid;
+                run.error.clear();
+                run.exit_code = 0;
+                run.oom_killed = false;
+                run.manually_stopped = false;
+                run.restart_count = 0;
+                run.finished_at.clear();
+                run.started_at = monfiles::read_state(&paths.run_dir)
+                    .ok()
+                    .flatten()
+                    .and_then(|s| s.started_at)
+                    .unwrap_or_else(now_rfc3339);
+                self.save_state(&rec.id, Status::Running, &run)?;
+                let rec = ContainerRecord {
+                    status: Status::Running,
+                    run,
+                    ..rec
+                };
+                self.event(&rec, "start");
+                Ok(rec)
+            }
+            Err(e) => {
+                self.unmount_rootfs(&paths);
+                let mut run = rec.run.clone();
+                run.error = e.to_string();
+                if let EngineError::StartFailed { exit_code, .. } = &e {
+                    run.exit_code = *exit_code;
+                }
+                // A container that never ran stays `created`, as in Docker.
+                let status = if rec.run.started_at.is_empty() {
+                    Status::Created
+                } else {
+                    Status::Exited
+                };
+                if let Err(save) = self.save_state(&rec.id, status, &run) {
+                    tracing::warn!("container {}: recording the start failure: {save}", rec.id);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn start_locked(
+        &self,
+        rec: &ContainerRecord,
+        paths: &ContainerPaths,
+        wait_attach: bool,
+    ) -> Result<super::launch::Launched, EngineError> {
+        self.mount_rootfs(rec, paths)?;
+        self.write_bundle(rec, paths)?;
+        self.launch(rec, paths, wait_attach)
+    }
+
+    /// Mounts the container's overlay (again) at its rootfs path.
+    pub(crate) fn mount_rootfs(
+        &self,
+        rec: &ContainerRecord,
+        paths: &ContainerPaths,
+    ) -> Result<(), EngineError> {
+        self.unmount_rootfs(paths);
+        self.engine.snapshots().mount(&rec.id, &paths.rootfs)?;
+        Ok(())
+    }
+
+    pub(crate) fn unmount_rootfs(&self, paths: &ContainerPaths) {
+        // Detach: a process of the host (a shell cd'ed there) must not keep
+        // the container from being cleaned up.
+        loop {
+            match nix::mount::umount2(&paths.rootfs, nix::mount::MntFlags::MNT_DETACH) {
+                Ok(()) => continue,
+                Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => break,
+                Err(e) => {
+                    tracing::warn!("unmounting {}: {e}", paths.rootfs.display());
+                    break;
+                }
+            }
+        }
+    }
+
+    fn write_bundle(&self, rec: &ContainerRecord, paths: &ContainerPaths) -> Result<(), EngineError> {
+        let caps = spec::effective_capabilities(&rec.host_config)?;
+        let seccomp = self.seccomp_for(rec, &caps)?;
+        let joins = self.namespace_joins(rec)?;
+        let bins = self.binaries()?;
+        let init = rec.host_config.init.unwrap_or(false);
+        let hostname = paths.hostname();
+        let hosts = paths.hosts();
+        let resolv = paths.resolv_conf();
+        let input = spec::SpecInput {
+            id: &rec.id,
+            config: &rec.config,
+            host: &rec.host_config,
+            rootfs: &paths.rootfs,
+            etc_files: spec::EtcFiles {
+                hostname: &hostname,
+                hosts: &hosts,
+                resolv_conf: &resolv,
+            },
+            namespace_joins: joins,
+            init_binary: init.then_some(bins.init.as_path()),
+            seccomp,
+            cgroup_v2: host_facts().cgroup_v2,
+        };
+        let spec = spec::build_spec(&input)?;
+        let bundle = paths.bundle();
+        std::fs::create_dir_all(&bundle)
+            .map_err(|e| EngineError::io(format!("creating {}", bundle.display()), e))?;
+        let json = serde_json::to_vec(&spec)
+            .map_err(|e| EngineError::Corrupt(format!("encoding the OCI spec: {e}")))?;
+        berth_monitor::files::write_atomic(&bundle.join("config.json"), &json)
+            .map_err(|e| EngineError::io(format!("writing {}/config.json", bundle.display()), e))
+    }
+
+    /// The seccomp program: none when privileged or `seccomp=unconfined`, the
+    /// profile given with `seccomp=…`, else Docker's default profile.
+    fn seccomp_for(
+        &self,
+        rec: &ContainerRecord,
+        caps: &[String],
+    ) -> Result<Option<oci_spec::runtime::LinuxSeccomp>, EngineError> {
+        use super::defaults::seccomp;
+        if rec.host_config.privileged {
+            return Ok(None);
+        }
+        let mut profile = None;
+        for opt in rec.host_config.security_opt.iter().flatten() {
+            if let Some(v) = opt.strip_prefix("seccomp=").or_else(|| opt.strip_prefix("seccomp:")) {
+                if v == "unconfined" {
+                    return Ok(None);
+                }
+                profile = Some(
+                    seccomp::parse_profile(v)
+                        .map_err(|e| EngineError::InvalidArgument(format!("--security-opt seccomp: {e}")))?,
+                );
+            }
+        }
+        let profile = profile.unwrap_or_else(seccomp::default_profile);
+        seccomp::to_oci(&profile, caps, "amd64", host_facts().kernel)
+            .map(Some)
+            .map_err(|e| EngineError::InvalidArgument(format!("seccomp profile: {e}")))
+    }
+
+    /// Resolves `container:X` modes to the namespaces of X's process.
+    fn namespace_joins(&self, rec: &ContainerRecord) -> Result<spec::NamespaceJoins, EngineError> {
+        let mut joins = spec::NamespaceJoins::default();
+        let h = &rec.host_config;
+        for (mode, slot, ns) in [
+            (&h.network_mode, &mut joins.net, "net"),
+            (&h.pid_mode, &mut joins.pid, "pid"),
+            (&h.ipc_mode, &mut joins.ipc, "ipc"),
+        ] {
+            if let Some(other) = mode.strip_prefix("container:") {
+                let target = self.get(other)?;
+                if target.status != Status::Running || target.run.pid <= 0 {
+                    return Err(EngineError::Conflict(format!(
+                        "cannot join container {other}: container {} is not running",
+                        target.id
+                    )));
+                }
+                if target.id == rec.id {
+                    return Err(EngineError::InvalidArgument(
+                        "a container cannot join its own namespaces".into(),
+                    ));
+                }
+                *slot = Some(std::path::PathBuf::from(format!(
+                    "/proc/{}/ns/{ns}",
+                    target.run.pid
+                )));
+            }
+        }
+        Ok(joins)
+    }
+
+    pub(crate) fn save_state(
+        &self,
+        id: &str,
+        status: Status,
+        run: &store::RunState,
+    ) -> Result<(), EngineError> {
+        let mut db = self.engine.db();
+        let tx = db.write()?;
+        store::set_state(&tx, id, status, run)?;
+        tx.commit()
+            .map_err(|e| EngineError::db("committing a container state", e))
+    }
+
+    /// `stop`: the stop signal, then SIGKILL after `timeout` seconds
+    /// (`None`: the container's `--stop-timeout`, else 10). Stopping a
+    /// stopped container is not an error.
+    pub fn stop(&self, word: &str, timeout: Option<i64>) -> Result<ContainerRecord, EngineError> {
+        let rec = self.get(word)?;
+        if !rec.status.is_active() {
+            return Ok(rec);
+        }
+        let timeout = timeout
+            .or(rec.config.stop_timeout)
+            .unwrap_or(super::DEFAULT_STOP_TIMEOUT);
+        let signal = if rec.config.stop_signal.is_empty() {
+            libc::SIGTERM
+        } else {
+            parse_signal(&rec.config.stop_signal)?
+        };
+        self.halt(&rec, signal, timeout)?;
+        self.event(&rec, "stop");
+        self.get(&rec.id)
+    }
+
+    /// Sends `signal`, waits `timeout` s, then SIGKILL; then waits for the
+    /// monitor to record the exit.
+    pub(crate) fn halt(
+        &self,
+        rec: &ContainerRecord,
+        signal: i32,
+        timeout: i64,
+    ) -> Result<(), EngineError> {
+        let paths = self.paths(&rec.id);
+        self.mark_stopping(rec, &paths)?;
+        let pid = rec.run.pid;
+        if pid > 0 {
+            if let Some(pidfd) = pidfd_open(pid) {
+                send(&pidfd, signal);
+                if rec.status == Status::Paused {
+                    self.runtime_command(rec, &["resume", &rec.id]).ok();
+                }
+                let wait = Duration::from_secs(u64::try_from(timeout.max(0)).unwrap_or(0));
+                if !wait_exit(&pidfd, wait) {
+                    send(&pidfd, libc::SIGKILL);
+                    if !wait_exit(&pidfd, Duration::from_secs(10)) {
+                        return Err(EngineError::Conflict(format!(
+                            "container {} did not exit 10 s after SIGKILL (a process stuck in the kernel?)",
+                            rec.id
+                        )));
+                    }
+                }
+            }
+        }
+        self.wait_monitor(rec, &paths);
+        Ok(())
+    }
+
+    /// Tells the monitor not to restart the container, and remembers that a
+    /// user stopped it (`unless-stopped`).
+    fn mark_stopping(&self, rec: &ContainerRecord, paths: &ContainerPaths) -> Result<(), EngineError> {
+        let marker = paths.run_dir.join(monfiles::STOPPING);
+        std::fs::write(&marker, b"")
+            .map_err(|e| EngineError::io(format!("writing {}", marker.display()), e))?;
+        let mut run = rec.run.clone();
+        run.manually_stopped = true;
+        self.save_state(&rec.id, rec.status, &run)
+    }
+
+    /// Waits for the monitor to finish (its exit command has then recorded
+    /// the exit); a monitor that died without doing so is replaced by an
+    /// inline cleanup.
+    fn wait_monitor(&self, rec: &ContainerRecord, paths: &ContainerPaths) {
+        let monitor = if rec.run.monitor_pid > 0 {
+            rec.run.monitor_pid
+        } else {
+            super::launch::read_pid(&paths.run_dir.join(monfiles::MONITOR_PID))
+        };
+        if monitor > 0 {
+            if let Some(fd) = pidfd_open(monitor) {
+                if wait_exit(&fd, MONITOR_GRACE) {
+                    // Its exit command ran; if it was killed, fall through.
+                }
+            }
+        }
+        if let Ok(Some(now)) = store::get(self.engine.db().conn(), &rec.id) {
+            if now.status.is_active() {
+                if let Err(e) = self.cleanup(&rec.id, None) {
+                    tracing::warn!("container {}: cleanup after its monitor: {e}", rec.id);
+                }
+            }
+        }
+    }
+
+    /// `kill`: sends a signal (default SIGKILL) to the container's init.
+    pub fn kill(&self, word: &str, signal: Option<&str>) -> Result<ContainerRecord, EngineError> {
+        let rec = self.get(word)?;
+        let sig = match signal {
+            Some(s) => parse_signal(s)?,
+            None => libc::SIGKILL,
+        };
+        if !matches!(rec.status, Status::Running | Status::Paused) || rec.run.pid <= 0 {
+            return Err(EngineError::Conflict(format!(
+                "cannot kill container: {word}: container {} is not running",
+                rec.id
+            )));
+        }
+        let paths = self.paths(&rec.id);
+        let stop_signal = if rec.config.stop_signal.is_empty() {
+            libc::SIGTERM
+        } else {
+            parse_signal(&rec.config.stop_signal).unwrap_or(libc::SIGTERM)
+        };
+        // Like Docker: killing with SIGKILL or the stop signal is a manual
+        // stop (no restart); other signals (SIGHUP to reload) are not.
+        if sig == libc::SIGKILL || sig == stop_signal {
+            self.mark_stopping(&rec, &paths)?;
+        }
+        let pidfd = pidfd_open(rec.run.pid).ok_or_else(|| {
+            EngineError::Conflict(format!("container {} is not running", rec.id))
+        })?;
+        send(&pidfd, sig);
+        if rec.status == Status::Paused && sig == libc::SIGKILL {
+            self.runtime_command(&rec, &["resume", &rec.id]).ok();
+        }
+        self.event_with(&rec, "kill", &[("signal", sig.to_string())]);
+        Ok(rec)
+    }
+
+    /// `wait`: blocks until the container stops; returns its exit code.
+    pub fn wait(&self, word: &str) -> Result<i32, EngineError> {
+        let rec = self.get(word)?;
+        if !rec.status.is_active() {
+            return Ok(rec.run.exit_code);
+        }
+        let paths = self.paths(&rec.id);
+        match berth_monitor::client::wait(&paths.run_dir) {
+            Ok(code) => {
+                // The monitor's exit command has run; the record is final.
+                Ok(code)
+            }
+            Err(e) => {
+                tracing::debug!("waiting through the monitor of {}: {e}", rec.id);
+                self.wait_monitor(&rec, &paths);
+                Ok(self.get(&rec.id).map(|r| r.run.exit_code).unwrap_or(-1))
+            }
+        }
+    }
+
+    /// `restart`: stop (if running), then start.
+    pub fn restart(&self, word: &str, timeout: Option<i64>) -> Result<ContainerRecord, EngineError> {
+        let rec = self.stop(word, timeout)?;
+        let rec = self.start(&rec.id)?;
+        self.event(&rec, "restart");
+        Ok(rec)
+    }
+
+    /// `pause`: freezes every process of the container.
+    pub fn pause(&self, word: &str) -> Result<ContainerRecord, EngineError> {
+        let rec = self.get(word)?;
+        match rec.status {
+            Status::Running => {}
+            Status::Paused => {
+                return Err(EngineError::Conflict(format!(
+                    "container {} is already paused",
+                    rec.id
+                )))
+            }
+            _ => {
+                return Err(EngineError::Conflict(format!(
+                    "container {} is not running",
+                    rec.id
+                )))
+            }
+        }
+        self.runtime_command(&rec, &["pause", &rec.id])?;
+        self.save_state(&rec.id, Status::Paused, &rec.run)?;
+        self.event(&rec, "pause");
+        self.get(&rec.id)
+    }
+
+    /// `unpause`: thaws a paused container.
+    pub fn unpause(&self, word: &str) -> Result<ContainerRecord, EngineError> {
+        let rec = self.get(word)?;
+        if rec.status != Status::Paused {
+            return Err(EngineError::Conflict(format!(
+                "container {} is not paused",
+                rec.id
+            )));
+        }
+        self.runtime_command(&rec, &["resume", &rec.id])?;
+        self.save_state(&rec.id, Status::Running, &rec.run)?;
+        self.event(&rec, "unpause");
+        self.get(&rec.id)
+    }
+
+    /// `rename`.
+    pub fn rename(&self, word: &str, new_name: &str) -> Result<(), EngineError> {
+        let rec = self.get(word)?;
+        let new_name = new_name.trim_start_matches('/');
+        super::defaults::names::validate_name(new_name)
+            .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        if new_name == rec.name {
+            return Err(EngineError::InvalidArgument(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        {
+            let mut db = self.engine.db();
+            let tx = db.write()?;
+            store::rename(&tx, &rec.id, new_name)?;
+            tx.commit()
+                .map_err(|e| EngineError::db("committing a rename", e))?;
+        }
+        self.event_with(&rec, "rename", &[("oldName", format!("/{}", rec.name))]);
+        Ok(())
+    }
+
+    /// Runs `<runtime> --root R ARGS…` for this container; its stderr
+    /// becomes the error.
+    pub(crate) fn runtime_command(
+        &self,
+        rec: &ContainerRecord,
+        args: &[&str],
+    ) -> Result<std::process::Output, EngineError> {
+        let (runtime, root) = super::launch::runtime_for(self, rec)?;
+        let out = std::process::Command::new(&runtime)
+            .arg("--root")
+            .arg(&root)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| EngineError::io(format!("running {}", runtime.display()), e))?;
+        if !out.status.success() {
+            let msg = String::from_utf8_lossy(&out.stderr);
+            return Err(EngineError::Conflict(format!(
+                "{} {}: {}",
+                runtime.display(),
+                args.first().copied().unwrap_or(""),
+                msg.trim()
+            )));
+        }
+        Ok(out)
+    }
+}
+
+/// Facts about the host the spec and seccomp profile depend on.
+pub(crate) struct HostFacts {
+    /// `/sys/fs/cgroup` is a cgroup2 mount (pure v2).
+    pub cgroup_v2: bool,
+    /// Kernel (major, minor).
+    pub kernel: (u32, u32),
+}
+
+pub(crate) fn host_facts() -> &'static HostFacts {
+    static FACTS: std::sync::OnceLock<HostFacts> = std::sync::OnceLock::new();
+    FACTS.get_or_init(|| {
+        let cgroup_v2 = nix::sys::statfs::statfs("/sys/fs/cgroup")
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
+        let release = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut parts = release.split(|c: char| !c.is_ascii_digit());
+        let major = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        HostFacts {
+            cgroup_v2,
+            kernel: (major, minor),
+        }
+    })
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// `SIGTERM`, `TERM`, `term`, `15`, `SIGRTMIN+3`.
+pub fn parse_signal(s: &str) -> Result<i32, EngineError> {
+    let bad = || {
+        EngineError::InvalidArgument(format!(
+            "Invalid signal: {s}: use a name such as SIGTERM or KILL, or a number from 1 to 64"
+        ))
+    };
+    if let Ok(n) = s.parse::<i32>() {
+        return if (1..=64).contains(&n) { Ok(n) } else { Err(bad()) };
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    if let Some(rest) = name.strip_prefix("SIGRTMIN") {
+        let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('+').and_then(|n| n.parse().ok()).ok_or_else(bad)? };
+        let n = libc::SIGRTMIN() + off;
+        return if n <= libc::SIGRTMAX() { Ok(n) } else { Err(bad()) };
+    }
+    if let Some(rest) = name.strip_prefix("SIGRTMAX") {
+        let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('-').and_then(|n| n.parse().ok()).ok_or_else(bad)? };
+        let n = libc::SIGRTMAX() - off;
+        return if n >= libc::SIGRTMIN() { Ok(n) } else { Err(bad()) };
+    }
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| bad())
+}
+
+/// A pidfd for `pid`, or `None` when the process is gone.
+pub(crate) fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn send(pidfd: &OwnedFd, sig: i32) {
+    // SAFETY: pidfd_send_signal with a valid pidfd, a signal number and no
+    // siginfo; failure (the process already exited) is fine.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+}
+
+/// Waits until the process behind `pidfd` exits; false on timeout.
+pub(crate) fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut pfd = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n > 0 {
+            return true;
+        }
+        if n == 0 {
+            return false;
+        }
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return false;
+        }
+    }
+}

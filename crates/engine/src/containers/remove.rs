@@ -1,0 +1,280 @@
+//! `rm`, the exit-time cleanup, and reconciling the stored state with what
+//! the monitor (or its absence) says.
+//!
+//! Every step here is idempotent: the monitor's exit command, a `stop`
+//! that finds the monitor gone, `rm -f` and an `--rm` container's own
+//! cleanup may race, and a `berth` killed half-way is finished by the next.
+
+use std::path::Path;
+
+use berth_monitor::files as monfiles;
+use serde_json::Value;
+
+use super::lifecycle::{now_rfc3339, pidfd_open, wait_exit};
+use super::paths::ContainerPaths;
+use super::store::{self, ContainerRecord, Status};
+use super::ContainerService;
+use crate::error::EngineError;
+
+impl ContainerService<'_> {
+    /// `rm [-f]`: removes a container; a running one only with `force`
+    /// (which kills it first).
+    pub fn remove(&self, word: &str, force: bool) -> Result<ContainerRecord, EngineError> {
+        let rec = self.get(word)?;
+        if rec.status.is_active() {
+            if !force {
+                let what = if rec.status == Status::Paused {
+                    "container is paused and must be unpaused first"
+                } else {
+                    "container is running: stop the container before removing or force remove"
+                };
+                return Err(EngineError::Conflict(format!(
+                    "cannot remove container \"/{}\": {what}",
+                    rec.name
+                )));
+            }
+            self.halt(&rec, libc::SIGKILL, 0)?;
+        } else if rec.run.pid > 0 {
+            // An unsupervised process of a container the monitor lost.
+            if let Some(fd) = pidfd_open(rec.run.pid) {
+                if process_in_container(rec.run.pid, &rec.id) {
+                    // SAFETY: plain kill(2) of a pid we just checked.
+                    unsafe { libc::kill(rec.run.pid, libc::SIGKILL) };
+                    wait_exit(&fd, std::time::Duration::from_secs(10));
+                }
+            }
+        }
+        let rec = store::get(self.engine.db().conn(), &rec.id)?.unwrap_or(rec);
+        self.remove_record(&rec)?;
+        Ok(rec)
+    }
+
+    /// Removes everything of a stopped container: runtime state, mounts,
+    /// snapshot, files, the row. Missing pieces are fine.
+    pub(crate) fn remove_record(&self, rec: &ContainerRecord) -> Result<(), EngineError> {
+        let paths = self.paths(&rec.id);
+        if store::get(self.engine.db().conn(), &rec.id)?.is_none() {
+            return Ok(());
+        }
+        self.save_state(&rec.id, Status::Removing, &rec.run)?;
+        self.delete_runtime_state(rec);
+        self.remove_files(rec, &paths)?;
+        self.delete_row(&rec.id)?;
+        self.event(rec, "destroy");
+        Ok(())
+    }
+
+    /// `<runtime> delete --force` when the runtime still has state for it.
+    fn delete_runtime_state(&self, rec: &ContainerRecord) {
+        let Ok((_, root)) = super::launch::runtime_for(self, rec) else {
+            return;
+        };
+        if root.join(&rec.id).exists() {
+            if let Err(e) = self.runtime_command(rec, &["delete", "--force", &rec.id]) {
+                tracing::warn!("container {}: {e}", rec.id);
+            }
+        }
+    }
+
+    pub(crate) fn remove_files(
+        &self,
+        rec: &ContainerRecord,
+        paths: &ContainerPaths,
+    ) -> Result<(), EngineError> {
+        self.unmount_rootfs(paths);
+        match self.engine.snapshots().remove(&rec.id) {
+            Ok(()) => {}
+            Err(e) if e.kind() == berth_image::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        for dir in [&paths.dir, &paths.run_dir] {
+            remove_dir(dir)?;
+        }
+        let _ = std::fs::remove_file(paths.lock_file());
+        Ok(())
+    }
+
+    pub(crate) fn delete_row(&self, id: &str) -> Result<(), EngineError> {
+        let mut db = self.engine.db();
+        let tx = db.write()?;
+        store::delete(&tx, id)?;
+        tx.commit()
+            .map_err(|e| EngineError::db("committing a container removal", e))
+    }
+
+    /// The monitor's exit command (`berth container cleanup ID`): records
+    /// how the container ended, unmounts its rootfs, honours `--rm`.
+    /// `exit_code` is what the monitor passed; `exit.json` says more.
+    pub fn cleanup(&self, id: &str, exit_code: Option<i32>) -> Result<(), EngineError> {
+        let Some(rec) = store::get(self.engine.db().conn(), id)? else {
+            return Ok(());
+        };
+        let paths = self.paths(&rec.id);
+        let exit = monfiles::read_exit(&paths.run_dir).ok().flatten();
+        let mut run = rec.run.clone();
+        match &exit {
+            Some(x) => {
+                run.exit_code = x.exit_code;
+                run.oom_killed = x.oom_killed;
+                run.finished_at = x.finished_at.clone();
+                run.restart_count = i64::from(x.restart_count);
+                if let Some(s) = &x.started_at {
+                    run.started_at = s.clone();
+                }
+                if let Some(err) = &x.error {
+                    run.error = err.clone();
+                }
+            }
+            None => {
+                // The monitor died without a word (killed): the process is
+                // gone too, or we would not be here.
+                run.exit_code = exit_code.unwrap_or(if rec.status.is_active() { 137 } else { run.exit_code });
+                if run.finished_at.is_empty() || rec.status.is_active() {
+                    run.finished_at = now_rfc3339();
+                }
+            }
+        }
+        run.pid = 0;
+        run.monitor_pid = 0;
+        let was_active = rec.status.is_active();
+        self.save_state(&rec.id, Status::Exited, &run)?;
+        self.delete_runtime_state(&rec);
+        self.unmount_rootfs(&paths);
+        let _ = std::fs::remove_dir_all(paths.bundle());
+        let rec = ContainerRecord {
+            status: Status::Exited,
+            run,
+            ..rec
+        };
+        if was_active {
+            self.event_with(&rec, "die", &[("exitCode", rec.run.exit_code.to_string())]);
+        }
+        if rec.host_config.auto_remove {
+            self.remove_record(&rec)?;
+        }
+        Ok(())
+    }
+
+    /// Brings a record up to date with its monitor: restarts it counted, a
+    /// monitor that died, a start whose `berth` was killed before it could
+    /// record it.
+    pub(crate) fn refresh(&self, rec: ContainerRecord) -> Result<ContainerRecord, EngineError> {
+        if !matches!(
+            rec.status,
+            Status::Created | Status::Running | Status::Paused | Status::Restarting
+        ) {
+            return Ok(rec);
+        }
+        let paths = self.paths(&rec.id);
+        let state = match monfiles::read_state(&paths.run_dir) {
+            Ok(Some(s)) => s,
+            Ok(None) | Err(_) if rec.status == Status::Created => return Ok(rec),
+            _ => monfiles::MonitorState {
+                status: monfiles::Status::Exited,
+                monitor_pid: rec.run.monitor_pid,
+                pid: rec.run.pid,
+                started_at: None,
+                finished_at: None,
+                exit_code: None,
+                oom_killed: false,
+                restart_count: 0,
+                error: None,
+            },
+        };
+        if monfiles::monitor_alive(&paths.run_dir) {
+            let mut rec = rec;
+            let status = match (state.status, rec.status) {
+                (_, Status::Paused) => Status::Paused,
+                (monfiles::Status::Restarting, _) => Status::Restarting,
+                (monfiles::Status::Running, _) => Status::Running,
+                // Created (starting) or Exited (its exit command is running).
+                (_, s) if s == Status::Created => {
+                    if state.status == monfiles::Status::Created {
+                        return Ok(rec);
+                    }
+                    Status::Running
+                }
+                (_, s) => s,
+            };
+            let was = rec.status;
+            rec.status = status;
+            if state.pid > 0 {
+                rec.run.pid = state.pid;
+            }
+            rec.run.monitor_pid = state.monitor_pid;
+            rec.run.restart_count = i64::from(state.restart_count);
+            if let Some(s) = state.started_at {
+                rec.run.started_at = s;
+            }
+            if let Some(code) = state.exit_code {
+                if status == Status::Restarting {
+                    rec.run.exit_code = code;
+                }
+            }
+            if was == Status::Created && status != Status::Created {
+                // A start whose `berth` died before recording it.
+                self.save_state(&rec.id, status, &rec.run)?;
+            }
+            return Ok(rec);
+        }
+        if rec.status == Status::Created && state.status == monfiles::Status::Created {
+            return Ok(rec);
+        }
+        // No monitor. A container process that still runs keeps the
+        // container running (unsupervised); otherwise finish its cleanup.
+        let pid = if state.pid > 0 { state.pid } else { rec.run.pid };
+        if pid > 0 && process_in_container(pid, &rec.id) {
+            return Ok(rec);
+        }
+        self.cleanup(&rec.id, None)?;
+        match store::get(self.engine.db().conn(), &rec.id)? {
+            Some(r) => Ok(r),
+            None => Err(EngineError::NoSuchContainer(rec.id)),
+        }
+    }
+
+    /// Docker's `State.Health`, when the container has a health check.
+    pub(crate) fn health_json(&self, rec: &ContainerRecord) -> Option<Value> {
+        let h = monfiles::read_health(&self.paths(&rec.id).run_dir).ok().flatten();
+        match h {
+            Some(h) => serde_json::to_value(h).ok(),
+            None if rec.status.is_active()
+                && rec
+                    .config
+                    .healthcheck
+                    .as_ref()
+                    .is_some_and(|h| !h.test.is_empty() && h.test[0] != "NONE") =>
+            {
+                Some(serde_json::json!({"Status": "starting", "FailingStreak": 0, "Log": []}))
+            }
+            None => None,
+        }
+    }
+
+    /// `starting`, `healthy`, `unhealthy` or `none`.
+    pub fn health_status(&self, rec: &ContainerRecord) -> String {
+        self.health_json(rec)
+            .and_then(|h| h.get("Status").and_then(Value::as_str).map(String::from))
+            .unwrap_or_else(|| "none".into())
+    }
+}
+
+/// Whether `pid` is alive (not a zombie) and in a cgroup named after `id`,
+/// so that a recycled pid is never taken for the container.
+fn process_in_container(pid: i32, id: &str) -> bool {
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false);
+    alive
+        && std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .is_ok_and(|cg| cg.contains(id))
+}
+
+fn remove_dir(dir: &Path) -> Result<(), EngineError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(EngineError::io(format!("removing {}", dir.display()), e)),
+    }
+}
