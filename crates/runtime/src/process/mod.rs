@@ -11,6 +11,7 @@
 //! - [`channel`]: the typed messages between them.
 
 pub mod channel;
+pub mod dmz;
 pub mod exec;
 pub mod init;
 pub mod parent;
