@@ -158,6 +158,11 @@ fn health(c: &ContainerRecord) -> Option<mon::HealthConfig> {
 }
 
 impl ContainerService<'_> {
+    /// Where and how the container's output is logged.
+    pub fn log_config(&self, c: &ContainerRecord) -> Result<mon::LogConfig, EngineError> {
+        log_config(c, &self.paths(&c.id))
+    }
+
     /// Writes `monitor.json` and starts the monitor; returns once the
     /// container runs or failed to start.
     pub(crate) fn launch(

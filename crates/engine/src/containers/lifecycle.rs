@@ -256,18 +256,28 @@ impl ContainerService<'_> {
     /// (`None`: the container's `--stop-timeout`, else 10). Stopping a
     /// stopped container is not an error.
     pub fn stop(&self, word: &str, timeout: Option<i64>) -> Result<ContainerRecord, EngineError> {
+        self.stop_with(word, None, timeout)
+    }
+
+    /// `stop -s SIGNAL`: as [`Self::stop`] with another first signal.
+    pub fn stop_with(
+        &self,
+        word: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<ContainerRecord, EngineError> {
         let rec = self.get(word)?;
+        let signal = match signal {
+            Some(s) => parse_signal(s)?,
+            None if rec.config.stop_signal.is_empty() => libc::SIGTERM,
+            None => parse_signal(&rec.config.stop_signal)?,
+        };
         if !rec.status.is_active() {
             return Ok(rec);
         }
         let timeout = timeout
             .or(rec.config.stop_timeout)
             .unwrap_or(super::DEFAULT_STOP_TIMEOUT);
-        let signal = if rec.config.stop_signal.is_empty() {
-            libc::SIGTERM
-        } else {
-            parse_signal(&rec.config.stop_signal)?
-        };
         self.halt(&rec, signal, timeout)?;
         self.event(&rec, "stop");
         self.get(&rec.id)
@@ -466,6 +476,56 @@ impl ContainerService<'_> {
         Ok(())
     }
 
+    /// Host pids of every process in the container (`runtime ps`).
+    pub fn pids(&self, rec: &ContainerRecord) -> Result<Vec<i32>, EngineError> {
+        let out = self.runtime_command(rec, &["ps", "--format", "json", &rec.id])?;
+        serde_json::from_slice::<Option<Vec<i32>>>(&out.stdout)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| EngineError::Corrupt(format!("runtime ps of {}: {e}", rec.id)))
+    }
+
+    /// `container prune`: removes stopped containers (`until=`, `label=` filters).
+    pub fn prune(&self, filters: &[String]) -> Result<PruneReport, EngineError> {
+        let mut until = None;
+        let mut labels = Vec::new();
+        for f in filters {
+            match f.split_once('=') {
+                Some(("until", v)) => until = Some(parse_until(v)?),
+                Some(("label", v)) => labels.push((v.to_string(), true)),
+                Some(("label!", v)) => labels.push((v.to_string(), false)),
+                _ => {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "invalid filter '{f}': container prune takes until= and label="
+                    )))
+                }
+            }
+        }
+        let mut report = PruneReport::default();
+        for rec in self.list(true, &super::ContainerFilters::default())? {
+            if !matches!(rec.status, Status::Exited | Status::Created | Status::Dead) {
+                continue;
+            }
+            if until.is_some_and(|t| rec.created >= t) {
+                continue;
+            }
+            let label_ok = labels.iter().all(|(l, want)| {
+                let has = match l.split_once('=') {
+                    Some((k, v)) => rec.config.labels.get(k).is_some_and(|x| x == v),
+                    None => rec.config.labels.contains_key(l),
+                };
+                has == *want
+            });
+            if !label_ok {
+                continue;
+            }
+            let size = dir_size(&self.paths(&rec.id).rootfs.with_file_name("upper"));
+            self.remove_record(&rec)?;
+            report.removed.push(rec.id.clone());
+            report.reclaimed += size;
+        }
+        Ok(report)
+    }
+
     /// Runs `<runtime> --root R ARGS…` for this container; its stderr
     /// becomes the error.
     pub(crate) fn runtime_command(
@@ -518,6 +578,52 @@ pub(crate) fn host_facts() -> &'static HostFacts {
             kernel: (major, minor),
         }
     })
+}
+
+/// What `container prune` removed.
+#[derive(Debug, Clone, Default)]
+pub struct PruneReport {
+    pub removed: Vec<String>,
+    pub reclaimed: u64,
+}
+
+/// `until=` values: RFC 3339 times, Unix timestamps, or durations (`10m`) ago.
+fn parse_until(v: &str) -> Result<chrono::DateTime<chrono::Utc>, EngineError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    if let Ok(secs) = v.parse::<i64>() {
+        return chrono::DateTime::from_timestamp(secs, 0)
+            .ok_or_else(|| EngineError::InvalidArgument(format!("invalid until filter {v}")));
+    }
+    let (num, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| EngineError::InvalidArgument(format!("invalid until filter {v}: use a time or a duration such as 10m")))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(EngineError::InvalidArgument(format!("invalid until filter {v}: use a time or a duration such as 10m"))),
+    };
+    Ok(chrono::Utc::now() - chrono::Duration::seconds(secs))
+}
+
+/// Bytes of the regular files under `dir` (0 when it is missing).
+pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for ent in rd.flatten() {
+            match ent.file_type() {
+                Ok(t) if t.is_dir() => stack.push(ent.path()),
+                Ok(t) if t.is_file() => total += ent.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    total
 }
 
 pub(crate) fn now_rfc3339() -> String {

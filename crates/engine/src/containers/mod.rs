@@ -10,6 +10,8 @@ mod create;
 pub mod defaults;
 #[cfg(any())] // WIP: waits for the monitor crate
 mod events;
+#[cfg(any())] // WIP: waits for the monitor crate
+mod exec;
 pub mod inspect;
 #[cfg(any())] // WIP: waits for the monitor crate
 mod launch;
@@ -31,7 +33,11 @@ use crate::Engine;
 pub use binaries::Binaries;
 #[cfg(any())]
 pub use events::EventRecord;
+#[cfg(any())]
+pub use exec::ExecRequest;
 pub use list::ContainerFilters;
+#[cfg(any())]
+pub use lifecycle::{parse_signal, PruneReport};
 pub use paths::ContainerPaths;
 pub use store::{ContainerRecord, RunState, Status};
 

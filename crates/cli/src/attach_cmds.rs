@@ -1,0 +1,258 @@
+//! Verbs that stream a container's input and output: attach (and the
+//! attached half of `run`/`start -a`), logs and exec.
+
+use std::io::{self, Write};
+use std::time::{Duration, SystemTime};
+
+use berth_engine::containers::{ContainerRecord, ExecRequest, Status};
+use berth_engine::{Engine, EngineError};
+use berth_monitor::logs::{LogReadOptions, LogStream};
+
+use crate::container_args::{AttachArgs, ExecArgs, LogsArgs};
+use crate::output::CliError;
+
+/// Docker's default detach sequence, ctrl-p ctrl-q.
+const DEFAULT_DETACH_KEYS: [u8; 2] = [0x10, 0x11];
+
+/// `--detach-keys` (moby/term's `ToBytes`); `None` → the default.
+pub fn parse_detach_keys(keys: Option<&str>) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(keys) = keys else { return Ok(None) };
+    let mut codes = Vec::new();
+    for key in keys.split(',') {
+        if key.len() == 1 {
+            codes.push(key.as_bytes()[0]);
+            continue;
+        }
+        let code = key
+            .strip_prefix("ctrl-")
+            .filter(|c| c.len() == 1)
+            .map(|c| c.as_bytes()[0])
+            .and_then(|c| match c {
+                b'@' => Some(0),
+                b'a'..=b'z' => Some(c - b'a' + 1),
+                b'[' => Some(27),
+                b'\\' => Some(28),
+                b']' => Some(29),
+                b'^' => Some(30),
+                b'_' => Some(31),
+                _ => None,
+            })
+            .ok_or_else(|| CliError::usage(format!("Unknown character: '{key}'")))?;
+        codes.push(code);
+    }
+    Ok(Some(codes))
+}
+
+/// Streams a started container's output (and input when `stdin`) until it
+/// exits or the user detaches; returns its exit code (`None` when detached).
+pub fn attach_running(
+    engine: &Engine,
+    rec: &ContainerRecord,
+    stdin: bool,
+    detach_keys: Option<Vec<u8>>,
+    sig_proxy: bool,
+) -> anyhow::Result<Option<i32>> {
+    let paths = engine.containers().paths(&rec.id);
+    let _proxy = if sig_proxy {
+        Some(SignalProxy::start(engine, rec.id.clone()))
+    } else {
+        None
+    };
+    let opts = berth_monitor::client::AttachOptions {
+        stdin,
+        tty: rec.config.tty,
+        detach_keys: detach_keys.unwrap_or_else(|| DEFAULT_DETACH_KEYS.to_vec()),
+    };
+    let outcome = berth_monitor::client::attach(&paths.run_dir, &opts, &mut io::stdout(), &mut io::stderr())
+        .map_err(|e| CliError::new(format!("Error: attaching to {}: {e}", rec.name)))?;
+    Ok(match outcome {
+        berth_monitor::client::AttachOutcome::Exited(code) => Some(code),
+        berth_monitor::client::AttachOutcome::Detached => None,
+    })
+}
+
+/// `attach`.
+pub fn attach(engine: &Engine, a: AttachArgs) -> anyhow::Result<()> {
+    let rec = engine.containers().get(&a.container)?;
+    match rec.status {
+        Status::Running => {}
+        Status::Paused => {
+            return Err(CliError::new("You cannot attach to a paused container, unpause it first").into())
+        }
+        _ => return Err(CliError::new("You cannot attach to a stopped container, start it first").into()),
+    }
+    let keys = parse_detach_keys(a.detach_keys.as_deref())?;
+    let code = attach_running(
+        engine,
+        &rec,
+        !a.no_stdin && rec.config.open_stdin,
+        keys,
+        a.sig_proxy && !rec.config.tty,
+    )?;
+    crate::container_cmds::exit_with(code)
+}
+
+/// Forwards the signals the CLI receives to the container (`--sig-proxy`),
+/// from a thread that `sigwait`s them while the main thread streams.
+struct SignalProxy;
+
+impl SignalProxy {
+    fn start(engine: &Engine, id: String) -> Self {
+        use nix::sys::signal::{SigSet, Signal};
+        let mut set = SigSet::empty();
+        for s in [
+            Signal::SIGINT,
+            Signal::SIGTERM,
+            Signal::SIGHUP,
+            Signal::SIGQUIT,
+            Signal::SIGUSR1,
+            Signal::SIGUSR2,
+        ] {
+            set.add(s);
+        }
+        // Blocked in this thread before the helper exists, so the helper
+        // (which inherits the mask) is the one that takes them.
+        if set.thread_block().is_err() {
+            return SignalProxy;
+        }
+        let cfg = engine.config().clone();
+        std::thread::spawn(move || {
+            let Ok(engine) = Engine::open(cfg) else { return };
+            while let Ok(sig) = set.wait() {
+                let _ = engine.containers().kill(&id, Some(&(sig as i32).to_string()));
+            }
+        });
+        SignalProxy
+    }
+}
+
+/// `logs`.
+pub fn logs(engine: &Engine, a: LogsArgs) -> anyhow::Result<()> {
+    let svc = engine.containers();
+    let rec = svc.get(&a.container)?;
+    let paths = svc.paths(&rec.id);
+    let config = svc.log_config(&rec)?;
+    let tail = match a.tail.as_str() {
+        "all" | "" => None,
+        n => Some(n.parse::<i64>().map_err(|_| {
+            CliError::usage(format!("invalid value for \"tail\": {n:?} is not a valid integer"))
+        })?)
+        .filter(|n| *n >= 0)
+        .map(|n| n as usize),
+    };
+    let options = LogReadOptions {
+        follow: a.follow && rec.status.is_active(),
+        since: a.since.as_deref().map(parse_time).transpose()?,
+        until: a.until.as_deref().map(parse_time).transpose()?,
+        tail,
+        timestamps: a.timestamps,
+        stdout: true,
+        stderr: true,
+        state_dir: Some(paths.run_dir.clone()),
+    };
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let mut sink = |stream: LogStream, data: &[u8]| -> io::Result<()> {
+        match stream {
+            LogStream::Stdout => {
+                let mut o = stdout.lock();
+                o.write_all(data)?;
+                o.flush()
+            }
+            LogStream::Stderr => {
+                let mut e = stderr.lock();
+                e.write_all(data)?;
+                e.flush()
+            }
+        }
+    };
+    match berth_monitor::logs::read(&config, &options, &mut sink) {
+        Ok(()) => Ok(()),
+        Err(berth_monitor::error::LogError::NoLogs) => Err(CliError::new(format!(
+            "Error response from daemon: configured logging driver does not support reading: container {} uses the none log driver",
+            rec.name
+        ))
+        .into()),
+        Err(e) => Err(CliError::new(format!("Error: reading logs of {}: {e}", rec.name)).into()),
+    }
+}
+
+/// Docker's `--since`/`--until`: RFC 3339, Unix seconds (with fraction), or a
+/// Go duration before now (`42m`, `1h30m`).
+fn parse_time(v: &str) -> anyhow::Result<SystemTime> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(SystemTime::from(t));
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S") {
+        return Ok(SystemTime::from(t.and_utc()));
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs.max(0.0)));
+    }
+    let ns = crate::run_args::parse_go_duration(v).map_err(|_| {
+        CliError::usage(format!(
+            "invalid value for \"since\": {v:?}: use a timestamp (2013-01-02T13:23:37Z), Unix seconds or a duration (42m)"
+        ))
+    })?;
+    Ok(SystemTime::now() - Duration::from_nanos(u64::try_from(ns).unwrap_or(0)))
+}
+
+/// `exec`: runs a command in a running container through its runtime,
+/// with this terminal as its stdio.
+pub fn exec(engine: &Engine, a: ExecArgs) -> anyhow::Result<()> {
+    let mut env = Vec::new();
+    for file in &a.env_file {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            CliError::usage(format!("open {}: {e}", file.display()))
+        })?;
+        for line in text.lines() {
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            env.push(expand_env(line));
+        }
+    }
+    env.extend(a.env.iter().map(|e| expand_env(e)));
+    let req = ExecRequest {
+        command: a.command.clone(),
+        env,
+        user: a.user.clone(),
+        workdir: a.workdir.clone(),
+        tty: a.tty,
+        detach: a.detach,
+        privileged: a.privileged,
+    };
+    let mut cmd = engine.containers().exec_command(&a.container, &req).map_err(|e| match e {
+        EngineError::Conflict(m) | EngineError::InvalidArgument(m) => {
+            CliError::new(format!("Error response from daemon: {m}"))
+        }
+        other => CliError::new(format!("Error response from daemon: {other}")),
+    })?;
+    if !a.interactive && !a.tty {
+        cmd.stdin(std::process::Stdio::null());
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| CliError::new(format!("Error: running the runtime: {e}")))?;
+    if a.detach {
+        return Ok(());
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let code = status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1);
+    crate::container_cmds::exit_with(Some(code))
+}
+
+/// `-e NAME` takes NAME's value from this environment (dropped when unset).
+fn expand_env(e: &str) -> String {
+    if e.contains('=') {
+        return e.to_string();
+    }
+    match std::env::var(e) {
+        Ok(v) => format!("{e}={v}"),
+        Err(_) => e.to_string(),
+    }
+}

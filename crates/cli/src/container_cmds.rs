@@ -1,0 +1,465 @@
+//! Container verbs: create, run, start, stop, kill, rm, restart, wait,
+//! rename, pause, unpause, ps, top, port, container prune and the monitor's
+//! exit command. Attach, logs and exec are in `attach_cmds`.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use berth_engine::containers::{ContainerFilters, ContainerRecord, Status};
+use berth_engine::{Engine, EngineError};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::container_args::*;
+use crate::output::{error_chain, ellipsis, AlreadyReported, CliError, Formatter};
+use crate::run_args::{CreateArgs, RunArgs};
+use crate::units::{human_duration, human_size};
+
+/// Docker's exit status when the engine failed to create or start a container.
+const EXIT_ENGINE: u8 = 125;
+
+/// `berth: Error response from daemon: …` with Docker's `run`/`create` exit
+/// status (125, or 126/127 when the command could not be executed).
+fn run_error(e: &EngineError, command: &str) -> anyhow::Error {
+    let code = match e {
+        EngineError::StartFailed { exit_code, .. } => u8::try_from(*exit_code).unwrap_or(EXIT_ENGINE),
+        _ => EXIT_ENGINE,
+    };
+    let hint = if e.kind() == berth_engine::ErrorKind::InvalidArgument {
+        format!("\nSee 'berth {command} --help'.")
+    } else {
+        String::new()
+    };
+    CliError {
+        message: format!("berth: Error response from daemon: {}{hint}", error_chain(e)),
+        code,
+    }
+    .into()
+}
+
+fn create_record(engine: &Engine, a: &CreateArgs, run: Option<&RunArgs>, command: &str) -> anyhow::Result<ContainerRecord> {
+    let req = match run {
+        Some(r) => r.to_request(),
+        None => a.to_request(),
+    }
+    .map_err(|e| e.to_cli_error(command))?;
+    for w in a.warnings() {
+        eprintln!("WARNING: {w}");
+    }
+    let rec = engine
+        .containers()
+        .create(req)
+        .map_err(|e| run_error(&e, command))?;
+    if let Some(path) = a.cidfile.as_deref().filter(|p| !p.as_os_str().is_empty()) {
+        write_cidfile(path, &rec.id)?;
+    }
+    Ok(rec)
+}
+
+fn write_cidfile(path: &std::path::Path, id: &str) -> anyhow::Result<()> {
+    use std::fs::OpenOptions;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| {
+            CliError::usage(format!(
+                "berth: container ID file found, make sure the other container isn't running or delete {}: {e}",
+                path.display()
+            ))
+        })?;
+    f.write_all(id.as_bytes())?;
+    Ok(())
+}
+
+pub fn create(engine: &Engine, a: CreateArgs) -> anyhow::Result<()> {
+    let rec = create_record(engine, &a, None, "create")?;
+    println!("{}", rec.id);
+    Ok(())
+}
+
+pub fn run(engine: &Engine, a: RunArgs) -> anyhow::Result<()> {
+    let detach_keys = a.detach_keys().map_err(|e| e.to_cli_error("run"))?;
+    let rec = create_record(engine, &a.create, Some(&a), "run")?;
+    let svc = engine.containers();
+    if a.detach {
+        if let Err(e) = svc.start(&rec.id) {
+            if rec.host_config.auto_remove {
+                let _ = svc.remove(&rec.id, true);
+            }
+            return Err(run_error(&e, "run"));
+        }
+        println!("{}", rec.id);
+        return Ok(());
+    }
+    if let Err(e) = svc.start_attached(&rec.id) {
+        if rec.host_config.auto_remove {
+            let _ = svc.remove(&rec.id, true);
+        }
+        return Err(run_error(&e, "run"));
+    }
+    let code = crate::attach_cmds::attach_running(
+        engine,
+        &rec,
+        rec.config.open_stdin,
+        detach_keys,
+        a.sig_proxy && !rec.config.tty,
+    )?;
+    exit_with(code)
+}
+
+/// Ends the process with a container's exit status (Docker's CLI does the same).
+pub fn exit_with(code: Option<i32>) -> anyhow::Result<()> {
+    match code {
+        Some(0) | None => Ok(()),
+        Some(c) => Err(CliError {
+            message: String::new(),
+            code: u8::try_from(c & 0xff).unwrap_or(1),
+        }
+        .into()),
+    }
+}
+
+/// Runs `op` on each container, printing what Docker prints (the argument)
+/// on success and the error on failure; fails at the end if any failed.
+fn each(names: &[String], mut op: impl FnMut(&str) -> Result<(), EngineError>) -> anyhow::Result<()> {
+    let mut failed = false;
+    let mut out = io::stdout().lock();
+    for name in names {
+        match op(name) {
+            Ok(()) => writeln!(out, "{name}")?,
+            Err(e) => {
+                failed = true;
+                eprintln!("Error response from daemon: {}", error_chain(&e));
+            }
+        }
+    }
+    if failed {
+        return Err(AlreadyReported.into());
+    }
+    Ok(())
+}
+
+pub fn start(engine: &Engine, a: StartArgs) -> anyhow::Result<()> {
+    let svc = engine.containers();
+    if a.attach || a.interactive {
+        if a.containers.len() > 1 {
+            return Err(CliError::new(
+                "you cannot start and attach multiple containers at once",
+            )
+            .into());
+        }
+        let detach_keys = crate::attach_cmds::parse_detach_keys(a.detach_keys.as_deref())?;
+        let rec = svc
+            .start_attached(&a.containers[0])
+            .map_err(|e| run_error(&e, "start"))?;
+        let code = crate::attach_cmds::attach_running(
+            engine,
+            &rec,
+            a.interactive && rec.config.open_stdin,
+            detach_keys,
+            !rec.config.tty,
+        )?;
+        return exit_with(code);
+    }
+    each(&a.containers, |c| svc.start(c).map(drop))
+}
+
+pub fn stop(engine: &Engine, a: StopArgs) -> anyhow::Result<()> {
+    let svc = engine.containers();
+    each(&a.containers, |c| {
+        svc.stop_with(c, a.signal.as_deref(), a.timeout).map(drop)
+    })
+}
+
+pub fn restart(engine: &Engine, a: RestartArgs) -> anyhow::Result<()> {
+    let svc = engine.containers();
+    each(&a.containers, |c| svc.restart(c, a.timeout).map(drop))
+}
+
+pub fn kill(engine: &Engine, a: KillArgs) -> anyhow::Result<()> {
+    let svc = engine.containers();
+    each(&a.containers, |c| svc.kill(c, a.signal.as_deref()).map(drop))
+}
+
+pub fn rm(engine: &Engine, a: RmArgs) -> anyhow::Result<()> {
+    if a.link {
+        return Err(CliError::new("--link is not supported: berth has no container links yet").into());
+    }
+    let svc = engine.containers();
+    each(&a.containers, |c| svc.remove(c, a.force).map(drop))
+}
+
+pub fn wait(engine: &Engine, a: ContainersArgs) -> anyhow::Result<()> {
+    let svc = engine.containers();
+    let mut failed = false;
+    for c in &a.containers {
+        match svc.wait(c) {
+            Ok(code) => println!("{code}"),
+            Err(e) => {
+                failed = true;
+                eprintln!("Error response from daemon: {}", error_chain(&e));
+            }
+        }
+    }
+    if failed {
+        return Err(AlreadyReported.into());
+    }
+    Ok(())
+}
+
+pub fn pause(engine: &Engine, a: ContainersArgs) -> anyhow::Result<()> {
+    let svc = engine.containers();
+    each(&a.containers, |c| svc.pause(c).map(drop))
+}
+
+pub fn unpause(engine: &Engine, a: ContainersArgs) -> anyhow::Result<()> {
+    let svc = engine.containers();
+    each(&a.containers, |c| svc.unpause(c).map(drop))
+}
+
+pub fn rename(engine: &Engine, a: RenameArgs) -> anyhow::Result<()> {
+    engine.containers().rename(&a.container, &a.new_name)?;
+    Ok(())
+}
+
+pub fn cleanup(engine: &Engine, a: CleanupArgs) -> anyhow::Result<()> {
+    let code = std::env::var("BERTH_EXIT_CODE").ok().and_then(|v| v.parse().ok());
+    engine.containers().cleanup(&a.id, code)?;
+    Ok(())
+}
+
+/// Docker's `STATUS` column: `Up 3 seconds (healthy)`, `Exited (0) 2 minutes ago`, …
+pub fn status_text(rec: &ContainerRecord, health: &str) -> String {
+    let since = |t: &str| -> String {
+        DateTime::parse_from_rfc3339(t)
+            .map(|t| human_duration(Utc::now() - t.with_timezone(&Utc)))
+            .unwrap_or_default()
+    };
+    match rec.status {
+        Status::Running | Status::Paused => {
+            let mut s = format!("Up {}", since(&rec.run.started_at));
+            if rec.status == Status::Paused {
+                s.push_str(" (Paused)");
+            }
+            match health {
+                "healthy" => s.push_str(" (healthy)"),
+                "unhealthy" => s.push_str(" (unhealthy)"),
+                "starting" => s.push_str(" (health: starting)"),
+                _ => {}
+            }
+            s
+        }
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            rec.run.exit_code,
+            since(&rec.run.finished_at)
+        ),
+        Status::Exited => {
+            if rec.run.finished_at.is_empty() {
+                format!("Exited ({})", rec.run.exit_code)
+            } else {
+                format!(
+                    "Exited ({}) {} ago",
+                    rec.run.exit_code,
+                    since(&rec.run.finished_at)
+                )
+            }
+        }
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+/// The `COMMAND` column: the command line, quoted, shortened to 20 characters.
+fn command_text(rec: &ContainerRecord, no_trunc: bool) -> String {
+    let (path, args) = berth_engine::containers::inspect::path_and_args(rec);
+    let mut cmd = path;
+    for a in args {
+        cmd.push(' ');
+        cmd.push_str(&a);
+    }
+    let cmd = if no_trunc { cmd } else { ellipsis(&cmd, 20) };
+    format!("\"{cmd}\"")
+}
+
+/// Docker's `Ports` text from the published port bindings.
+fn ports_text(rec: &ContainerRecord) -> String {
+    let _ = rec;
+    // Ports are published by the networking code; until then none are.
+    String::new()
+}
+
+pub fn ps(engine: &Engine, a: PsArgs) -> anyhow::Result<()> {
+    let filters = ContainerFilters::parse(&a.filter)?;
+    let svc = engine.containers();
+    let all = a.all || a.latest || a.last > 0;
+    let mut list = svc.list(all, &filters)?;
+    // Newest first, as Docker lists them.
+    list.reverse();
+    if a.latest {
+        list.truncate(1);
+    } else if a.last > 0 {
+        list.truncate(usize::try_from(a.last).unwrap_or(usize::MAX));
+    }
+    let mut out = io::stdout().lock();
+    if a.quiet && a.format.is_none() {
+        for rec in &list {
+            let id = if a.no_trunc { rec.id.clone() } else { rec.id[..12].to_string() };
+            writeln!(out, "{id}")?;
+        }
+        return Ok(());
+    }
+    let mut default = String::from(
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+    );
+    if a.size {
+        default.push_str("\t{{.Size}}");
+    }
+    let formatter = Formatter::new(a.format.as_deref(), &default)?;
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|rec| {
+            let health = svc.health_status(rec);
+            let labels = rec
+                .config
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            json!({
+                "Command": command_text(rec, a.no_trunc),
+                "CreatedAt": rec.created.format("%Y-%m-%d %H:%M:%S %z UTC").to_string(),
+                "ID": if a.no_trunc { rec.id.clone() } else { rec.id[..12].to_string() },
+                "Image": rec.image_name,
+                "Labels": labels,
+                "LocalVolumes": "0",
+                "Mounts": "",
+                "Names": rec.name,
+                "Networks": berth_engine::containers::network_mode(rec),
+                "Ports": ports_text(rec),
+                "RunningFor": format!("{} ago", human_duration(Utc::now() - rec.created)),
+                "Size": if a.size { format!("{} (virtual {})", human_size(0), human_size(0)) } else { "0B".to_string() },
+                "State": rec.status.as_str(),
+                "Status": status_text(rec, &health),
+            })
+        })
+        .collect();
+    let headers = BTreeMap::from([
+        ("ID", "CONTAINER ID"),
+        ("Image", "IMAGE"),
+        ("Command", "COMMAND"),
+        ("CreatedAt", "CREATED AT"),
+        ("RunningFor", "CREATED"),
+        ("Status", "STATUS"),
+        ("Ports", "PORTS"),
+        ("Names", "NAMES"),
+        ("Size", "SIZE"),
+        ("Labels", "LABELS"),
+        ("Mounts", "MOUNTS"),
+        ("Networks", "NETWORKS"),
+        ("State", "STATE"),
+        ("LocalVolumes", "LOCAL VOLUMES"),
+    ]);
+    formatter.write(&mut out, &headers, &rows)
+}
+
+pub fn top(engine: &Engine, a: TopArgs) -> anyhow::Result<()> {
+    let svc = engine.containers();
+    let rec = svc.get(&a.container)?;
+    if !matches!(rec.status, Status::Running | Status::Paused) {
+        return Err(EngineError::Conflict(format!("container {} is not running", rec.id)).into());
+    }
+    let pids = svc.pids(&rec)?;
+    let ps_args: Vec<String> = if a.ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        a.ps_args.clone()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&ps_args)
+        .output()
+        .map_err(|e| CliError::new(format!("running ps: {e}")))?;
+    if !out.status.success() {
+        return Err(CliError::new(format!(
+            "Error response from daemon: ps: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+        .into());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let pid_col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| CliError::new("Error response from daemon: Couldn't find PID field in ps output"))?;
+    let mut table = String::new();
+    table.push_str(&header.split_whitespace().collect::<Vec<_>>().join("\t"));
+    table.push('\n');
+    let ncols = header.split_whitespace().count();
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !pids.contains(&pid) {
+            continue;
+        }
+        // The last column (the command) may contain spaces.
+        let mut cols: Vec<String> = fields.iter().take(ncols.saturating_sub(1)).map(|s| s.to_string()).collect();
+        cols.push(fields.iter().skip(ncols.saturating_sub(1)).copied().collect::<Vec<_>>().join(" "));
+        table.push_str(&cols.join("\t"));
+        table.push('\n');
+    }
+    io::stdout().write_all(crate::template::align_table(&table).as_bytes())?;
+    Ok(())
+}
+
+pub fn port(engine: &Engine, a: PortArgs) -> anyhow::Result<()> {
+    let rec = engine.containers().get(&a.container)?;
+    if let Some(p) = &a.port {
+        let key = if p.contains('/') { p.clone() } else { format!("{p}/tcp") };
+        return Err(CliError::new(format!(
+            "Error: No public port '{key}' published for {}",
+            a.container
+        ))
+        .into());
+    }
+    // Nothing is published until the networking code publishes ports.
+    let _ = rec;
+    Ok(())
+}
+
+pub fn prune(engine: &Engine, a: ContainerPruneArgs) -> anyhow::Result<()> {
+    if !a.force {
+        eprint!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+        let mut answer = String::new();
+        io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    let report = engine.containers().prune(&a.filter)?;
+    let mut out = io::stdout().lock();
+    if !report.removed.is_empty() {
+        writeln!(out, "Deleted Containers:")?;
+        for id in &report.removed {
+            writeln!(out, "{id}")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "Total reclaimed space: {}", human_size(report.reclaimed))?;
+    Ok(())
+}
+
+/// Container part of the generic `inspect`; `None` when no container matches.
+pub fn inspect_container(engine: &Engine, word: &str) -> Result<Option<Value>, EngineError> {
+    match engine.containers().inspect(word) {
+        Ok(v) => Ok(Some(v)),
+        Err(EngineError::NoSuchContainer(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
