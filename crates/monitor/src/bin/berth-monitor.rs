@@ -1,0 +1,13 @@
+//! `berth-monitor <monitor.json>`, with fd 3 the write end of the ready
+//! pipe: see the `berth_monitor` crate docs.
+
+fn main() {
+    let mut args = std::env::args_os().skip(1);
+    let (Some(config), None) = (args.next(), args.next()) else {
+        eprintln!("usage: berth-monitor <monitor.json>   (fd 3: ready pipe)");
+        std::process::exit(2);
+    };
+    std::process::exit(berth_monitor::supervisor::main(std::path::Path::new(
+        &config,
+    )));
+}

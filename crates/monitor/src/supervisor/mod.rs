@@ -1,0 +1,81 @@
+//! The monitor process: starts the container through the runtime, carries
+//! its stdio, records its exit, restarts it, runs health checks, serves
+//! the attach socket. One thread, one `poll` loop, no async runtime.
+
+mod attach;
+mod daemon;
+mod health;
+mod oom;
+mod run;
+mod runtime;
+mod stdio;
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::SystemTime;
+
+use crate::config::MonitorConfig;
+use crate::error::MonitorError;
+use crate::files;
+
+pub use daemon::READY_FD;
+
+/// `berth-monitor <monitor.json>`: everything the binary does. Returns the
+/// process's exit status (0 once the container stopped for good and was
+/// cleaned up; 125–127 when the first start failed).
+pub fn main(config_path: &Path) -> i32 {
+    let mut ready = daemon::ReadyPipe::take();
+    let prepared = prepare(config_path);
+    let (config, attach) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            ready.failed(&e.to_string(), 125);
+            return 125;
+        }
+    };
+    if let Err(e) = daemon::daemonize() {
+        ready.failed(&e.to_string(), 125);
+        return 125;
+    }
+    let log_path = files::path(&config.state_dir, files::MONITOR_LOG);
+    // From here on errors can only be written down.
+    let _ = daemon::redirect_stdio(Some(&log_path));
+    match run::Supervisor::new(config, attach) {
+        Ok(mut sup) => sup.run(&mut ready),
+        Err(e) => {
+            log(&format!("monitor setup: {e}"));
+            ready.failed(&e.to_string(), 125);
+            125
+        }
+    }
+}
+
+/// What happens before the caller is released: the config is read and the
+/// attach socket bound, so a caller may connect as soon as its child exits.
+fn prepare(config_path: &Path) -> Result<(MonitorConfig, attach::AttachServer), MonitorError> {
+    let config = MonitorConfig::load(config_path)?;
+    std::fs::create_dir_all(&config.state_dir)
+        .map_err(MonitorError::io("create state dir", &config.state_dir))?;
+    for stale in [files::EXIT, files::STOPPING, files::CONTAINER_PID] {
+        let p = files::path(&config.state_dir, stale);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(MonitorError::io("remove stale file", p)(e))
+            }
+            _ => {}
+        }
+    }
+    let attach = attach::AttachServer::bind(&files::path(&config.state_dir, files::ATTACH_SOCKET))?;
+    // Keep the listener out of forked children's hands but alive here.
+    debug_assert!(attach.listener().as_raw_fd() > 2);
+    Ok((config, attach))
+}
+
+/// A line in `monitor.log` (the monitor's stderr after it detached).
+pub(crate) fn log(message: &str) {
+    eprintln!(
+        "{} {}",
+        crate::timefmt::rfc3339_nano_fixed(SystemTime::now()),
+        message
+    );
+}
