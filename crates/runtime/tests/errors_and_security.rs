@@ -184,15 +184,24 @@ fn inherit_as(cmd: &mut std::process::Command, file: &std::fs::File, target: i32
     }
 }
 
-/// CVE-2019-5736: a container process holds /proc/<runtime>/exe open and,
-/// once the runtime process has exec'd the container's program, tries to
-/// write through it. The runtime ran from a read-only detached mount (or a
-/// sealed memfd): the write is refused and the host binary is untouched.
+/// CVE-2019-5736 where the container may hold CAP_SYS_PTRACE: a container
+/// process holds /proc/<runtime>/exe open and, once the runtime process has
+/// exec'd the container's program, tries to write through it. With the
+/// capability in the container's bounding set the init is not a fork of the
+/// runtime but re-executes it from a read-only detached mount (or a sealed
+/// memfd): the write is refused and the host binary is untouched.
 #[test]
 fn cve_2019_5736_runtime_binary_cannot_be_overwritten() {
     require_root!();
     let before = std::fs::read(BIN).expect("read runtime binary");
     let env = Env::new("cve5736", &["sleep", "3"]);
+    // As `docker run --cap-add SYS_PTRACE` would.
+    env.edit(|c| {
+        let bounding = c["process"]["capabilities"]["bounding"]
+            .as_array_mut()
+            .expect("bounding set");
+        bounding.push(json!("CAP_SYS_PTRACE"));
+    });
     let id = unique_id("cve5736");
     let _g = env.create(&id);
     // While the container is created, pid 1 inside is the runtime's init.
@@ -237,6 +246,86 @@ fn cve_2019_5736_runtime_binary_cannot_be_overwritten() {
         result.contains("Read-only file system") || result.contains("not permitted"),
         "attack result: {result:?}"
     );
+    assert_eq!(
+        std::fs::read(BIN).expect("read runtime binary"),
+        before,
+        "runtime binary changed"
+    );
+}
+
+/// CVE-2019-5736 with the default capabilities, where the init is a fork of
+/// the runtime: while it waits for `start`, its /proc/<pid>/exe (the host
+/// binary) cannot be opened from the container, a process with
+/// CAP_SYS_PTRACE may not join it yet, and a container program
+/// `#!/proc/self/exe` finds the sealed dmz there, never the runtime: the
+/// init's and an exec's attempt both end in the dmz's own usage error.
+#[test]
+fn cve_2019_5736_forked_init_and_dmz_are_out_of_reach() {
+    require_root!();
+    let before = std::fs::read(BIN).expect("read runtime binary");
+    let env = Env::new("cve5736dmz", &["sleep", "10"]);
+    let evil = env.rootfs("/evil");
+    std::fs::write(&evil, "#!/proc/self/exe\n").expect("write /evil");
+    std::fs::set_permissions(&evil, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod /evil");
+    let id = unique_id("cve5736dmz");
+    let _g = env.create(&id);
+
+    // 1. The waiting init is out of reach, even for the container's root
+    //    with CAP_DAC_OVERRIDE.
+    let probe = "if head -c1 /proc/1/exe >/dev/null 2>&1; then echo OPENED; \
+        else echo NOOPEN; fi > /tmp/opened";
+    env.ok(&["exec", "--cap", "CAP_DAC_OVERRIDE", &id, "sh", "-c", probe]);
+    let opened = std::fs::read_to_string(env.rootfs("/tmp/opened")).expect("probe result");
+    assert_eq!(
+        opened.trim(),
+        "NOOPEN",
+        "/proc/1/exe of the waiting init opened"
+    );
+
+    // 2. CAP_SYS_PTRACE would pass the non-dumpable check: refused until
+    //    the init is the container's own program.
+    let out = env.rt(&[
+        "exec",
+        "-d",
+        "--cap",
+        "CAP_SYS_PTRACE",
+        &id,
+        "sh",
+        "-c",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("CAP_SYS_PTRACE") && stderr(&out).contains("created"),
+        "{}",
+        stderr(&out)
+    );
+
+    // 3. After start, an exec of `#!/proc/self/exe` runs the dmz again
+    //    (which stops for lack of arguments), not the runtime (which would
+    //    complain about an unknown command).
+    env.ok(&["start", &id]);
+    let out = env.rt(&["exec", &id, "/evil"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("berth-runtime: dmz: usage"),
+        "{}",
+        stderr(&out)
+    );
+
+    // 4. Once a process holds CAP_SYS_PTRACE in the running container, no
+    //    later exec forks (they re-execute from the sealed view).
+    env.ok(&["exec", "--cap", "CAP_SYS_PTRACE", &id, "sh", "-c", "true"]);
+    assert!(env.root.join(&id).join("ptrace-exec").exists());
+    env.ok(&["exec", &id, "true"]);
+
+    // 5. The same program as the container's own process: the init's last
+    //    exec goes through the dmz too.
+    let (code, _, err) = env.run_args(&["/evil"]);
+    assert_eq!(code, Some(127), "{err}");
+    assert!(err.contains("berth-runtime: dmz: usage"), "{err}");
+
     assert_eq!(
         std::fs::read(BIN).expect("read runtime binary"),
         before,

@@ -1,6 +1,6 @@
 //! exec: a new process in a running container.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -9,7 +9,9 @@ use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
 use crate::cli::ExecArgs;
 use crate::error::RuntimeError;
 use crate::process::channel::{Channel, ChannelError, ChildMsg, ParentMsg};
-use crate::process::spawn::{fork_reexec, Reexec};
+use crate::process::dmz::Dmz;
+use crate::process::fork_safety;
+use crate::process::spawn::{fork_child, ChildMain, Reexec};
 use crate::process::{wait, ExecConfig};
 use crate::state::{ContainerDir, ContainerState, Status};
 
@@ -181,6 +183,25 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, RuntimeError> {
         state_json,
         seccomp_cache: crate::process::parent::seccomp_cache(root),
     };
+    if fork_safety::config_allows_fork(&st.config) && fork_safety::may_hold_ptrace(&cfg.process) {
+        // Before `start` the init may still be a fork of the runtime, whose
+        // /proc/<pid>/exe CAP_SYS_PTRACE would open (see fork_safety).
+        if status == Status::Created {
+            return Err(RuntimeError::InvalidState {
+                id: a.id.clone(),
+                action: "exec a process with CAP_SYS_PTRACE in",
+                status: status.to_string(),
+            });
+        }
+        // From now on no exec into this container may fork.
+        let marker = dir.path.join(fork_safety::PTRACE_EXEC_MARKER);
+        std::fs::write(&marker, b"")
+            .map_err(|e| RuntimeError::io(format!("create {}", marker.display()), e))?;
+    }
+    let dmz = (fork_safety::exec_may_fork(&st.config, &cfg.process, &dir.path)
+        && fork_safety::single_threaded())
+    .then(Dmz::load)
+    .and_then(Result::ok);
     // The container may not run the exec while we hold its lock forever.
     drop(dir);
 
@@ -189,12 +210,26 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, RuntimeError> {
     } else {
         Some(wait::block_signals()?)
     };
-    let (mut parent_end, child_end) =
+    let (mut parent_end, mut child_end) =
         Channel::pair().map_err(|e| RuntimeError::io("sync socketpair", e))?;
-    let reexec = Reexec::new(child_end.raw_fd())?;
-    let child = fork_reexec(&reexec)?;
+    let child = {
+        let console_fd = console.as_ref().map(|c| c.as_fd());
+        let fork_main = |ch: &mut Channel| -> i32 {
+            match &dmz {
+                Some(dmz) => crate::process::exec::forked(ch, &cfg, console_fd, dmz),
+                None => 1,
+            }
+        };
+        let reexec;
+        let main = if dmz.is_some() {
+            ChildMain::Continue(&fork_main)
+        } else {
+            reexec = Reexec::new(child_end.raw_fd())?;
+            ChildMain::Reexec(&reexec)
+        };
+        fork_child(&main, &mut child_end, &parent_end)?
+    };
     drop(child_end);
-    drop(reexec);
     let kill_child = |pid: nix::unistd::Pid| {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
@@ -208,11 +243,23 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, RuntimeError> {
         context: "exec",
         reason: crate::error::one_line(&e),
     };
-    if let Err(e) = parent_end.send(&ParentMsg::Exec(Box::new(cfg)), &fds) {
+    let sent = if dmz.is_some() {
+        // The fork has its configuration and console socket already.
+        parent_end.send(
+            &ParentMsg::Begin {
+                hook_state: String::new(),
+            },
+            &[],
+        )
+    } else {
+        parent_end.send(&ParentMsg::Exec(Box::new(cfg)), &fds)
+    };
+    if let Err(e) = sent {
         kill_child(child);
         return Err(proto(e));
     }
     drop(console);
+    drop(dmz);
     let first = parent_end.recv::<ChildMsg>();
     let _ = nix::sys::wait::waitpid(child, None);
     let process_pid = match first {

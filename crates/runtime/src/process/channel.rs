@@ -24,6 +24,11 @@ pub enum ParentMsg {
     Init(Box<InitConfig>),
     /// Everything an exec'd process needs; fds: [console socket (when -t)].
     Exec(Box<ExecConfig>),
+    /// To a forked child (init or exec'd process), which has its
+    /// configuration already: it is in its cgroup and may go on. For an
+    /// init, `hook_state` is the OCI state (with its host pid) for the
+    /// createContainer and startContainer hooks; empty for exec.
+    Begin { hook_state: String },
     /// The prestart and createRuntime hooks ran.
     HooksDone,
     /// The parent recorded the exec'd process: it may execve.

@@ -1,16 +1,46 @@
 //! A process entering a running container (`berth-runtime exec`), on the
-//! re-executed side: join the container's namespaces (user first, mount
-//! last), fork so the pid namespace applies, then the same final steps as
-//! the init, and execve.
+//! child's side (a fork of the runtime, or the runtime re-executed: see
+//! [`super::fork_safety`]): join the container's namespaces (user first,
+//! mount last), fork so the pid namespace applies, then the same final
+//! steps as the init, and execve (through the dmz when forked).
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use oci_spec::runtime::LinuxNamespaceType;
 
 use super::channel::{Channel, ChildMsg, ParentMsg};
+use super::dmz::Dmz;
 use super::security;
 use super::ExecConfig;
+
+/// The exec'd process as a fork of the runtime, run in the child by
+/// `commands::exec` with the configuration and console socket already in
+/// this copy of its memory. Waits for [`ParentMsg::Begin`] (it is in the
+/// container's cgroup). Returns the exit code when it could not execve.
+pub fn forked(
+    ch: &mut Channel,
+    cfg: &ExecConfig,
+    console: Option<BorrowedFd<'_>>,
+    dmz: &Dmz,
+) -> i32 {
+    // First: until the dmz runs, /proc/<pid>/exe of this process and of its
+    // child in the container is the host's binary (see fork_safety).
+    security::set_dumpable(false);
+    let err = match ch.recv::<ParentMsg>() {
+        Ok((ParentMsg::Begin { .. }, _)) => {
+            match console.map(|c| c.try_clone_to_owned()).transpose() {
+                Ok(console) => run_exec(ch, cfg, console.into_iter().collect(), Some(dmz)),
+                Err(e) => format!("duplicate the console socket: {e}"),
+            }
+        }
+        Ok((other, _)) => format!("expected Begin, got {other:?}"),
+        // The parent failed before it could start us and reports why.
+        Err(_) => return 1,
+    };
+    super::init::report(ch, &err);
+    1
+}
 
 fn join_order(t: LinuxNamespaceType) -> u8 {
     match t {
@@ -20,8 +50,13 @@ fn join_order(t: LinuxNamespaceType) -> u8 {
     }
 }
 
-pub(super) fn run_exec(ch: &mut Channel, cfg: &ExecConfig, fds: Vec<OwnedFd>) -> String {
-    match exec_steps(ch, cfg, fds) {
+pub(super) fn run_exec(
+    ch: &mut Channel,
+    cfg: &ExecConfig,
+    fds: Vec<OwnedFd>,
+    dmz: Option<&Dmz>,
+) -> String {
+    match exec_steps(ch, cfg, fds, dmz) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -31,6 +66,7 @@ fn exec_steps(
     ch: &mut Channel,
     cfg: &ExecConfig,
     fds: Vec<OwnedFd>,
+    dmz: Option<&Dmz>,
 ) -> Result<std::convert::Infallible, String> {
     let process = &cfg.process;
     let console_sock = fds.into_iter().next();
@@ -70,7 +106,9 @@ fn exec_steps(
         super::spawn::clone_raw(libc::CLONE_PARENT).map_err(|e| format!("fork: {e}"))?
     {
         let _ = ch.send(&ChildMsg::ExecPid(child.as_raw()), &[]);
-        std::process::exit(0);
+        // SAFETY: _exit skips destructors and atexit handlers, which a
+        // forked copy of the runtime must not run.
+        unsafe { libc::_exit(0) }
     }
     match ch
         .recv::<ParentMsg>()
@@ -98,6 +136,9 @@ fn exec_steps(
     if let Some(p) = &pty {
         keep.push(p.master.as_raw_fd());
         keep.push(p.slave.as_raw_fd());
+    }
+    if let Some(d) = dmz {
+        keep.push(d.raw_fd());
     }
     security::close_fds_from(first_closed, &keep);
     if let (Some(sock), Some(pty)) = (&console_sock, &pty) {
@@ -140,5 +181,5 @@ fn exec_steps(
     }
     security::cloexec_from(first_closed);
     security::reset_signals();
-    Err(security::exec(&exe, process))
+    Err(security::exec(&exe, process, dmz))
 }

@@ -1,14 +1,18 @@
-//! The container's init: `berth-runtime init`, re-executed from the sealed
-//! copy in its new namespaces. It sets up the container, reports `Ready`,
-//! waits on exec.fifo for `start`, and execve's the user's process.
+//! The container's init: either the forked copy of the runtime
+//! ([`forked`], see [`super::fork_safety`]) or `berth-runtime init`
+//! re-executed from the sealed view of the binary ([`main`]), in its new
+//! namespaces. It sets up the container, reports `Ready`, waits on
+//! exec.fifo for `start`, and execve's the user's process (through the dmz
+//! when forked).
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use berth_rootfs::RootfsOptions;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::channel::{Channel, ChildMsg, ParentMsg};
+use super::dmz::Dmz;
 use super::security::{self, StepResult};
 use super::InitConfig;
 use crate::hooks::{self, HookKind};
@@ -31,19 +35,82 @@ pub fn main() -> ! {
         }
     };
     let err = match msg {
-        ParentMsg::Init(cfg) => run_init(&mut ch, &cfg, fds),
-        ParentMsg::Exec(cfg) => super::exec::run_exec(&mut ch, &cfg, fds),
+        ParentMsg::Init(cfg) => {
+            let mut fds = fds.into_iter();
+            match fds.next() {
+                Some(fifo) => {
+                    let console = cfg
+                        .spec
+                        .process()
+                        .as_ref()
+                        .is_some_and(|p| p.terminal().unwrap_or(false))
+                        .then(|| fds.next())
+                        .flatten();
+                    run_init(&mut ch, &cfg, &cfg.hook_state, fifo, console, None)
+                }
+                None => "exec.fifo fd missing".into(),
+            }
+        }
+        ParentMsg::Exec(cfg) => super::exec::run_exec(&mut ch, &cfg, fds, None),
         other => format!("unexpected first message {other:?}"),
     };
-    // Before Ready the parent reports the error; after it, we are the only
-    // one who can. A parent that went away during setup (a failed hook,
-    // a kill) has reported its own reason: a second line would only
-    // confuse the one-line error contract.
-    if ch.send(&ChildMsg::Error(err.clone()), &[]).is_err() && !ch.peer_gone() {
-        eprintln!("berth-runtime: {err}");
-    }
+    report(&mut ch, &err);
     std::process::exit(1)
 }
+
+/// Before Ready the parent reports the error; after it, we are the only
+/// one who can. A parent that went away during setup (a failed hook, a
+/// kill) has reported its own reason: a second line would only confuse the
+/// one-line error contract.
+pub(super) fn report(ch: &mut Channel, err: &str) {
+    if ch.send(&ChildMsg::Error(err.to_string()), &[]).is_err() && !ch.peer_gone() {
+        eprintln!("berth-runtime: {err}");
+    }
+}
+
+/// The forked container init (`/proc/self/exe` is the host's runtime
+/// binary, so it stays non-dumpable until the dmz replaces it), run in the clone child by
+/// [`super::parent::create`]: the configuration, the exec.fifo and console
+/// socket fds and the compiled seccomp program are the parent's, already in
+/// this copy of its memory. Waits for [`ParentMsg::Begin`] (the init is in
+/// its cgroup), then sets the container up. Returns the exit code when it
+/// could not execve.
+pub fn forked(
+    ch: &mut Channel,
+    cfg: &InitConfig,
+    fifo: BorrowedFd<'_>,
+    console: Option<BorrowedFd<'_>>,
+    seccomp: Option<&berth_seccomp::SeccompProgram>,
+    dmz: &Dmz,
+) -> i32 {
+    // First: until the dmz runs, /proc/<pid>/exe of this process is the
+    // host's binary (see fork_safety).
+    security::set_dumpable(false);
+    let err = match ch.recv::<ParentMsg>() {
+        Ok((ParentMsg::Begin { hook_state }, _)) => {
+            // Own copies: the parent's OwnedFds are never dropped here.
+            match (
+                fifo.try_clone_to_owned(),
+                console.map(|c| c.try_clone_to_owned()).transpose(),
+            ) {
+                (Ok(fifo), Ok(console)) => {
+                    let compiled = Compiled(seccomp);
+                    run_init(ch, cfg, &hook_state, fifo, console, Some((dmz, compiled)))
+                }
+                (Err(e), _) | (_, Err(e)) => format!("duplicate the init's fds: {e}"),
+            }
+        }
+        Ok((other, _)) => format!("expected Begin, got {other:?}"),
+        // The parent failed before it could start us and reports why.
+        Err(_) => return 1,
+    };
+    report(ch, &err);
+    1
+}
+
+/// A seccomp program the parent compiled already (forked init).
+#[derive(Clone, Copy)]
+struct Compiled<'a>(Option<&'a berth_seccomp::SeccompProgram>);
 
 fn step(r: Result<(), impl std::fmt::Display>, what: &str) -> StepResult {
     r.map_err(|e| format!("{what}: {e}"))
@@ -184,8 +251,15 @@ fn load_seccomp(ch: &mut Channel, program: Option<&berth_seccomp::SeccompProgram
     Ok(())
 }
 
-fn run_init(ch: &mut Channel, cfg: &InitConfig, fds: Vec<OwnedFd>) -> String {
-    match init_steps(ch, cfg, fds) {
+fn run_init(
+    ch: &mut Channel,
+    cfg: &InitConfig,
+    hook_state: &str,
+    fifo: OwnedFd,
+    console_sock: Option<OwnedFd>,
+    forked: Option<(&Dmz, Compiled<'_>)>,
+) -> String {
+    match init_steps(ch, cfg, hook_state, fifo, console_sock, forked) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -194,19 +268,22 @@ fn run_init(ch: &mut Channel, cfg: &InitConfig, fds: Vec<OwnedFd>) -> String {
 fn init_steps(
     ch: &mut Channel,
     cfg: &InitConfig,
-    fds: Vec<OwnedFd>,
+    hook_state: &str,
+    fifo: OwnedFd,
+    console_sock: Option<OwnedFd>,
+    forked: Option<(&Dmz, Compiled<'_>)>,
 ) -> Result<std::convert::Infallible, String> {
     let spec = &cfg.spec;
     let process = spec.process().as_ref().ok_or("process: missing")?;
-    let mut fds = fds.into_iter();
-    let fifo = fds.next().ok_or("exec.fifo fd missing")?;
-    let console_sock = if process.terminal().unwrap_or(false) {
-        fds.next()
-    } else {
-        None
+    let dmz = forked.map(|(dmz, _)| dmz);
+    let owned_seccomp;
+    let seccomp = match forked {
+        Some((_, Compiled(program))) => program,
+        None => {
+            owned_seccomp = compile_seccomp(spec, &cfg.seccomp_cache)?;
+            owned_seccomp.as_ref()
+        }
     };
-
-    let seccomp = compile_seccomp(spec, &cfg.seccomp_cache)?;
     setup_user_namespace(cfg)?;
     let namespaces = crate::config::namespace_set(spec);
     if crate::config::creates_namespace(spec, LinuxNamespaceType::Network) {
@@ -264,7 +341,7 @@ fn init_steps(
             (other, _) => return Err(format!("expected HooksDone, got {other:?}")),
         }
     }
-    hooks::run(spec, HookKind::CreateContainer, cfg.hook_state.as_bytes())
+    hooks::run(spec, HookKind::CreateContainer, hook_state.as_bytes())
         .map_err(|e| crate::error::one_line(&e))?;
 
     berth_rootfs::pivot(&opts).map_err(|e| crate::error::one_line(&e))?;
@@ -283,6 +360,9 @@ fn init_steps(
     if let Some(p) = &pty {
         keep.push(p.master.as_raw_fd());
         keep.push(p.slave.as_raw_fd());
+    }
+    if let Some(d) = dmz {
+        keep.push(d.raw_fd());
     }
     security::close_fds_from(first_closed, &keep);
 
@@ -322,7 +402,7 @@ fn init_steps(
         if nnp {
             security::set_no_new_privs()?;
         }
-        load_seccomp(ch, seccomp.as_ref())?;
+        load_seccomp(ch, seccomp)?;
     }
 
     let exe = security::become_process(process, nnp)?;
@@ -330,10 +410,13 @@ fn init_steps(
     ch.send(&ChildMsg::Ready, &[])
         .map_err(|e| crate::error::one_line(&e))?;
 
-    // Opening our own /proc/self/fd as the container user needs the
-    // process to be dumpable again; every host fd is closed by now and
-    // /proc/self/exe is the sealed copy, so nothing is left to reach.
-    security::set_dumpable(true);
+    // Re-executed, the process may be dumpable again: every host fd is
+    // closed by now and /proc/self/exe is the sealed copy, so nothing is
+    // left to reach. Forked, /proc/self/exe is the host's binary: it stays
+    // non-dumpable (its own /proc/self/fd stays open to it regardless).
+    if forked.is_none() {
+        security::set_dumpable(true);
+    }
     // Block until `start` opens the other end.
     let fifo_path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
     let wfd = nix::fcntl::open(
@@ -346,15 +429,15 @@ fn init_steps(
     drop(wfd);
     drop(fifo);
 
-    hooks::run(spec, HookKind::StartContainer, cfg.hook_state.as_bytes())
+    hooks::run(spec, HookKind::StartContainer, hook_state.as_bytes())
         .map_err(|e| crate::error::one_line(&e))?;
 
     if nnp && !seccomp_notify {
         // As close to execve as possible, so the profile need not allow
         // the runtime's own syscalls.
-        load_seccomp(ch, seccomp.as_ref())?;
+        load_seccomp(ch, seccomp)?;
     }
     security::cloexec_from(first_closed);
     security::reset_signals();
-    Err(security::exec(&exe, process))
+    Err(security::exec(&exe, process, dmz))
 }

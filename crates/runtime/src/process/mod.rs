@@ -3,16 +3,18 @@
 //! - [`parent`]: the runtime CLI process creating a container: validates,
 //!   creates the cgroup, clones the init, writes id maps, runs the
 //!   runtime-namespace hooks, records the state.
-//! - [`spawn`]: cloning a process into its namespaces and re-executing it
-//!   from a read-only or sealed view of the runtime binary ([`sealed_exe`]).
-//! - [`init`]: the container's init, from its re-exec until it execve's the
-//!   user's process.
+//! - [`spawn`]: cloning a process into its namespaces, where it goes on as
+//!   a fork of the runtime or re-executes it from a read-only or sealed view
+//!   of the binary ([`sealed_exe`]); [`fork_safety`] decides which.
+//! - [`init`]: the container's init, from its clone until it execve's the
+//!   user's process (through the [`dmz`] when forked).
 //! - [`exec`]: a process entering a running container (`exec`).
 //! - [`channel`]: the typed messages between them.
 
 pub mod channel;
 pub mod dmz;
 pub mod exec;
+pub mod fork_safety;
 pub mod init;
 pub mod parent;
 pub mod sealed_exe;

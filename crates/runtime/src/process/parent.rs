@@ -12,8 +12,9 @@ use oci_spec::runtime::{
 };
 
 use super::channel::{Channel, ChildMsg, ParentMsg};
-use super::spawn::{self, NamespacePlan, Reexec};
-use super::InitConfig;
+use super::dmz::Dmz;
+use super::spawn::{self, ChildMain, NamespacePlan, Reexec};
+use super::{fork_safety, init, InitConfig};
 use crate::config;
 use crate::error::RuntimeError;
 use crate::hooks::{self, HookKind};
@@ -200,18 +201,22 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
             "process.terminal is set: --console-socket is required".into(),
         ));
     }
-    if let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        let program =
-            berth_seccomp::compile_cached(seccomp, &seccomp_cache(&opts.root)).map_err(|e| {
-                RuntimeError::InvalidArgument(format!(
-                    "config.json: linux.seccomp: {}",
-                    crate::error::one_line(&e)
-                ))
-            })?;
-        for w in program.warnings() {
-            crate::log::warn(w);
+    let seccomp_program = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(seccomp) => {
+            let program = berth_seccomp::compile_cached(seccomp, &seccomp_cache(&opts.root))
+                .map_err(|e| {
+                    RuntimeError::InvalidArgument(format!(
+                        "config.json: linux.seccomp: {}",
+                        crate::error::one_line(&e)
+                    ))
+                })?;
+            for w in program.warnings() {
+                crate::log::warn(w);
+            }
+            Some(program)
         }
-    }
+        None => None,
+    };
     let plan = namespace_plan(&spec)?;
     let cgroup_path = crate::cgroup::cgroup_path(&spec, &opts.id);
     let cgroup =
@@ -266,22 +271,67 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
 
     let (mut parent_end, mut child_end) =
         Channel::pair().map_err(|e| RuntimeError::io("sync socketpair", e))?;
-    let mut reexec = Reexec::new(child_end.raw_fd())?;
-    reexec.wait_for_id_maps = plan.clone_flags & libc::CLONE_NEWUSER != 0;
+    let runtime_hooks =
+        hooks::has(&spec, HookKind::Prestart) || hooks::has(&spec, HookKind::CreateRuntime);
+    let mut init_cfg = InitConfig {
+        id: opts.id.clone(),
+        spec: spec.clone(),
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds: opts.preserve_fds,
+        new_user_ns: plan.clone_flags & libc::CLONE_NEWUSER != 0,
+        new_cgroup_ns: config::creates_namespace(&spec, LinuxNamespaceType::Cgroup),
+        runtime_hooks,
+        // Needs the init's pid: filled in once it is known.
+        hook_state: String::new(),
+        seccomp_cache: seccomp_cache(&opts.root),
+    };
+    // A forked init needs the dmz for its last execve; without it (or
+    // where forking is unsafe) the init re-executes the runtime.
+    let dmz = (fork_safety::config_allows_fork(&spec) && fork_safety::single_threaded())
+        .then(Dmz::load)
+        .and_then(Result::ok);
     let cgroup_dir = v2_cgroup_dir(cgroup);
-    let (init, born_in_cgroup) = spawn::spawn(
-        &plan,
-        &reexec,
-        cgroup_dir.as_ref().map(|d| d.as_fd()),
-        &mut child_end,
-        &mut parent_end,
-    )?;
+    let spawned = {
+        let console_fd = console.as_ref().map(|c| c.as_fd());
+        let fork_main = |ch: &mut Channel| -> i32 {
+            match &dmz {
+                Some(dmz) => init::forked(
+                    ch,
+                    &init_cfg,
+                    fifo.as_fd(),
+                    console_fd,
+                    seccomp_program.as_ref(),
+                    dmz,
+                ),
+                None => 1,
+            }
+        };
+        let reexec;
+        let child = if dmz.is_some() {
+            ChildMain::Continue(&fork_main)
+        } else {
+            let mut r = Reexec::new(child_end.raw_fd())?;
+            r.wait_for_id_maps = plan.clone_flags & libc::CLONE_NEWUSER != 0;
+            reexec = r;
+            ChildMain::Reexec(&reexec)
+        };
+        spawn::spawn(
+            &plan,
+            &child,
+            cgroup_dir.as_ref().map(|d| d.as_fd()),
+            &mut child_end,
+            &mut parent_end,
+        )
+    };
+    let (init, born_in_cgroup) = spawned?;
     drop(cgroup_dir);
     rollback.init = Some(init);
     drop(child_end);
-    drop(reexec);
 
-    if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
+    if dmz.is_none() && plan.clone_flags & libc::CLONE_NEWUSER != 0 {
         let linux = spec.linux().as_ref();
         spawn::write_id_maps(
             init,
@@ -316,31 +366,29 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
         })
         .unwrap_or_default()
     };
-    let runtime_hooks =
-        hooks::has(&spec, HookKind::Prestart) || hooks::has(&spec, HookKind::CreateRuntime);
-    let init_cfg = InitConfig {
-        id: opts.id.clone(),
-        spec: spec.clone(),
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        no_pivot: opts.no_pivot,
-        no_new_keyring: opts.no_new_keyring,
-        preserve_fds: opts.preserve_fds,
-        new_user_ns: plan.clone_flags & libc::CLONE_NEWUSER != 0,
-        new_cgroup_ns: config::creates_namespace(&spec, LinuxNamespaceType::Cgroup),
-        runtime_hooks,
-        hook_state: String::from_utf8_lossy(&hook_state(Status::Creating)).into_owned(),
-        seccomp_cache: seccomp_cache(&opts.root),
-    };
-    let mut fds = vec![fifo.as_raw_fd()];
-    if let Some(c) = &console {
-        fds.push(c.as_raw_fd());
+    init_cfg.hook_state = String::from_utf8_lossy(&hook_state(Status::Creating)).into_owned();
+    if dmz.is_some() {
+        // The forked init has everything else in its copy of our memory.
+        parent_end
+            .send(
+                &ParentMsg::Begin {
+                    hook_state: init_cfg.hook_state,
+                },
+                &[],
+            )
+            .map_err(|e| proto("start the init", e))?;
+    } else {
+        let mut fds = vec![fifo.as_raw_fd()];
+        if let Some(c) = &console {
+            fds.push(c.as_raw_fd());
+        }
+        parent_end
+            .send(&ParentMsg::Init(Box::new(init_cfg)), &fds)
+            .map_err(|e| proto("send init config", e))?;
     }
-    parent_end
-        .send(&ParentMsg::Init(Box::new(init_cfg)), &fds)
-        .map_err(|e| proto("send init config", e))?;
     drop(console);
     drop(fifo);
+    drop(dmz);
 
     loop {
         let (msg, fds) = match parent_end.recv::<ChildMsg>() {

@@ -373,8 +373,9 @@ fn check_executable(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// execve's the process; returns only on failure.
-pub fn exec(path: &CString, process: &Process) -> String {
+/// execve's the process, through the dmz when given (a forked process
+/// must: see [`super::dmz`]); returns only on failure.
+pub fn exec(path: &CString, process: &Process, dmz: Option<&super::dmz::Dmz>) -> String {
     let args: Vec<CString> = process
         .args()
         .iter()
@@ -387,6 +388,10 @@ pub fn exec(path: &CString, process: &Process) -> String {
         .flatten()
         .filter_map(|e| CString::new(e.as_str()).ok())
         .collect();
+    if let Some(dmz) = dmz {
+        let e = dmz.exec(path, &args, &env);
+        return format!("exec {} through the dmz: {e}", path.to_string_lossy());
+    }
     match nix::unistd::execve(path, &args, &env) {
         Err(e) => format!("exec {}: {e}", path.to_string_lossy()),
         Ok(never) => match never {},

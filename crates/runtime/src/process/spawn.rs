@@ -1,9 +1,16 @@
-//! Cloning a process into its namespaces and re-executing it as
-//! `berth-runtime init` from the sealed copy of the runtime binary.
+//! Cloning a process into its namespaces, where it either goes on in the
+//! forked copy of the runtime ([`ChildMain::Continue`]) or re-executes the
+//! runtime as `berth-runtime init` from its sealed view
+//! ([`ChildMain::Reexec`]); [`super::fork_safety`] decides which.
 //!
-//! The runtime is single-threaded whenever it clones: the child only clears
-//! one fd flag and calls execveat, both async-signal-safe, with argument
-//! vectors built before the clone.
+//! The runtime is single-threaded whenever it clones, so the child's copy
+//! of the address space is consistent: no lock (malloc's, stdio's) can be
+//! held by a thread that does not exist in the child. The forked child may
+//! therefore allocate and use std like any process; it must only never
+//! return into the parent's code (whose destructors would roll back the
+//! container): [`ChildMain::run_in_child`] ends it with `_exit`, also when
+//! it panics. The re-executing child only clears one fd flag and calls
+//! execveat, with argument vectors built before the clone.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -92,6 +99,39 @@ impl Reexec {
                 libc::AT_EMPTY_PATH,
             );
             libc::_exit(127)
+        }
+    }
+}
+
+/// What a cloned child does.
+pub enum ChildMain<'a> {
+    /// Re-executes the runtime from its sealed view as `berth-runtime init`.
+    Reexec(&'a Reexec),
+    /// Goes on in the forked copy of the runtime: runs the function with
+    /// the child's channel end and exits with the code it returns (it
+    /// returns only when it could not execve).
+    Continue(&'a dyn Fn(&mut Channel) -> i32),
+}
+
+impl ChildMain<'_> {
+    /// Runs in the freshly cloned child; never returns. `parent_end` is the
+    /// parent's end of the channel, which the forked child closes at once:
+    /// while it held it, it would never see the parent go away.
+    fn run_in_child(&self, child_end: &mut Channel, parent_end: &Channel) -> ! {
+        match self {
+            ChildMain::Reexec(r) => r.exec_in_child(),
+            ChildMain::Continue(main) => {
+                // SAFETY: closing the parent's end in our own fd table; the
+                // Channel owning it is never dropped in this process.
+                unsafe { libc::close(parent_end.raw_fd()) };
+                // A panic must not unwind into the parent's frames.
+                let code =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main(child_end)))
+                        .unwrap_or(1);
+                // SAFETY: _exit skips the destructors and atexit handlers of
+                // the parent's state this forked copy must not run.
+                unsafe { libc::_exit(code) }
+            }
         }
     }
 }
@@ -202,13 +242,13 @@ fn fail_intermediate(ch: &mut Channel, what: String) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-/// Starts the process described by `plan` running `reexec`. Returns its pid
+/// Starts the process described by `plan` running `child`. Returns its pid
 /// (always a direct child of the caller) and whether it was born in the
 /// cgroup v2 directory `cgroup` (when given and the kernel allowed it);
 /// otherwise the caller still has to move it into its cgroup.
 pub fn spawn(
     plan: &NamespacePlan,
-    reexec: &Reexec,
+    child: &ChildMain<'_>,
     cgroup: Option<BorrowedFd<'_>>,
     child_end: &mut Channel,
     parent_end: &mut Channel,
@@ -218,16 +258,16 @@ pub fn spawn(
         // Any clone3 failure (old kernel, seccomp'd clone3, a cgroup that
         // cannot take processes) falls back to clone + cgroup.procs, which
         // reports a real problem with the cgroup properly.
-        if let Some(Ok(child)) = cgroup.map(|fd| clone_into_cgroup(flags, fd)) {
-            return match child {
-                None => reexec.exec_in_child(),
+        if let Some(Ok(pid)) = cgroup.map(|fd| clone_into_cgroup(flags, fd)) {
+            return match pid {
+                None => child.run_in_child(child_end, parent_end),
                 Some(pid) => Ok((pid, true)),
             };
         }
         return match clone_raw(flags)
             .map_err(|e| RuntimeError::sys("clone the container init", e))?
         {
-            None => reexec.exec_in_child(),
+            None => child.run_in_child(child_end, parent_end),
             Some(pid) => Ok((pid, false)),
         };
     }
@@ -263,7 +303,7 @@ pub fn spawn(
             let flags = (plan.clone_flags & !libc::CLONE_NEWTIME) | libc::CLONE_PARENT;
             match clone_raw(flags) {
                 Err(e) => fail_intermediate(child_end, format!("clone the container init: {e}")),
-                Ok(None) => reexec.exec_in_child(),
+                Ok(None) => child.run_in_child(child_end, parent_end),
                 Ok(Some(pid)) => {
                     let _ = child_end.send(&ChildMsg::ExecPid(pid.as_raw()), &[]);
                     // SAFETY: see fail_intermediate.
@@ -271,9 +311,11 @@ pub fn spawn(
                 }
             }
         }
-        nix::unistd::ForkResult::Parent { child } => {
+        nix::unistd::ForkResult::Parent {
+            child: intermediate,
+        } => {
             let reply = parent_end.recv::<ChildMsg>();
-            let _ = nix::sys::wait::waitpid(child, None);
+            let _ = nix::sys::wait::waitpid(intermediate, None);
             match reply {
                 Ok((ChildMsg::ExecPid(pid), _)) => Ok((Pid::from_raw(pid), false)),
                 Ok((ChildMsg::Error(e), _)) => Err(RuntimeError::Init(e)),
@@ -290,11 +332,15 @@ pub fn spawn(
     }
 }
 
-/// Forks a child that re-executes `reexec` (for `exec`: the namespaces are
-/// joined by the re-executed process itself).
-pub fn fork_reexec(reexec: &Reexec) -> Result<Pid, RuntimeError> {
+/// Forks a child running `child` (for `exec`: the child joins the
+/// namespaces itself).
+pub fn fork_child(
+    child: &ChildMain<'_>,
+    child_end: &mut Channel,
+    parent_end: &Channel,
+) -> Result<Pid, RuntimeError> {
     match clone_raw(0).map_err(|e| RuntimeError::sys("fork", e))? {
-        None => reexec.exec_in_child(),
+        None => child.run_in_child(child_end, parent_end),
         Some(pid) => Ok(pid),
     }
 }
