@@ -1,4 +1,5 @@
-//! Sizes and durations printed the way Docker's `go-units` prints them.
+//! Sizes and durations printed (and sizes parsed) the way Docker's `go-units`
+//! does.
 
 use chrono::{DateTime, Utc};
 
@@ -48,6 +49,58 @@ fn trim_zeros(s: &str) -> &str {
     } else {
         s
     }
+}
+
+/// `units.RAMInBytes`: `512`, `20m`, `1.5g`, `1GiB`, `1 kb` (binary
+/// multiples, case-insensitive suffix `b`, `k`, `kb`, `kib` …), with go-units'
+/// error texts.
+pub fn ram_in_bytes(size: &str) -> Result<i64, String> {
+    let Some(sep) = size.rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ') else {
+        return Err(format!("invalid size: '{size}'"));
+    };
+    let (num, suffix) = if size.as_bytes()[sep] == b' ' {
+        (&size[..sep], &size[sep + 1..])
+    } else {
+        (&size[..=sep], &size[sep + 1..])
+    };
+    // Go's ParseFloat takes neither "inf"/"nan" spelled with digits nor
+    // Rust-only forms here, since `num` ends in a digit, '.' or is cut at a space.
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("strconv.ParseFloat: parsing {num:?}: invalid syntax"))?;
+    if value < 0.0 {
+        return Err(format!("invalid size: '{size}'"));
+    }
+    if suffix.is_empty() {
+        return Ok(value as i64);
+    }
+    let bad_suffix = || format!("invalid suffix: '{}'", suffix.to_lowercase());
+    if suffix.len() > 3 {
+        return Err(format!("invalid suffix: '{suffix}'"));
+    }
+    let lower = suffix.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    if bytes[0] == b'b' {
+        return if bytes.len() == 1 {
+            Ok(value as i64)
+        } else {
+            Err(bad_suffix())
+        };
+    }
+    let multiplier: i64 = match bytes[0] {
+        b'k' => 1 << 10,
+        b'm' => 1 << 20,
+        b'g' => 1 << 30,
+        b't' => 1 << 40,
+        b'p' => 1 << 50,
+        _ => return Err(bad_suffix()),
+    };
+    match bytes.len() {
+        2 if bytes[1] != b'b' => return Err(bad_suffix()),
+        3 if &bytes[1..] != b"ib" => return Err(bad_suffix()),
+        _ => {}
+    }
+    Ok((value * multiplier as f64) as i64)
 }
 
 /// `units.HumanDuration`.
@@ -111,6 +164,26 @@ mod tests {
         assert_eq!(human_size_with_precision(123_456_789.0, 3), "123MB");
         assert_eq!(human_size(1_234_567), "1.235MB");
         assert_eq!(human_size(0), "0B");
+    }
+
+    #[test]
+    fn ram_in_bytes_like_go_units() {
+        assert_eq!(ram_in_bytes("512"), Ok(512));
+        assert_eq!(ram_in_bytes("20m"), Ok(20 << 20));
+        assert_eq!(ram_in_bytes("1g"), Ok(1 << 30));
+        assert_eq!(ram_in_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(ram_in_bytes("1.5k"), Ok(1536));
+        assert_eq!(ram_in_bytes("64 mb"), Ok(64 << 20));
+        assert_eq!(ram_in_bytes("7b"), Ok(7));
+        assert_eq!(ram_in_bytes("x").unwrap_err(), "invalid size: 'x'");
+        assert_eq!(ram_in_bytes("-1").unwrap_err(), "invalid size: '-1'");
+        assert_eq!(ram_in_bytes("10q").unwrap_err(), "invalid suffix: 'q'");
+        assert_eq!(ram_in_bytes("10mx").unwrap_err(), "invalid suffix: 'mx'");
+        assert_eq!(ram_in_bytes("10kbb").unwrap_err(), "invalid suffix: 'kbb'");
+        assert_eq!(
+            ram_in_bytes("1.2.3m").unwrap_err(),
+            "strconv.ParseFloat: parsing \"1.2.3\": invalid syntax"
+        );
     }
 
     #[test]
