@@ -404,4 +404,5 @@ fn security_opt_chooses_the_profile() {
     assert_eq!(p.default_action(), LinuxSeccompAction::ScmpActAllow);
 }
 
+mod container;
 mod enforcement;
