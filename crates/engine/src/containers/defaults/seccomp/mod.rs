@@ -41,13 +41,15 @@ pub enum SeccompProfileError {
     /// [`to_oci`] was given an architecture berth does not know.
     #[error("seccomp profile: unknown architecture {arch:?}")]
     UnknownArch { arch: String },
-    /// The host's kernel release could not be read or parsed.
-    #[error("seccomp profile: cannot tell the kernel version from release {release:?}")]
-    KernelVersion {
-        release: String,
+    /// uname(2) failed.
+    #[error("seccomp profile: reading the kernel release with uname(2)")]
+    Uname {
         #[source]
-        source: Option<std::io::Error>,
+        source: std::io::Error,
     },
+    /// The host's kernel release does not start with `<major>.<minor>`.
+    #[error("seccomp profile: cannot tell the kernel version from release {release:?}")]
+    KernelVersion { release: String },
     /// `--security-opt` has an entry that is neither `key=value` nor a flag.
     #[error("invalid --security-opt 1: {opt:?}")]
     SecurityOpt { opt: String },

@@ -141,17 +141,13 @@ pub fn host_arch() -> &'static str {
 
 /// The running kernel's version and patch level (`(6, 1)` for `6.1.0-13-amd64`).
 pub fn host_kernel_version() -> Result<(u32, u32), SeccompProfileError> {
-    let uts = nix::sys::utsname::uname().map_err(|errno| SeccompProfileError::KernelVersion {
-        release: String::new(),
-        source: Some(errno.into()),
+    let uts = nix::sys::utsname::uname().map_err(|errno| SeccompProfileError::Uname {
+        source: errno.into(),
     })?;
     let release = uts.release().to_string_lossy().into_owned();
     match KernelVersion::from_release(&release) {
         Some(v) => Ok((v.major, v.minor)),
-        None => Err(SeccompProfileError::KernelVersion {
-            release,
-            source: None,
-        }),
+        None => Err(SeccompProfileError::KernelVersion { release }),
     }
 }
 

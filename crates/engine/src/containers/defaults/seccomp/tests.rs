@@ -406,3 +406,23 @@ fn security_opt_chooses_the_profile() {
 
 mod container;
 mod enforcement;
+
+#[test]
+fn kernel_releases_parse_like_docker() {
+    for (release, want) in [
+        ("6.1.0-13-amd64", Some((6, 1))),
+        ("3.12-rc5", Some((3, 12))),
+        ("3.12.25-gentoo", Some((3, 12))),
+        ("6.18.0+", Some((6, 18))),
+        ("6", None),
+        ("abc", None),
+    ] {
+        assert_eq!(
+            KernelVersion::from_release(release).map(|v| (v.major, v.minor)),
+            want,
+            "{release}"
+        );
+    }
+    let (major, _) = host_kernel_version().unwrap();
+    assert!(major >= 3);
+}
