@@ -3,7 +3,7 @@
 mod args;
 mod image_cmds;
 mod output;
-#[allow(dead_code, unused_imports)] // wired into the `run`/`create` commands separately
+#[allow(dead_code)] // wired into the `run`/`create` commands separately
 mod run_args;
 mod system_cmds;
 mod template;

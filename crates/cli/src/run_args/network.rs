@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::values::{cut, go_int_base10, mac_address, parse_ip};
+use berth_engine::containers::model::{ContainerConfig, HostConfig};
+
+use super::values::{cut, go_int_base10};
 use super::{CreateArgs, FlagError};
 
 /// One network the container joins, with its endpoint settings (Docker's
@@ -40,6 +42,56 @@ fn is_user_defined(network: &str) -> bool {
 }
 
 impl CreateArgs {
+    pub(super) fn apply_network(
+        &self,
+        config: &mut ContainerConfig,
+        host: &mut HostConfig,
+    ) -> Result<(), FlagError> {
+        let attachments = self.networks()?;
+        if !self.network.is_empty() {
+            host.network_mode = attachments
+                .first()
+                .map(|a| a.network.clone())
+                .unwrap_or_default();
+        }
+        if let Some(mac) = &self.mac_address {
+            config.mac_address = mac.clone();
+        }
+        let mut dns = Vec::new();
+        for server in &self.dns {
+            dns.push(
+                ip_address(server).map_err(|r| FlagError::invalid_argument("--dns", server, r))?,
+            );
+        }
+        host.dns = dns;
+        let mut search = Vec::new();
+        for domain in &self.dns_search {
+            search.push(
+                dns_search(domain)
+                    .map_err(|r| FlagError::invalid_argument("--dns-search", domain, r))?,
+            );
+        }
+        host.dns_search = search;
+        host.dns_options = self.dns_option.clone();
+        let mut extra_hosts = Vec::new();
+        for entry in &self.add_host {
+            extra_hosts.push(
+                extra_host(entry)
+                    .map_err(|r| FlagError::invalid_argument("--add-host", entry, r))?,
+            );
+        }
+        if !extra_hosts.is_empty() {
+            host.extra_hosts = Some(extra_hosts);
+        }
+        for link in &self.link {
+            validate_link(link).map_err(|r| FlagError::invalid_argument("--link", link, r))?;
+        }
+        if !self.link.is_empty() {
+            host.links = Some(self.link.clone());
+        }
+        Ok(())
+    }
+
     /// The networks to join (in order; the first is `HostConfig.NetworkMode`)
     /// with the endpoint flags applied to the first, as Docker's
     /// `parseNetworkOpts` does. Without `--network` the one attachment is
@@ -241,4 +293,102 @@ fn parse_network_flag(value: &str) -> Result<NetworkAttachment, String> {
         return Err("network name/id is not specified".into());
     }
     Ok(n)
+}
+
+/// `opts.ValidateIPAddress`: the address in Go's canonical form.
+pub fn ip_address(s: &str) -> Result<String, String> {
+    parse_ip(s.trim())
+        .map(|ip| go_ip_string(&ip))
+        .ok_or_else(|| format!("IP address is not correctly formatted: {s}"))
+}
+
+/// Go's `net.ParseIP` (no zones, no brackets).
+pub fn parse_ip(s: &str) -> Option<IpAddr> {
+    s.parse::<IpAddr>().ok()
+}
+
+/// Go's `net.IP.String()`: IPv4-mapped addresses print as IPv4.
+pub fn go_ip_string(ip: &IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        },
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+/// `opts.ValidateDNSSearch`.
+pub fn dns_search(s: &str) -> Result<String, String> {
+    let v = s.trim_matches(' ');
+    if v == "." {
+        return Ok(v.to_string());
+    }
+    let invalid = || format!("{v} is not a valid domain");
+    if !v.chars().any(|c| c.is_ascii_alphabetic()) {
+        return Err(invalid());
+    }
+    // domainRegexp: labels of [a-zA-Z0-9] or [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]
+    // joined by dots, an optional trailing dot, then trailing whitespace.
+    let trimmed = v.trim_end();
+    let domain = trimmed.strip_suffix('.').unwrap_or(trimmed);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if domain.split('.').all(label_ok) && domain.len() < 255 {
+        Ok(domain.to_string())
+    } else {
+        Err(invalid())
+    }
+}
+
+/// `opts.ValidateExtraHost`: `host:ip`, `host=ip` or `host:host-gateway`,
+/// returned as `host:ip`.
+pub fn extra_host(s: &str) -> Result<String, String> {
+    let (mut key, mut value, mut ok) = cut(s, '=');
+    if !ok {
+        (key, value, ok) = cut(s, ':');
+    }
+    if !ok || key.is_empty() || key.contains(':') {
+        return Err(format!("bad format for add-host: {s:?}"));
+    }
+    if value != "host-gateway" {
+        if value.len() > 2 && value.starts_with('[') && value.ends_with(']') {
+            value = &value[1..value.len() - 1];
+        }
+        if ip_address(value).is_err() {
+            return Err(format!("invalid IP address in add-host: {value:?}"));
+        }
+    }
+    Ok(format!("{key}:{value}"))
+}
+
+/// `opts.ValidateLink`: `name` or `name:alias`.
+pub fn validate_link(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("empty string specified for links".into());
+    }
+    if s.splitn(3, ':').count() > 2 {
+        return Err(format!("bad format for links: {s}"));
+    }
+    Ok(())
+}
+
+/// Go's `net.ParseMAC`: 6, 8 or 20 octets as `aa:bb:…`, `aa-bb-…` or `aabb.ccdd.…`.
+pub fn mac_address(s: &str) -> bool {
+    let s = s.trim();
+    let hex_group =
+        |g: &str, len: usize| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit());
+    let valid_octets = |n: usize| matches!(n, 6 | 8 | 20);
+    for sep in [':', '-'] {
+        if s.contains(sep) {
+            let groups: Vec<&str> = s.split(sep).collect();
+            return valid_octets(groups.len()) && groups.iter().all(|g| hex_group(g, 2));
+        }
+    }
+    let groups: Vec<&str> = s.split('.').collect();
+    groups.len() > 1 && valid_octets(groups.len() * 2) && groups.iter().all(|g| hex_group(g, 4))
 }

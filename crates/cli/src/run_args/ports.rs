@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use berth_engine::containers::model::{Empty, PortBinding};
 
-use super::values::{cut, go_uint_base10, parse_ip};
+use super::network::parse_ip;
+use super::values::{cut, go_uint_base10};
 
 /// Exposed ports (`"80/tcp"`) and host bindings collected from the flags.
 #[derive(Debug, Default)]

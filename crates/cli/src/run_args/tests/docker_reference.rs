@@ -7,7 +7,7 @@ use std::process::Command;
 
 use clap::Parser;
 
-use super::RunArgs;
+use crate::run_args::RunArgs;
 
 #[derive(Debug, Parser)]
 struct Run {
