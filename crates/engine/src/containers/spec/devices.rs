@@ -30,16 +30,13 @@ fn rule(
     r
 }
 
-/// Docker's default allow-list: deny everything, then mknod of any node,
-/// the standard character devices, ptys, /dev/net/tun; fuse stays denied
-/// unless a later rule allows it.
+/// Docker's default allow-list: deny everything, then the standard
+/// character devices, ptys and /dev/net/tun; fuse denied; then mknod of
+/// any node (runc's implicit rules). The wildcards come after the fuse
+/// deny: cgroup v1 cannot punch a hole into a wildcard exception.
 pub(crate) fn default_rules() -> Vec<LinuxDeviceCgroup> {
     use LinuxDeviceType::{B, C};
-    let mut rules = vec![
-        rule(false, None, None, None, "rwm"),
-        rule(true, Some(C), None, None, "m"),
-        rule(true, Some(B), None, None, "m"),
-    ];
+    let mut rules = vec![rule(false, None, None, None, "rwm")];
     // null, zero, full, random, urandom, tty, console, ptmx, tun
     for (major, minor) in [
         (1, 3),
@@ -56,6 +53,8 @@ pub(crate) fn default_rules() -> Vec<LinuxDeviceCgroup> {
     }
     rules.push(rule(true, Some(C), Some(136), None, "rwm"));
     rules.push(rule(false, Some(C), Some(10), Some(229), "rwm"));
+    rules.push(rule(true, Some(C), None, None, "m"));
+    rules.push(rule(true, Some(B), None, None, "m"));
     rules
 }
 

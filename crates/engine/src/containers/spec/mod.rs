@@ -222,7 +222,9 @@ pub(crate) fn build_on(
         .set_readonly(Some(host.readonly_rootfs));
 
     let mut spec = Spec::default();
-    spec.set_version("1.2.0".to_string())
+    // The version runc 1.1 and crun 1.8 (Debian 12) accept; the fields used
+    // here all exist in it.
+    spec.set_version("1.0.2-dev".to_string())
         .set_root(Some(root))
         .set_process(Some(process))
         .set_hostname((modes.uts == ShareMode::Private).then_some(hostname))
