@@ -113,6 +113,17 @@ pub fn process_args(config: &ContainerConfig) -> Result<Vec<String>, SpecError> 
     Ok(args)
 }
 
+/// `--user` (and `--group-add`) resolved against the container's own
+/// /etc/passwd and /etc/group, as for the container's process; `exec -u`
+/// uses it too.
+pub fn resolve_user(
+    rootfs: &Path,
+    user: &str,
+    group_add: &[String],
+) -> Result<oci_spec::runtime::User, SpecError> {
+    user::UserDb::read(rootfs)?.resolve(user, group_add)
+}
+
 pub(crate) fn build_on(
     input: &SpecInput<'_>,
     info: &HostInfo,

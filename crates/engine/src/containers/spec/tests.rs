@@ -667,3 +667,15 @@ fn shared_propagation_needs_a_shared_source() {
         Err(e) => assert!(e.to_string().contains("is not a shared mount"), "{e}"),
     }
 }
+
+#[test]
+fn resolve_user_for_exec() {
+    let f = Fixture::new();
+    let u = resolve_user(&f.rootfs, "app", &["nogroup".into()]).unwrap();
+    assert_eq!((u.uid(), u.gid()), (1000, 1000));
+    assert_eq!(u.additional_gids().as_deref(), Some(&[1000, 10, 65534][..]));
+    assert!(matches!(
+        resolve_user(&f.rootfs, "ghost", &[]),
+        Err(SpecError::UserNotFound { .. })
+    ));
+}
