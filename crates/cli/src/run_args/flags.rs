@@ -40,10 +40,10 @@ pub struct CreateArgs {
     /// Write the container ID to the file
     #[arg(long, value_name = "string", allow_hyphen_values = true)]
     pub cidfile: Option<String>,
-    /// CPU count (Windows only)
+    /// CPU count (Windows only; refused)
     #[arg(long, value_name = "int", allow_hyphen_values = true)]
     pub cpu_count: Option<String>,
-    /// CPU percent (Windows only)
+    /// CPU percent (Windows only; refused)
     #[arg(long, value_name = "int", allow_hyphen_values = true)]
     pub cpu_percent: Option<String>,
     /// Limit CPU CFS (Completely Fair Scheduler) period
@@ -159,10 +159,10 @@ pub struct CreateArgs {
     #[arg(short = 'i', long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", value_parser = go_bool)]
     pub interactive: bool,
-    /// Maximum IO bandwidth limit for the system drive (Windows only)
+    /// Maximum IO bandwidth limit for the system drive (Windows only; refused)
     #[arg(long, value_name = "bytes", allow_hyphen_values = true)]
     pub io_maxbandwidth: Option<String>,
-    /// Maximum IOps limit for the system drive (Windows only)
+    /// Maximum IOps limit for the system drive (Windows only; refused)
     #[arg(long, value_name = "uint", allow_hyphen_values = true)]
     pub io_maxiops: Option<String>,
     /// IPv4 address (e.g., 172.30.100.104)

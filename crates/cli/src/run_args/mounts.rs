@@ -114,16 +114,35 @@ fn daemon_parse_mount_raw(raw: &str, volume_driver: &str) -> Result<(), String> 
         "volume"
     };
     validate_target(raw, kind, target)?;
-    if kind == "volume"
-        && !source.is_empty()
-        && (volume_driver.is_empty() || volume_driver == "local")
-        && !restricted_name(source)
-    {
+    // `nocopy` becomes VolumeOptions and a propagation BindOptions, which
+    // the other kind of mount must not carry.
+    let options: Vec<&str> = mode.split(',').collect();
+    let extra_field = match kind {
+        "bind" if options.contains(&"nocopy") => Some("VolumeOptions"),
+        "volume" if options.iter().any(|o| PROPAGATIONS.contains(o)) => Some("BindOptions"),
+        _ => None,
+    };
+    if let Some(field) = extra_field {
         return Err(format!(
-            "create {source}: \"{source}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+            "invalid volume specification: '{raw}': invalid mount config for type \"{kind}\": field {field} must not be specified"
         ));
     }
+    if kind == "volume" && is_local_driver(volume_driver) && !restricted_name(source) {
+        return Err(local_volume_name_error(source));
+    }
     Ok(())
+}
+
+fn is_local_driver(driver: &str) -> bool {
+    driver.is_empty() || driver == "local"
+}
+
+/// The local volume driver's refusal of a name (Docker's text, which also
+/// catches relative host paths given where a volume name is expected).
+fn local_volume_name_error(name: &str) -> String {
+    format!(
+        "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+    )
 }
 
 fn validate_target(raw: &str, kind: &str, target: &str) -> Result<(), String> {
@@ -218,9 +237,9 @@ pub enum MountError {
 
 /// `--mount type=…,source=…,target=…,…` (`opts.MountOpt.Set`, then the
 /// daemon's `validateMountConfig`).
-pub fn mount(value: &str, cwd: &Path) -> Result<MountSpec, MountError> {
+pub fn mount(value: &str, volume_driver: &str, cwd: &Path) -> Result<MountSpec, MountError> {
     let spec = cli_parse_mount(value, cwd).map_err(MountError::Flag)?;
-    validate_mount(&spec).map_err(MountError::Config)?;
+    validate_mount(&spec, volume_driver).map_err(MountError::Config)?;
     Ok(spec)
 }
 
@@ -360,7 +379,7 @@ fn cli_parse_mount(value: &str, cwd: &Path) -> Result<MountSpec, String> {
 
 /// The daemon's `validateMountConfigImpl`, without the bind source
 /// existence check (host state; the engine makes it).
-fn validate_mount(m: &MountSpec) -> Result<(), String> {
+fn validate_mount(m: &MountSpec, volume_driver: &str) -> Result<(), String> {
     let fail = |reason: String| format!("invalid mount config for type \"{}\": {reason}", m.kind);
     if let Some(reason) = mount_target_error(&m.target) {
         return Err(fail(reason));
@@ -407,6 +426,19 @@ fn validate_mount(m: &MountSpec) -> Result<(), String> {
                 return Err(fail(
                     "must not set ReadOnly mode when using anonymous volumes".to_string(),
                 ));
+            }
+            let driver = m
+                .volume_options
+                .as_ref()
+                .and_then(|o| o.driver_config.as_ref())
+                .map(|d| d.name.as_str())
+                .unwrap_or_default();
+            if !anonymous
+                && is_local_driver(driver)
+                && is_local_driver(volume_driver)
+                && !restricted_name(&m.source)
+            {
+                return Err(local_volume_name_error(&m.source));
             }
         }
         "tmpfs" => {

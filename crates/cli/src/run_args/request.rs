@@ -15,6 +15,7 @@ impl CreateArgs {
     /// `--env-file`, `--label-file` and `seccomp=FILE`, looking up the host
     /// environment for `-e NAME`, and the working directory for `./` sources.
     pub fn to_request(&self) -> Result<CreateRequest, FlagError> {
+        self.refuse_windows_only_flags()?;
         self.pull_policy()?;
         let cwd = std::env::current_dir().unwrap_or_default();
         let mut config = ContainerConfig {
@@ -71,6 +72,31 @@ impl CreateArgs {
             config,
             host_config: host,
         })
+    }
+
+    /// Docker's CLI refuses flags annotated `ostype=windows` when the daemon
+    /// runs Linux, as berth always does.
+    fn refuse_windows_only_flags(&self) -> Result<(), FlagError> {
+        let given = [
+            ("--cpu-count", self.cpu_count.is_some()),
+            ("--cpu-percent", self.cpu_percent.is_some()),
+            ("--io-maxbandwidth", self.io_maxbandwidth.is_some()),
+            ("--io-maxiops", self.io_maxiops.is_some()),
+        ];
+        let messages: Vec<String> = given
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(flag, _)| {
+                format!("\"{flag}\" is only supported on a Docker daemon running on windows, but the Docker daemon is running on linux")
+            })
+            .collect();
+        match given.iter().find(|(_, set)| *set) {
+            Some((flag, _)) => Err(FlagError::Unsupported {
+                flag,
+                message: messages.join("\n"),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn apply_attach(&self, config: &mut ContainerConfig) -> Result<(), FlagError> {
@@ -136,7 +162,7 @@ impl CreateArgs {
         for entry in &self.env {
             let resolved = values::env_entry(entry)
                 .map_err(|r| FlagError::invalid_argument("-e, --env", entry, r))?;
-            config.env.extend(resolved);
+            config.env.push(resolved);
         }
 
         let mut labels = Vec::new();
@@ -191,7 +217,7 @@ impl CreateArgs {
 
         let mut specs = Vec::new();
         for value in &self.mount {
-            match mounts::mount(value, cwd) {
+            match mounts::mount(value, &host.volume_driver, cwd) {
                 Ok(spec) => specs.push(spec),
                 Err(mounts::MountError::Flag(reason)) => {
                     return Err(FlagError::invalid_argument("--mount", value, reason))

@@ -63,19 +63,6 @@ impl CreateArgs {
         if let Some(v) = &self.cpu_rt_runtime {
             host.cpu_realtime_runtime = int_flag("--cpu-rt-runtime", v, 64)?;
         }
-        if let Some(v) = &self.cpu_count {
-            host.cpu_count = int_flag("--cpu-count", v, 64)?;
-        }
-        if let Some(v) = &self.cpu_percent {
-            host.cpu_percent = int_flag("--cpu-percent", v, 64)?;
-        }
-        if let Some(v) = &self.io_maxbandwidth {
-            host.io_maximum_bandwidth = size_flag("--io-maxbandwidth", v)? as u64;
-        }
-        if let Some(v) = &self.io_maxiops {
-            host.io_maximum_iops = values::go_uint(v, 64)
-                .map_err(|r| FlagError::invalid_argument("--io-maxiops", v, r))?;
-        }
         if let Some(v) = &self.pids_limit {
             host.pids_limit = Some(int_flag("--pids-limit", v, 64)?);
         }

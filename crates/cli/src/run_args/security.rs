@@ -11,20 +11,8 @@ use super::{CreateArgs, FlagError};
 
 impl CreateArgs {
     pub(super) fn apply_security(&self, host: &mut HostConfig) -> Result<(), FlagError> {
-        for cap in self.cap_add.iter().chain(&self.cap_drop) {
-            let flag = if self.cap_add.contains(cap) {
-                "--cap-add"
-            } else {
-                "--cap-drop"
-            };
-            capability(cap).map_err(|m| FlagError::invalid_value(flag, m))?;
-        }
-        if !self.cap_add.is_empty() {
-            host.cap_add = Some(self.cap_add.clone());
-        }
-        if !self.cap_drop.is_empty() {
-            host.cap_drop = Some(self.cap_drop.clone());
-        }
+        host.cap_add = capabilities("--cap-add", &self.cap_add)?;
+        host.cap_drop = capabilities("--cap-drop", &self.cap_drop)?;
         if !self.group_add.is_empty() {
             host.group_add = Some(self.group_add.clone());
         }
@@ -180,22 +168,33 @@ const CAPABILITIES: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-/// The daemon's capability check: `net_admin`, `CAP_NET_ADMIN` and `ALL`
-/// are known; anything else is `unknown capability: "CAP_X"`.
-pub fn capability(s: &str) -> Result<(), String> {
-    let upper = s.trim().to_ascii_uppercase();
-    if upper == "ALL" || upper == "RESET" {
-        return Ok(());
+/// `--cap-add`/`--cap-drop` as Docker's API client sends them (upper case,
+/// `CAP_` prefixed, sorted, without duplicates; `ALL` as is), each checked
+/// the way the daemon does.
+fn capabilities(flag: &'static str, given: &[String]) -> Result<Option<Vec<String>>, FlagError> {
+    let mut normalized: Vec<String> = Vec::new();
+    for cap in given {
+        let cap = normalize_capability(cap);
+        if cap != "ALL" && !CAPABILITIES.contains(&cap.as_str()) {
+            return Err(FlagError::invalid_value(
+                flag,
+                format!("unknown capability: {cap:?}"),
+            ));
+        }
+        if !normalized.contains(&cap) {
+            normalized.push(cap);
+        }
     }
-    let normalized = if upper.starts_with("CAP_") {
+    normalized.sort();
+    Ok((!normalized.is_empty()).then_some(normalized))
+}
+
+fn normalize_capability(cap: &str) -> String {
+    let upper = cap.to_ascii_uppercase();
+    if upper == "ALL" || upper.starts_with("CAP_") {
         upper
     } else {
         format!("CAP_{upper}")
-    };
-    if CAPABILITIES.contains(&normalized.as_str()) {
-        Ok(())
-    } else {
-        Err(format!("unknown capability: {normalized:?}"))
     }
 }
 

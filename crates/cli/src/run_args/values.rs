@@ -350,17 +350,21 @@ pub fn restricted_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-/// `opts.ValidateEnv` plus the host lookup of a bare `NAME`; `None` when a
-/// bare name is unset on the host (the variable is left out).
-pub fn env_entry(s: &str) -> Result<Option<String>, String> {
+/// `opts.ValidateEnv`: `K=V` as is, a bare `NAME` with the host's value.
+/// A `NAME` unset on the host stays bare, as Docker sends it: in the API a
+/// bare name means "remove NAME from the environment" (the image's too).
+pub fn env_entry(s: &str) -> Result<String, String> {
     let (key, _, has_value) = cut(s, '=');
     if key.is_empty() {
         return Err(format!("invalid environment variable: {s}"));
     }
     if has_value {
-        return Ok(Some(s.to_string()));
+        return Ok(s.to_string());
     }
-    Ok(std::env::var_os(key).map(|v| format!("{key}={}", v.to_string_lossy())))
+    Ok(match std::env::var_os(key) {
+        Some(v) => format!("{key}={}", v.to_string_lossy()),
+        None => s.to_string(),
+    })
 }
 
 /// `opts.ValidateLabel`.

@@ -2,6 +2,7 @@
 //! here, one module per flag family.
 
 mod docker_reference;
+mod docker_request;
 mod network;
 mod process;
 mod resources;

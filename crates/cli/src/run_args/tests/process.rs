@@ -5,6 +5,10 @@ use super::*;
 #[test]
 fn command_line_shape_like_docker() {
     // Flag parsing stops at the image: what follows is the command.
+    assert_eq!(
+        run_err(&["--cpu-percent", "50", "--io-maxbandwidth", "1m"]),
+        "\"--cpu-percent\" is only supported on a Docker daemon running on windows, but the Docker daemon is running on linux\n\"--io-maxbandwidth\" is only supported on a Docker daemon running on windows, but the Docker daemon is running on linux"
+    );
     let r = parse_run(&["-it", "--rm", "busybox", "ls", "-l", "--rm"]);
     assert!(r.create.interactive && r.create.tty && r.create.rm);
     assert_eq!(r.create.image(), "busybox");
@@ -160,6 +164,9 @@ fn environment_from_flags_files_and_host() {
             "EMPTY=",
             "C=3",
             &format!("{set}=from host"),
+            // Unset on the host: sent bare, Docker's "unset it" (also the
+            // image's), while a bare name in the env file is dropped.
+            &unset,
             "A=override",
         ])
     );

@@ -31,6 +31,8 @@ fn security_options() {
         "NET_ADMIN",
         "--cap-add",
         "cap_sys_time",
+        "--cap-add",
+        "net_admin",
         "--cap-drop",
         "ALL",
         "--group-add",
@@ -53,7 +55,8 @@ fn security_options() {
     assert_eq!(h.masked_paths, Some(vec![]));
     assert_eq!(h.readonly_paths, Some(vec![]));
     assert!(h.privileged && h.readonly_rootfs);
-    assert_eq!(h.cap_add, Some(strings(&["NET_ADMIN", "cap_sys_time"])));
+    // As Docker's API client sends them: normalized, sorted, unique.
+    assert_eq!(h.cap_add, Some(strings(&["CAP_NET_ADMIN", "CAP_SYS_TIME"])));
     assert_eq!(h.cap_drop, Some(strings(&["ALL"])));
     assert_eq!(h.group_add, Some(strings(&["audio"])));
     let plain = run(&[]).host_config;

@@ -15,7 +15,9 @@ fn volumes_binds_and_anonymous() {
         "-v",
         "/a:/b:ro,Z,rshared",
         "-v",
-        "./rel:/rel:nocopy",
+        "./rel:/rel:ro",
+        "-v",
+        "data:/data2:nocopy",
         "-v",
         "/srv:/srv:ro",
     ]);
@@ -25,7 +27,8 @@ fn volumes_binds_and_anonymous() {
             "/srv:/srv:ro",
             "cache:/cache",
             "/a:/b:ro,Z,rshared",
-            &format!("{}/rel:/rel:nocopy", cwd.display()),
+            &format!("{}/rel:/rel:ro", cwd.display()),
+            "data:/data2:nocopy",
         ]))
     );
     let volumes: Vec<&String> = h.config.volumes.as_ref().unwrap().keys().collect();
@@ -45,6 +48,8 @@ fn volumes_binds_and_anonymous() {
         ("/a:/", "invalid volume specification: '/a:/': invalid mount config for type \"bind\": invalid specification: destination can't be '/'"),
         ("/a:b", "invalid volume specification: '/a:b': invalid mount config for type \"bind\": invalid mount path: 'b' mount path must be absolute"),
         ("data", "invalid volume specification: 'data': invalid mount config for type \"volume\": invalid mount path: 'data' mount path must be absolute"),
+        ("/a:/b:nocopy", "invalid volume specification: '/a:/b:nocopy': invalid mount config for type \"bind\": field VolumeOptions must not be specified"),
+        ("vol:/b:rshared", "invalid volume specification: 'vol:/b:rshared': invalid mount config for type \"volume\": field BindOptions must not be specified"),
     ] {
         assert_eq!(run_err(&["-v", spec]), message, "-v {spec:?}");
     }
@@ -165,6 +170,7 @@ fn mount_flag() {
         ("type=volume,target=/x,ro", "invalid mount config for type \"volume\": must not set ReadOnly mode when using anonymous volumes"),
         ("type=tmpfs,src=/a,target=/x", "invalid mount config for type \"tmpfs\": field Source must not be specified"),
         ("type=floppy,target=/x", "invalid mount config for type \"floppy\": mount type unknown"),
+        ("type=volume,src=./rel,target=/x", &format!("create {cwd}/rel: \"{cwd}/rel\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", cwd = cwd.display())),
     ] {
         assert_eq!(run_err(&["--mount", value]), message, "--mount {value}");
     }
