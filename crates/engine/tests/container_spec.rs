@@ -316,8 +316,11 @@ fn dev_contents_shm_and_hostname() {
         ..Default::default()
     };
     let o = case.run(
-        "ls /dev; echo ---; grep ' /dev/shm ' /proc/mounts; echo ---; hostname; cat /etc/hostname; echo $HOSTNAME; cat /etc/resolv.conf",
-        ContainerConfig::default(),
+        "ls /dev; echo ---; grep ' /dev/shm ' /proc/mounts; echo ---; hostname; cat /etc/hostname; echo $HOSTNAME; cat /etc/resolv.conf; cat /proc/sys/kernel/domainname",
+        ContainerConfig {
+            domainname: "example.test".into(),
+            ..Default::default()
+        },
         &host,
     );
     assert_eq!(o.code, Some(0), "{} {}", o.stdout, o.stderr);
@@ -340,6 +343,7 @@ fn dev_contents_shm_and_hostname() {
     let short = &o.id[..12];
     assert_eq!(names[..3], [short, short, short], "{names:?}");
     assert_eq!(names[3], "nameserver 192.0.2.53");
+    assert_eq!(names[4], "example.test");
 }
 
 #[test]

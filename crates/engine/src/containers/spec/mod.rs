@@ -148,6 +148,17 @@ pub(crate) fn build_on(
             host.oom_score_adj
         )));
     }
+    if !matches!(host.isolation.as_str(), "" | "default") {
+        return Err(SpecError::invalid(format!(
+            "invalid isolation ({}): linux only supports 'default': drop --isolation",
+            host.isolation
+        )));
+    }
+    if host.device_requests.as_ref().is_some_and(|r| !r.is_empty()) {
+        return Err(SpecError::Unsupported(
+            "could not select device driver \"\" with capabilities: [[gpu]]: berth has no GPU device drivers; drop --gpus".into(),
+        ));
+    }
     let modes = namespaces::parse_modes(config, host, input.cgroup_v2)?;
     let security = security::parse_security_opts(host, &mut warnings)?;
 

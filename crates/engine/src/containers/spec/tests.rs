@@ -637,6 +637,25 @@ fn refused_input() {
     let e = err(
         cmd(&["true"]),
         HostConfig {
+            isolation: "hyperv".into(),
+            ..Default::default()
+        },
+    );
+    assert!(
+        e.to_string().starts_with("invalid isolation (hyperv)"),
+        "{e}"
+    );
+    let e = err(
+        cmd(&["true"]),
+        HostConfig {
+            device_requests: Some(vec![json!({"Count": -1})]),
+            ..Default::default()
+        },
+    );
+    assert!(e.to_string().contains("--gpus"), "{e}");
+    let e = err(
+        cmd(&["true"]),
+        HostConfig {
             cap_add: Some(vec!["NOPE".into()]),
             ..Default::default()
         },
