@@ -211,7 +211,10 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
                     ))
                 })?;
             for w in program.warnings() {
-                crate::log::warn(w);
+                // Names newer than the host's libseccomp (a profile written for
+                // newer kernels) are normal, and this stderr is the container's:
+                // note them in the log only, as runc does.
+                crate::log::debug(w);
             }
             Some(program)
         }
