@@ -11,6 +11,7 @@
 //! | `stopping` | engine, before it signals a stop | presence prevents a restart |
 //! | `monitor.log` | monitor | errors after it detached from the caller |
 //! | `console.sock` | monitor, during a tty start | receives the pty master |
+//! | `health-probe.pid` | runtime (`exec --pid-file`) | the running probe's host pid |
 //!
 //! Every JSON document is replaced atomically (written to a temporary file,
 //! then renamed), so readers never see a partial one.

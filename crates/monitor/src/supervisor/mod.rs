@@ -9,6 +9,7 @@ mod oom;
 mod run;
 mod runtime;
 mod stdio;
+mod trim;
 
 use std::os::fd::AsRawFd;
 use std::path::Path;

@@ -145,7 +145,7 @@ impl Supervisor {
             backoff: FIRST_BACKOFF,
             state,
             done: None,
-            buf: vec![0; READ_CHUNK],
+            buf: Vec::new(),
         })
     }
 
@@ -168,7 +168,10 @@ impl Supervisor {
             self.wait_for_first_client();
         }
         match self.start() {
-            Ok(pid) => ready.started(pid),
+            Ok(pid) => {
+                ready.started(pid);
+                super::trim::drop_startup_pages();
+            }
             Err(f) => {
                 // Files first: the caller may look at them once told.
                 self.record_failed_start(&f);
@@ -417,6 +420,10 @@ impl Supervisor {
             return;
         };
         let stream = *stream;
+        // Allocated on first output: an idle container's monitor keeps none.
+        if self.buf.is_empty() {
+            self.buf.resize(READ_CHUNK, 0);
+        }
         let mut closed = false;
         // A bounded number of reads keeps one busy stream from starving
         // the rest of the loop.
