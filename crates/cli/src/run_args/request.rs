@@ -159,11 +159,17 @@ impl CreateArgs {
                     })?,
                 );
         }
+        // Docker's CLI passes the -e list through a map (to merge proxy
+        // settings), so a variable given twice is sent once, last value.
+        let mut from_flags: Vec<String> = Vec::new();
         for entry in &self.env {
             let resolved = values::env_entry(entry)
                 .map_err(|r| FlagError::invalid_argument("-e, --env", entry, r))?;
-            config.env.push(resolved);
+            let key = values::cut(&resolved, '=').0.to_string();
+            from_flags.retain(|earlier| values::cut(earlier, '=').0 != key);
+            from_flags.push(resolved);
         }
+        config.env.extend(from_flags);
 
         let mut labels = Vec::new();
         for file in &self.label_file {

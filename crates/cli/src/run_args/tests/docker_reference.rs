@@ -161,3 +161,73 @@ fn error_messages_match_docker_cli() {
         mismatches.join("\n")
     );
 }
+
+/// `(short, long)` for every flag `docker <verb> --help` lists.
+fn docker_flags(verb: &str) -> Vec<(Option<char>, String)> {
+    let output = Command::new("docker")
+        .args([verb, "--help"])
+        .output()
+        .expect("the docker CLI must be installed");
+    let help = String::from_utf8_lossy(&output.stdout);
+    let mut flags = Vec::new();
+    for line in help.lines() {
+        let line = line.trim_start();
+        let (short, rest) = match line.strip_prefix('-') {
+            Some(rest) if rest.chars().nth(1) == Some(',') => (rest.chars().next(), &rest[3..]),
+            _ => (None, line),
+        };
+        if let Some(long) = rest.strip_prefix("--") {
+            let name: String = long
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            flags.push((short, name));
+        }
+    }
+    flags
+}
+
+fn assert_has_docker_flags(verb: &str, command: clap::Command) {
+    let docker = docker_flags(verb);
+    assert!(
+        docker.len() > 90,
+        "docker {verb} --help lists {}",
+        docker.len()
+    );
+    let mut missing = Vec::new();
+    for (short, long) in &docker {
+        let found = command.get_arguments().find(|a| {
+            a.get_long() == Some(long.as_str())
+                || a.get_all_aliases()
+                    .is_some_and(|al| al.contains(&long.as_str()))
+        });
+        match found {
+            Some(arg) if arg.get_short() == *short => {}
+            Some(arg) => missing.push(format!(
+                "--{long}: short {:?}, docker {short:?}",
+                arg.get_short()
+            )),
+            None => missing.push(format!("--{long} missing")),
+        }
+    }
+    // Docker's hidden spellings.
+    for alias in ["net", "net-alias", "dns-opt"] {
+        if !command
+            .get_arguments()
+            .any(|a| a.get_all_aliases().is_some_and(|al| al.contains(&alias)))
+        {
+            missing.push(format!("hidden alias --{alias} missing"));
+        }
+    }
+    assert!(missing.is_empty(), "berth {verb}: {}", missing.join("; "));
+}
+
+#[test]
+fn every_docker_flag_is_accepted() {
+    use clap::Args;
+    assert_has_docker_flags("run", RunArgs::augment_args(clap::Command::new("run")));
+    assert_has_docker_flags(
+        "create",
+        crate::run_args::CreateArgs::augment_args(clap::Command::new("create")),
+    );
+}

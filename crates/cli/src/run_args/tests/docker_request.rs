@@ -16,12 +16,18 @@ use berth_testutil::TempDir;
 use clap::Parser;
 use serde_json::{Map, Value};
 
-use crate::run_args::RunArgs;
+use crate::run_args::{CreateArgs, CreateRequest, FlagError, RunArgs};
 
 #[derive(Debug, Parser)]
 struct Run {
     #[command(flatten)]
     args: RunArgs,
+}
+
+#[derive(Debug, Parser)]
+struct Create {
+    #[command(flatten)]
+    args: CreateArgs,
 }
 
 /// A stand-in Docker daemon: answers `_ping` and records create bodies.
@@ -45,11 +51,11 @@ impl FakeDaemon {
         Self { dir, captured }
     }
 
-    /// `docker run FLAGS… busybox [COMMAND]` → (request target, create body).
-    fn docker_create(&self, args: &[&str]) -> (String, Value) {
+    /// `docker VERB FLAGS… busybox [COMMAND]` → (request target, create body).
+    fn docker_create(&self, verb: &str, args: &[&str]) -> (String, Value) {
         let before = self.captured.lock().expect("lock").len();
         let output = Command::new("docker")
-            .arg("run")
+            .arg(verb)
             .args(args)
             .env(
                 "DOCKER_HOST",
@@ -63,7 +69,7 @@ impl FakeDaemon {
         match captured.get(before) {
             Some(c) => c.clone(),
             None => panic!(
-                "docker run {args:?} sent no create request: {}",
+                "docker {verb} {args:?} sent no create request: {}",
                 String::from_utf8_lossy(&output.stderr)
             ),
         }
@@ -175,21 +181,34 @@ fn docker_endpoints(networking: &Value) -> Value {
     without_empties(Value::Object(out))
 }
 
-fn compare(daemon: &FakeDaemon, args: &[&str]) -> Vec<String> {
-    let (target, mut docker) = daemon.docker_create(args);
-    let run = match Run::try_parse_from(["run"].iter().chain(args)) {
-        Ok(run) => run.args,
-        Err(e) => panic!("clap rejected {args:?}: {e}"),
+/// Our request and the create flags for `berth VERB ARGS…`.
+fn berth_request(verb: &str, args: &[&str]) -> (Result<CreateRequest, FlagError>, CreateArgs) {
+    let argv = [verb].into_iter().chain(args.iter().copied());
+    let parsed = if verb == "run" {
+        Run::try_parse_from(argv).map(|r| (r.args.to_request(), r.args.create))
+    } else {
+        Create::try_parse_from(argv).map(|c| (c.args.to_request(), c.args))
     };
-    let ours = match run.to_request() {
+    match parsed {
+        Ok(p) => p,
+        Err(e) => panic!("clap rejected {verb} {args:?}: {e}"),
+    }
+}
+
+fn compare(daemon: &FakeDaemon, verb: &str, args: &[&str]) -> Vec<String> {
+    let (target, mut docker) = daemon.docker_create(verb, args);
+    let (ours, create) = berth_request(verb, args);
+    let ours = match ours {
         Ok(r) => r,
         Err(e) => panic!("berth refused {args:?}: {e}"),
     };
     let mut problems = Vec::new();
 
-    let name = target
-        .split_once("name=")
-        .map(|(_, n)| n.split('&').next().unwrap_or_default().to_string());
+    // The daemon drops a leading '/' of the name; berth's CLI already has.
+    let name = target.split_once("name=").map(|(_, n)| {
+        let n = n.split('&').next().unwrap_or_default().replace("%2F", "/");
+        n.strip_prefix('/').unwrap_or(&n).to_string()
+    });
     if name.filter(|n| !n.is_empty()) != ours.name {
         problems.push(format!("name: docker {target}, berth {:?}", ours.name));
     }
@@ -222,9 +241,7 @@ fn compare(daemon: &FakeDaemon, args: &[&str]) -> Vec<String> {
     // API 1.44+ clients send the MAC address only per network; the model
     // has no per-network settings and keeps it in Config, so it must equal
     // the first network's.
-    let first_network_mac = run.create.networks().expect("networks")[0]
-        .mac_address
-        .clone();
+    let first_network_mac = create.networks().expect("networks")[0].mac_address.clone();
     assert_eq!(
         our_config["MacAddress"].as_str().unwrap_or_default(),
         first_network_mac
@@ -262,7 +279,7 @@ fn compare(daemon: &FakeDaemon, args: &[&str]) -> Vec<String> {
         }
     }
 
-    let networks = run.create.networks().expect("networks");
+    let networks = create.networks().expect("networks");
     let ours: Map<String, Value> = networks
         .iter()
         .map(|n| {
@@ -289,7 +306,7 @@ fn compare(daemon: &FakeDaemon, args: &[&str]) -> Vec<String> {
     }
     problems
         .into_iter()
-        .map(|p| format!("{args:?}: {p}"))
+        .map(|p| format!("{verb} {args:?}: {p}"))
         .collect()
 }
 
@@ -351,11 +368,42 @@ fn create_requests_match_docker_cli() {
         vec!["--stop-signal", "SIGINT", "--stop-timeout", "5", "--init", "busybox"],
         vec!["--init=false", "--stop-timeout", "0", "busybox"],
         vec!["--log-driver", "json-file", "--log-opt", "max-size=1m", "--log-opt", "max-file=3", "--runtime", "crun", "--isolation", "default", "--cidfile", cidfile, "busybox"],
+        // Edge forms.
+        vec!["-p", "::1:2222:22", "-p", "127.0.0.1::3000-3001", "-p", "9000-9002:9000-9002/tcp", "-p", "1.2.3.4:80:80/UDP", "--expose", "80/TCP", "busybox"],
+        vec!["-e", "A=b=c", "-e", "EMPTY=", "-e", "A=override", "-a", "stderr", "--name", "/slashed", "busybox"],
+        vec!["--security-opt", "label:disable", "--security-opt", "no-new-privileges=true", "--security-opt", "seccomp=unconfined", "--cap-add", "all", "--cap-add", "sys_admin", "--cap-add", "CAP_SYS_ADMIN", "busybox"],
+        vec!["--device", "/dev/fuse:rw", "--device", "/dev//null:/dev/./nul", "busybox"],
+        vec!["--mount", "type=bind,src=/a,dst=/b,bind-nonrecursive", "--mount", "type=bind,src=/c,dst=/d,bind-recursive=disabled", "--mount", "\"type=bind\",\"src=/with,comma\",dst=/e", "busybox"],
+        vec!["--memory-swap", "512m", "-m", "256m", "--pids-limit", "-1", "--oom-score-adj", "1000", "--memory-swappiness", "0", "busybox"],
+        vec!["--stop-signal", "9", "--restart", "always", "--health-cmd", "true", "--health-interval", "0s", "busybox"],
+        vec!["--dns", "::ffff:1.1.1.1", "--dns-search", ".", "--add-host", "h=1.2.3.4", "--network", "bridge", "--link", "a", "busybox"],
+        vec!["--network", "container:other", "busybox"],
+        vec!["--tmpfs", "/a", "--tmpfs", "/a:size=1m", "--volumes-from", "x", "-v", "/x:/x:z", "-v", "named:/n:ro,nocopy", "busybox"],
+        vec!["--ulimit", "nofile=10", "--ulimit", "nofile=20:30", "--group-add", "10", "--group-add", "wheel", "busybox"],
     ];
     let mut problems = Vec::new();
     for case in &cases {
-        problems.extend(compare(&daemon, case));
+        problems.extend(compare(&daemon, "run", case));
         let _ = std::fs::remove_file(cidfile);
+    }
+    // `create` shares the flags but not run's stdin and -e handling.
+    for case in [
+        &["-i", "-t", "busybox"][..],
+        &["-a", "stdin", "-a", "stdout", "busybox", "cat"],
+        &[
+            "-e", "A=1", "-e", "B", "-e", "A=2", "--name", "db", "busybox",
+        ],
+        &[
+            "-p",
+            "80",
+            "-v",
+            "/srv:/srv",
+            "--restart",
+            "always",
+            "busybox",
+        ],
+    ] {
+        problems.extend(compare(&daemon, "create", case));
     }
     assert!(
         problems.is_empty(),

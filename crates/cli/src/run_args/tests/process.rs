@@ -171,6 +171,17 @@ fn environment_from_flags_files_and_host() {
         ])
     );
 
+    // A variable repeated with -e is sent once, with its last value (Docker
+    // passes the list through a map); the env file is not merged with it.
+    assert_eq!(
+        run(&["-e", "A=1", "-e", "B=2", "-e", "A=3"]).config.env,
+        strings(&["B=2", "A=3"])
+    );
+    let created = parse_create(&["-e", "A=1", "-e", "B=2", "-e", "A=3", "busybox"]);
+    assert_eq!(
+        created.to_request().unwrap().config.env,
+        strings(&["B=2", "A=3"])
+    );
     assert_eq!(
         run_err(&["-e", "=x"]),
         "invalid argument \"=x\" for \"-e, --env\" flag: invalid environment variable: =x"
