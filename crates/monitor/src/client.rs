@@ -224,7 +224,12 @@ pub fn attach(state_dir: &Path, options: AttachOptions) -> Result<AttachOutcome,
     };
     let sock = Arc::new(sock);
     let detached = Arc::new(AtomicBool::new(false));
-    let _raw = if tty { RawTerminal::enable(0) } else { None };
+    // Raw mode only when the terminal's input goes to the container.
+    let _raw = if tty && stdin.is_some() {
+        RawTerminal::enable(0)
+    } else {
+        None
+    };
     let _winch = if tty {
         WinchForwarder::start(&sock)
     } else {

@@ -62,6 +62,9 @@ impl AttachServer {
         .map_err(MonitorError::sys("socket(AF_UNIX, SOCK_SEQPACKET)"))?;
         let addr = UnixAddr::new(path).map_err(MonitorError::sys("attach socket path too long"))?;
         bind(listener.as_raw_fd(), &addr).map_err(MonitorError::sys("bind attach socket"))?;
+        // Attaching is as good as a shell in the container: owner only.
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(MonitorError::io("chmod attach socket", path))?;
         listen(&listener, Backlog::new(16).unwrap_or(Backlog::MAXCONN))
             .map_err(MonitorError::sys("listen on attach socket"))?;
         Ok(AttachServer {

@@ -38,6 +38,7 @@ pub fn main(config_path: &Path) -> i32 {
         ready.failed(&e.to_string(), 125);
         return 125;
     }
+    let _ = std::env::set_current_dir("/");
     let log_path = files::path(&config.state_dir, files::MONITOR_LOG);
     // From here on errors can only be written down.
     let _ = daemon::redirect_stdio(Some(&log_path));
@@ -54,7 +55,20 @@ pub fn main(config_path: &Path) -> i32 {
 /// What happens before the caller is released: the config is read and the
 /// attach socket bound, so a caller may connect as soon as its child exits.
 fn prepare(config_path: &Path) -> Result<(MonitorConfig, attach::AttachServer), MonitorError> {
-    let config = MonitorConfig::load(config_path)?;
+    let mut config = MonitorConfig::load(config_path)?;
+    // The monitor leaves the caller's working directory (which may be on a
+    // filesystem that is to be unmounted): relative paths are resolved now.
+    let cwd = std::env::current_dir().map_err(MonitorError::io("getcwd", "."))?;
+    // A bare runtime name is looked up in PATH; one with a slash is a path.
+    if config.runtime.is_relative() && config.runtime.components().count() > 1 {
+        config.runtime = cwd.join(&config.runtime);
+    }
+    if config.bundle.is_relative() {
+        config.bundle = cwd.join(&config.bundle);
+    }
+    if config.runtime_root.is_relative() {
+        config.runtime_root = cwd.join(&config.runtime_root);
+    }
     std::fs::create_dir_all(&config.state_dir)
         .map_err(MonitorError::io("create state dir", &config.state_dir))?;
     for stale in [files::EXIT, files::STOPPING, files::CONTAINER_PID] {

@@ -427,7 +427,9 @@ impl Supervisor {
         let mut closed = false;
         // A bounded number of reads keeps one busy stream from starving
         // the rest of the loop.
-        let mut rounds = if drain { usize::MAX } else { 8 };
+        // Draining after the exit is bounded too: a process left behind
+        // without a pid namespace may write on forever.
+        let mut rounds = if drain { 4096 } else { 8 };
         while rounds > 0 {
             rounds -= 1;
             match nix::unistd::read(fd, &mut self.buf) {
