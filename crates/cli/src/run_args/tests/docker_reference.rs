@@ -143,18 +143,15 @@ fn berth_message(flags: &[&str]) -> String {
 
 #[test]
 fn error_messages_match_docker_cli() {
-    let config_dir =
-        std::env::temp_dir().join(format!("berth-runargs-docker-{}", std::process::id()));
-    std::fs::create_dir_all(&config_dir).expect("docker config dir");
+    let config_dir = berth_testutil::TempDir::new("runargs-docker-config").expect("temp dir");
     let mut mismatches = Vec::new();
     for flags in CASES {
-        let docker = docker_message(flags, &config_dir);
+        let docker = docker_message(flags, config_dir.path());
         let berth = berth_message(flags);
         if docker != berth {
             mismatches.push(format!("{flags:?}\n  docker: {docker}\n  berth:  {berth}"));
         }
     }
-    let _ = std::fs::remove_dir_all(&config_dir);
     assert!(
         mismatches.is_empty(),
         "messages differ:\n{}",
