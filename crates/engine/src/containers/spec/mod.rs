@@ -7,6 +7,7 @@
 //! [`effective_capabilities`] tells it which seccomp rules apply, and
 //! [`process_args`] what will run.
 
+mod blkio;
 mod caps;
 mod devices;
 mod error;
@@ -30,7 +31,7 @@ use oci_spec::runtime::{Box as ConsoleSize, BoxBuilder, Linux, Process, Root, Sp
 pub use caps::{effective_capabilities, DEFAULT_CAPABILITIES};
 pub use error::SpecError;
 pub use host::HostInfo;
-pub use mounts::{DEFAULT_SHM_SIZE, INIT_PATH};
+pub use mounts::INIT_PATH;
 pub use namespaces::NamespaceJoins;
 pub use oci_spec::runtime::LinuxSeccomp;
 pub use resources::MIN_MEMORY;

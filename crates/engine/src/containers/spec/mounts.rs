@@ -13,9 +13,7 @@ use super::security::SecurityOpts;
 use super::user_mounts::{merge_tmpfs_options, user_mounts, UserMount, UserMountKind};
 use super::{EtcFiles, SpecError};
 use crate::containers::model::HostConfig;
-
-/// `/dev/shm`'s size when `--shm-size` is not given (Docker's 64 MiB).
-pub const DEFAULT_SHM_SIZE: i64 = 64 << 20;
+use crate::containers::DEFAULT_SHM_SIZE;
 
 /// Where `--init`'s binary appears in the container (Docker's path).
 pub const INIT_PATH: &str = "/sbin/docker-init";
