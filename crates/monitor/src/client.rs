@@ -13,7 +13,6 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::socket::{
     connect, recv, send, shutdown, socket, AddressFamily, MsgFlags, Shutdown, SockFlag, SockType,
-    UnixAddr,
 };
 
 use crate::error::ClientError;
@@ -150,7 +149,8 @@ fn connect_attach(state_dir: &Path) -> Result<Option<OwnedFd>, ClientError> {
         None,
     )
     .map_err(ClientError::sys("socket(AF_UNIX, SOCK_SEQPACKET)"))?;
-    let addr = UnixAddr::new(&path).map_err(ClientError::sys("attach socket path too long"))?;
+    let (addr, _dir) =
+        crate::sockaddr::unix_addr(&path).map_err(ClientError::sys("attach socket address"))?;
     match connect(fd.as_raw_fd(), &addr) {
         Ok(()) => Ok(Some(fd)),
         Err(Errno::ENOENT) | Err(Errno::ECONNREFUSED) => Ok(None),

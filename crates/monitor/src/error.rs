@@ -40,6 +40,8 @@ pub enum MonitorError {
         /// Docker's exit code for the failure: 125, 126 or 127.
         exit_code: i32,
     },
+    #[error("a monitor (pid {pid}) already runs for {state_dir}")]
+    AlreadyRunning { state_dir: PathBuf, pid: i32 },
     #[error(transparent)]
     Log(#[from] LogError),
 }

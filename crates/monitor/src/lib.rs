@@ -107,6 +107,7 @@ pub mod error;
 pub mod files;
 pub mod logs;
 pub mod protocol;
+pub mod sockaddr;
 pub mod supervisor;
 pub mod timefmt;
 

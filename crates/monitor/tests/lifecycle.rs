@@ -282,3 +282,21 @@ fn exit_command_runs_once_with_the_code() {
         "code=5\n"
     );
 }
+
+#[test]
+fn a_second_monitor_for_the_same_state_dir_is_refused() {
+    require_root!();
+    let ct = Ct::new("twice", Rt::Berth, &["sleep", "100"]);
+    ct.start().expect("start");
+    match ct.start() {
+        Err(ClientError::Start { message, exit_code }) => {
+            assert_eq!(exit_code, 125);
+            assert!(message.contains("already runs"), "{message}");
+        }
+        other => panic!("second monitor: {other:?}"),
+    }
+    // The first one is untouched.
+    assert_eq!(ct.state().status, berth_monitor::files::Status::Running);
+    ct.kill("KILL");
+    assert_eq!(ct.wait(), 137);
+}

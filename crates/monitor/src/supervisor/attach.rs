@@ -9,7 +9,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::socket::{
     accept4, bind, listen, recv, send, setsockopt, socket, sockopt, AddressFamily, Backlog,
-    MsgFlags, SockFlag, SockType, UnixAddr,
+    MsgFlags, SockFlag, SockType,
 };
 
 use crate::error::MonitorError;
@@ -60,7 +60,8 @@ impl AttachServer {
             None,
         )
         .map_err(MonitorError::sys("socket(AF_UNIX, SOCK_SEQPACKET)"))?;
-        let addr = UnixAddr::new(path).map_err(MonitorError::sys("attach socket path too long"))?;
+        let (addr, _dir) =
+            crate::sockaddr::unix_addr(path).map_err(MonitorError::sys("attach socket address"))?;
         bind(listener.as_raw_fd(), &addr).map_err(MonitorError::sys("bind attach socket"))?;
         // Attaching is as good as a shell in the container: owner only.
         std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))

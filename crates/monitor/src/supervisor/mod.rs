@@ -71,6 +71,12 @@ fn prepare(config_path: &Path) -> Result<(MonitorConfig, attach::AttachServer), 
     }
     std::fs::create_dir_all(&config.state_dir)
         .map_err(MonitorError::io("create state dir", &config.state_dir))?;
+    if let Some(pid) = running_monitor(&config.state_dir) {
+        return Err(MonitorError::AlreadyRunning {
+            state_dir: config.state_dir.clone(),
+            pid,
+        });
+    }
     for stale in [files::EXIT, files::STOPPING, files::CONTAINER_PID] {
         let p = files::path(&config.state_dir, stale);
         match std::fs::remove_file(&p) {
@@ -84,6 +90,21 @@ fn prepare(config_path: &Path) -> Result<(MonitorConfig, attach::AttachServer), 
     // Keep the listener out of forked children's hands but alive here.
     debug_assert!(attach.listener().as_raw_fd() > 2);
     Ok((config, attach))
+}
+
+/// The pid of a live monitor recorded in `state_dir` (its command name
+/// checked, so that a reused pid does not count).
+fn running_monitor(state_dir: &Path) -> Option<i32> {
+    if !files::monitor_alive(state_dir) {
+        return None;
+    }
+    let pid: i32 = std::fs::read_to_string(files::path(state_dir, files::MONITOR_PID))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    comm.starts_with("berth-monitor").then_some(pid)
 }
 
 /// A line in `monitor.log` (the monitor's stderr after it detached).

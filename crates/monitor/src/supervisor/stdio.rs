@@ -39,7 +39,10 @@ enum Kind {
     },
     Tty {
         listener: UnixListener,
+        /// The path the runtime connects to.
         socket: PathBuf,
+        /// Keeps a `/proc/self/fd/<n>/…` path of a long socket path valid.
+        _dir: Option<OwnedFd>,
     },
 }
 
@@ -101,8 +104,31 @@ impl Prepared {
             }
             _ => {}
         }
-        let listener =
-            UnixListener::bind(socket).map_err(MonitorError::io("bind console socket", socket))?;
+        // A long state dir path is bound (and handed to the runtime) through
+        // this process's fd of the directory: /proc/<pid>/fd/<n>/console.sock.
+        let (addr, dir) = crate::sockaddr::unix_addr(socket)
+            .map_err(MonitorError::sys("console socket address"))?;
+        let fd = nix::sys::socket::socket(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::Stream,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(MonitorError::sys("socket(AF_UNIX) for the console"))?;
+        nix::sys::socket::bind(fd.as_raw_fd(), &addr)
+            .map_err(|e| MonitorError::io("bind console socket", socket)(e.into()))?;
+        nix::sys::socket::listen(&fd, nix::sys::socket::Backlog::new(1).unwrap_or(nix::sys::socket::Backlog::MAXCONN))
+            .map_err(MonitorError::sys("listen on console socket"))?;
+        let listener = UnixListener::from(fd);
+        let runtime_path = match &dir {
+            Some(d) => PathBuf::from(format!(
+                "/proc/{}/fd/{}/{}",
+                std::process::id(),
+                d.as_raw_fd(),
+                socket.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            )),
+            None => socket.to_path_buf(),
+        };
         listener
             .set_nonblocking(true)
             .map_err(MonitorError::io("set nonblocking", socket))?;
@@ -120,7 +146,8 @@ impl Prepared {
             error_output: err_r,
             kind: Kind::Tty {
                 listener,
-                socket: socket.to_path_buf(),
+                socket: runtime_path,
+                _dir: dir,
             },
         })
     }
@@ -143,7 +170,9 @@ impl Prepared {
                 stdin,
                 pty: None,
             }),
-            Kind::Tty { listener, socket } => {
+            Kind::Tty {
+                listener, socket, ..
+            } => {
                 let master = receive_master(&listener, &socket);
                 let _ = std::fs::remove_file(&socket);
                 let master = master?;
