@@ -6,6 +6,14 @@
 //! [`CreateArgs::to_request`]: Docker reports a bad value as
 //! `invalid argument "x" for "-m, --memory" flag: invalid size: 'x'`, which
 //! clap's own value parsers cannot produce.
+//!
+//! The reference is Docker itself: the tests compare every client-side
+//! error text with the `docker` CLI's, and the requests with the bodies the
+//! `docker` CLI posts to a stand-in daemon. Checks Docker's daemon makes on
+//! a request's syntax alone (restart policy, names, signals, mount specs,
+//! capabilities, security options) are made here too, so that `berth run`
+//! fails before anything is created; checks that need the host (bind
+//! sources, CPU counts, cgroup support) are the engine's.
 
 mod flags;
 mod mounts;

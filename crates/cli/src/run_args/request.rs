@@ -1,5 +1,5 @@
-//! The translation of all flags into the engine's create request, in the
-//! order Docker's `parse()` works through them; each family's details live
+//! The translation of all flags into the engine's create request (Docker's
+//! `parse()` in cli/command/container/opts.go); each family's details live
 //! in the sibling modules.
 
 use std::collections::BTreeMap;
