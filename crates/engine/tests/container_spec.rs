@@ -606,3 +606,86 @@ fn check_device_access(runtime: PathBuf, disk: &str) {
         "{name}: throttle for {numbers}: {out}"
     );
 }
+
+/// Namespace modes in a running container: the cgroup namespace default
+/// (the host's on v1/hybrid, private on v2) and `--cgroupns private`,
+/// `--network host` with the host's name and interfaces, and sysctls in
+/// the container's own namespaces (Docker's defaults and `--sysctl`).
+#[test]
+fn namespaces_and_sysctls() {
+    let bin = require_runtime!();
+    let case = Case::new(bin, "spec-namespaces");
+    let o = case.run(
+        "grep -E '^(0|[0-9]+:memory):' /proc/self/cgroup",
+        ContainerConfig::default(),
+        &HostConfig::default(),
+    );
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let line = o.stdout.lines().next().unwrap_or_default().to_string();
+    if cgroup_v2() {
+        assert!(line.ends_with(":/"), "private by default on v2: {line}");
+    } else {
+        assert!(
+            line.ends_with(&format!("/berth/{}", o.id)),
+            "the host's on v1: {line}"
+        );
+    }
+    let host = HostConfig {
+        cgroupns_mode: "private".into(),
+        ..Default::default()
+    };
+    let out = case.ok(
+        "grep -E '^[0-9]+:memory:' /proc/self/cgroup || grep '^0::' /proc/self/cgroup",
+        ContainerConfig::default(),
+        &host,
+    );
+    assert!(out.trim_end().ends_with(":/"), "--cgroupns private: {out}");
+
+    let host = HostConfig {
+        network_mode: "host".into(),
+        ..Default::default()
+    };
+    let out = case.ok(
+        "hostname; echo $HOSTNAME; ls /sys/class/net",
+        ContainerConfig::default(),
+        &host,
+    );
+    let own = nix::unistd::gethostname()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], [own.as_str(), own.as_str()]);
+    let mut inside: Vec<&str> = lines[2..]
+        .iter()
+        .flat_map(|l| l.split_whitespace())
+        .collect();
+    let mut outside: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    inside.sort_unstable();
+    outside.sort();
+    assert_eq!(inside, outside, "the host's interfaces");
+
+    let host = HostConfig {
+        sysctls: Some(
+            [
+                ("net.ipv4.ip_forward".to_string(), "1".to_string()),
+                ("kernel.shmmax".to_string(), "12345678".to_string()),
+            ]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    let out = case.ok(
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_unprivileged_port_start; ls /sys/class/net",
+        ContainerConfig::default(),
+        &host,
+    );
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["1", "12345678", "0", "lo"]
+    );
+}
