@@ -300,3 +300,31 @@ fn a_second_monitor_for_the_same_state_dir_is_refused() {
     ct.kill("KILL");
     assert_eq!(ct.wait(), 137);
 }
+
+/// Regression guard for the monitor's footprint (numbers in the crate docs).
+#[test]
+fn an_idle_monitor_stays_small() {
+    require_root!();
+    let ct = Ct::new("mem", Rt::Berth, &["sleep", "100"]);
+    ct.start().expect("start");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = ct.monitor_pid().expect("monitor pid");
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).expect("smaps");
+    let field = |name: &str| -> u64 {
+        rollup
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(name)?
+                    .trim()
+                    .strip_suffix(" kB")?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(u64::MAX)
+    };
+    let (pss, anon) = (field("Pss:"), field("Anonymous:"));
+    assert!(pss < 1024, "PSS {pss} kB");
+    assert!(anon < 512, "anonymous {anon} kB");
+    ct.kill("KILL");
+    assert_eq!(ct.wait(), 137);
+}

@@ -117,15 +117,21 @@ impl Prepared {
         .map_err(MonitorError::sys("socket(AF_UNIX) for the console"))?;
         nix::sys::socket::bind(fd.as_raw_fd(), &addr)
             .map_err(|e| MonitorError::io("bind console socket", socket)(e.into()))?;
-        nix::sys::socket::listen(&fd, nix::sys::socket::Backlog::new(1).unwrap_or(nix::sys::socket::Backlog::MAXCONN))
-            .map_err(MonitorError::sys("listen on console socket"))?;
+        nix::sys::socket::listen(
+            &fd,
+            nix::sys::socket::Backlog::new(1).unwrap_or(nix::sys::socket::Backlog::MAXCONN),
+        )
+        .map_err(MonitorError::sys("listen on console socket"))?;
         let listener = UnixListener::from(fd);
         let runtime_path = match &dir {
             Some(d) => PathBuf::from(format!(
                 "/proc/{}/fd/{}/{}",
                 std::process::id(),
                 d.as_raw_fd(),
-                socket.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                socket
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             )),
             None => socket.to_path_buf(),
         };
