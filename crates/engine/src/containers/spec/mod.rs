@@ -131,9 +131,15 @@ pub(crate) fn build_on(
 ) -> Result<(Spec, Vec<String>), SpecError> {
     let (config, host) = (input.config, input.host);
     let mut warnings = Vec::new();
-    if input.id.len() < 12 {
+    // The id names the cgroup directory: nothing that could walk paths.
+    if input.id.len() < 12
+        || !input
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err(SpecError::Internal(format!(
-            "container id {:?} is shorter than 12 characters",
+            "container id {:?} is not at least 12 letters and digits",
             input.id
         )));
     }

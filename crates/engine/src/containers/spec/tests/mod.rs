@@ -547,6 +547,27 @@ fn refused_input() {
 }
 
 #[test]
+fn container_id_must_be_a_plain_name() {
+    let f = Fixture::new();
+    let (config, host) = (cmd(&["true"]), HostConfig::default());
+    for id in ["short", "../../../../etc/x", "0123456789ab/cd"] {
+        let input = SpecInput {
+            id,
+            config: &config,
+            host: &host,
+            rootfs: &f.rootfs,
+            etc_files: EtcFiles::default(),
+            namespace_joins: NamespaceJoins::default(),
+            init_binary: None,
+            seccomp: None,
+            cgroup_v2: false,
+        };
+        let e = build_on(&input, &info()).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Internal, "{id}: {e}");
+    }
+}
+
+#[test]
 fn resolve_user_for_exec() {
     let f = Fixture::new();
     let u = resolve_user(&f.rootfs, "app", &["nogroup".into()]).unwrap();
