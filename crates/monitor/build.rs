@@ -24,8 +24,21 @@ const STATIC_BINS: &[&str] = &["berth-init", "berth-monitor"];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=CC");
     let target = std::env::var("TARGET").unwrap_or_default();
     if !target.contains("linux-gnu") {
+        return;
+    }
+    if let Some(missing) = ["libc.a", "libgcc_eh.a"]
+        .into_iter()
+        .find(|lib| !static_lib_available(lib))
+    {
+        // Without glibc's static archives (Debian: libc6-dev; Fedora:
+        // glibc-static) the binaries are linked dynamically; berth-init then
+        // only works in containers that have a glibc.
+        println!(
+            "cargo:warning=berth-monitor: {missing} not found, berth-init and berth-monitor are linked dynamically"
+        );
         return;
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
@@ -38,6 +51,17 @@ fn main() {
         println!("cargo:rustc-link-arg-bin={bin}=-L{}", dir.display());
         println!("cargo:rustc-link-arg-bin={bin}=-static-pie");
     }
+}
+
+/// Whether the C compiler finds `lib` (it echoes the bare name otherwise).
+fn static_lib_available(lib: &str) -> bool {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    std::process::Command::new(cc)
+        .arg(format!("-print-file-name={lib}"))
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .is_some_and(|p| p.starts_with('/') && std::path::Path::new(&p).exists())
 }
 
 fn write_scripts(dir: &std::path::Path) -> std::io::Result<()> {
