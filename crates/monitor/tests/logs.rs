@@ -132,3 +132,51 @@ fn follow_crosses_rotation_and_ends_with_the_container() {
     let want: Vec<String> = (0..60).map(|i| format!("follow-{i}\n")).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn follow_keeps_up_with_bursts_of_rotations() {
+    require_root!();
+    // Bursts of 100 lines (~6 files each) between quiet spells, faster than
+    // the reader polls.
+    let script = "j=0; while [ $j -lt 4 ]; do i=0; while [ $i -lt 100 ]; do \
+                  echo burst-$j-$i; i=$((i+1)); done; j=$((j+1)); sleep 0.3; done";
+    let mut ct = Ct::new("burst", Rt::Berth, &["sh", "-c", script]);
+    ct.config.log.max_size = Some(1024);
+    ct.config.log.max_file = 100;
+    ct.config.wait_for_attach = false;
+    ct.start().expect("start");
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let (config, state_dir, got2) = (
+        ct.config.log.clone(),
+        ct.state_dir().to_path_buf(),
+        Arc::clone(&got),
+    );
+    let reader = std::thread::spawn(move || {
+        let opts = LogReadOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            state_dir: Some(state_dir),
+            ..Default::default()
+        };
+        logs::read(&config, &opts, &mut |_: LogStream, d: &[u8]| {
+            if let Ok(mut g) = got2.lock() {
+                g.push(String::from_utf8_lossy(d).into_owned());
+            }
+            Ok(())
+        })
+    });
+    assert_eq!(ct.wait(), 0);
+    let deadline = std::time::Instant::now() + common::TIMEOUT;
+    while !reader.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "follow did not end");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    reader.join().expect("reader thread").expect("follow");
+    let got = got.lock().expect("lock").clone();
+    let want: Vec<String> = (0..4)
+        .flat_map(|j| (0..100).map(move |i| format!("burst-{j}-{i}\n")))
+        .collect();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want);
+}

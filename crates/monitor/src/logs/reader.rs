@@ -86,6 +86,15 @@ pub fn read(
             cursor.read_available(&mut out)?;
         }
         if let Some(next) = rotated_away(current.as_ref(), &config.path, config.driver)? {
+            // Files rotated in since the last look (several rotations can
+            // happen between two polls) come before the new current file.
+            if let Some(old) = &current {
+                for path in rotated_after(&config.path, old.dev, old.ino) {
+                    if let Some(mut cursor) = FileCursor::open(&path, config.driver)? {
+                        cursor.read_available(&mut out)?;
+                    }
+                }
+            }
             current = next;
             if let Some(cursor) = current.as_mut() {
                 cursor.read_available(&mut out)?;
@@ -123,6 +132,19 @@ fn rotated_away(
 fn container_finished(state_dir: &Path) -> bool {
     crate::files::path(state_dir, crate::files::EXIT).exists()
         || !crate::files::monitor_alive(state_dir)
+}
+
+/// The rotated files newer than the one with `dev`/`ino`, oldest first;
+/// none when that file is no longer among them (truncated or removed).
+fn rotated_after(path: &Path, dev: u64, ino: u64) -> Vec<PathBuf> {
+    let files = rotated_files(path);
+    let Some(pos) = files
+        .iter()
+        .position(|p| std::fs::metadata(p).is_ok_and(|m| m.dev() == dev && m.ino() == ino))
+    else {
+        return Vec::new();
+    };
+    files[pos + 1..].to_vec()
 }
 
 /// `<path>.N` … `<path>.1`, oldest first.

@@ -127,9 +127,13 @@ impl LogWriter {
                 self.rotate()?;
             }
         }
+        if self.file.is_none() {
+            // A rotation failed half-way: start a new current file.
+            self.open_current()?;
+        }
         let path = &self.config.path;
         let file = self.file.as_mut().ok_or_else(|| LogError::Io {
-            what: "write log file (not open after a failed rotation)",
+            what: "write log file (not open)",
             path: path.clone(),
             source: std::io::Error::from(std::io::ErrorKind::NotConnected),
         })?;
