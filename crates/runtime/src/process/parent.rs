@@ -357,19 +357,16 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
 
     let created = chrono::Utc::now();
     let owner = String::new();
-    let annotations = spec.annotations().as_ref().filter(|a| !a.is_empty());
-    let hook_state = |status: Status| -> Vec<u8> {
-        serde_json::to_vec(&HookState {
-            oci_version: spec.version(),
-            id: &opts.id,
-            status,
-            pid: init.as_raw(),
-            bundle: &bundle,
-            annotations,
-        })
-        .unwrap_or_default()
-    };
-    init_cfg.hook_state = String::from_utf8_lossy(&hook_state(Status::Creating)).into_owned();
+    let creating_state = serde_json::to_vec(&HookState {
+        oci_version: spec.version(),
+        id: &opts.id,
+        status: Status::Creating,
+        pid: init.as_raw(),
+        bundle: &bundle,
+        annotations: spec.annotations().as_ref().filter(|a| !a.is_empty()),
+    })
+    .unwrap_or_default();
+    init_cfg.hook_state = String::from_utf8_lossy(&creating_state).into_owned();
     if dmz.is_some() {
         // The forked init has everything else in its copy of our memory.
         parent_end
@@ -393,6 +390,24 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
     drop(fifo);
     drop(dmz);
 
+    // Recorded while the init sets up (the other core's work): nobody sees
+    // it before we unlock the directory, and a failure below removes it.
+    let (init_start_time, _) = crate::state::proc_stat(init.as_raw())
+        .ok_or_else(|| RuntimeError::Init("exited during setup".into()))?;
+    let state = ContainerState {
+        id: opts.id.clone(),
+        init_pid: init.as_raw(),
+        init_start_time,
+        bundle,
+        rootfs,
+        created,
+        owner,
+        cgroup_path,
+        config: spec,
+    };
+    dir.save(&state)?;
+    let spec = &state.config;
+
     loop {
         let (msg, fds) = match parent_end.recv::<ChildMsg>() {
             Ok(m) => m,
@@ -412,15 +427,14 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
         };
         match msg {
             ChildMsg::RunHooks => {
-                let state = hook_state(Status::Creating);
-                hooks::run(&spec, HookKind::Prestart, &state)?;
-                hooks::run(&spec, HookKind::CreateRuntime, &state)?;
+                hooks::run(spec, HookKind::Prestart, &creating_state)?;
+                hooks::run(spec, HookKind::CreateRuntime, &creating_state)?;
                 parent_end
                     .send(&ParentMsg::HooksDone, &[])
                     .map_err(|e| proto("container init", e))?;
             }
             ChildMsg::SeccompNotify => {
-                send_seccomp_fd(&spec, &fds, &hook_state(Status::Creating))?;
+                send_seccomp_fd(spec, &fds, &creating_state)?;
             }
             ChildMsg::Ready => break,
             ChildMsg::Error(e) => return Err(RuntimeError::Init(e)),
@@ -434,20 +448,6 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
     }
     drop(parent_end);
 
-    let (init_start_time, _) = crate::state::proc_stat(init.as_raw())
-        .ok_or_else(|| RuntimeError::Init("exited right after setup".into()))?;
-    let state = ContainerState {
-        id: opts.id.clone(),
-        init_pid: init.as_raw(),
-        init_start_time,
-        bundle,
-        rootfs,
-        created,
-        owner,
-        cgroup_path,
-        config: spec,
-    };
-    dir.save(&state)?;
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, init.as_raw())?;
     }
