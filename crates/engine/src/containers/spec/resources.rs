@@ -36,8 +36,8 @@ pub(crate) fn resources(
     Ok(res)
 }
 
-fn mib(bytes: i64) -> String {
-    format!("{bytes} bytes")
+fn bytes(n: i64) -> String {
+    format!("{n} bytes")
 }
 
 fn memory(
@@ -52,7 +52,7 @@ fn memory(
     if limit != 0 && limit < MIN_MEMORY {
         return Err(SpecError::invalid(format!(
             "Minimum memory limit allowed is 6MB: --memory asks for {}",
-            mib(limit)
+            bytes(limit)
         )));
     }
     if swap < -1 {
@@ -67,8 +67,8 @@ fn memory(
     if limit > 0 && swap > 0 && swap < limit {
         return Err(SpecError::invalid(format!(
             "Minimum memoryswap limit should be larger than memory limit, see usage: --memory-swap {} is below --memory {}",
-            mib(swap),
-            mib(limit)
+            bytes(swap),
+            bytes(limit)
         )));
     }
     if limit == 0 && swap > 0 {
@@ -95,14 +95,14 @@ fn memory(
     if reservation != 0 && reservation < MIN_MEMORY {
         return Err(SpecError::invalid(format!(
             "Minimum memory reservation allowed is 6MB: --memory-reservation asks for {}",
-            mib(reservation)
+            bytes(reservation)
         )));
     }
     if limit > 0 && reservation > limit {
         return Err(SpecError::invalid(format!(
             "Minimum memory limit can not be less than memory reservation limit, see usage: --memory {} is below --memory-reservation {}",
-            mib(limit),
-            mib(reservation)
+            bytes(limit),
+            bytes(reservation)
         )));
     }
     let mut oom_kill_disable = host.oom_kill_disable;
