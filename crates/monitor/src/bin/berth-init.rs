@@ -18,12 +18,17 @@ fn main() {
 }
 
 fn run() -> i32 {
-    let args: Vec<CString> = std::env::args_os()
+    let mut args: Vec<CString> = std::env::args_os()
         .skip(1)
         .filter_map(|a| CString::new(a.as_bytes()).ok())
         .collect();
+    // `docker-init -- CMD…` (tini's form, which Docker and berth use): the
+    // `--` only ends init's own options.
+    if args.first().is_some_and(|a| a.as_bytes() == b"--") {
+        args.remove(0);
+    }
     let Some(program) = args.first().cloned() else {
-        eprintln!("berth-init: usage: berth-init CMD [ARG...]");
+        eprintln!("berth-init: usage: berth-init [--] CMD [ARG...]");
         return 2;
     };
     // Every signal that can be caught is taken synchronously with sigwait;
