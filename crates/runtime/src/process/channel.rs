@@ -27,7 +27,8 @@ pub enum ParentMsg {
     /// To a forked child (init or exec'd process), which has its
     /// configuration already: it is in its cgroup and may go on. For an
     /// init, `hook_state` is the OCI state (with its host pid) for the
-    /// createContainer and startContainer hooks; empty for exec.
+    /// createContainer and startContainer hooks, and fds: [exec.fifo
+    /// (O_PATH)]; for exec, both empty.
     Begin { hook_state: String },
     /// The prestart and createRuntime hooks ran.
     HooksDone,

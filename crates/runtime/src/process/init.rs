@@ -69,16 +69,17 @@ pub(super) fn report(ch: &mut Channel, err: &str) {
 }
 
 /// The forked container init (`/proc/self/exe` is the host's runtime
-/// binary, so it stays non-dumpable until the dmz replaces it), run in the clone child by
-/// [`super::parent::create`]: the configuration, the exec.fifo and console
-/// socket fds and the compiled seccomp program are the parent's, already in
-/// this copy of its memory. Waits for [`ParentMsg::Begin`] (the init is in
-/// its cgroup), then sets the container up. Returns the exit code when it
-/// could not execve.
+/// binary, so it stays non-dumpable until the dmz replaces it), run in the
+/// clone child by [`super::parent::create`]: the configuration, the console
+/// socket fd and the compiled seccomp program are the parent's, already in
+/// this copy of its memory. Unshares the namespaces in `unshare_flags`
+/// (those the clone left to it), waits for [`ParentMsg::Begin`] (the init
+/// is in its cgroup; it brings the exec.fifo), then sets the container up.
+/// Returns the exit code when it could not execve.
 pub fn forked(
     ch: &mut Channel,
     cfg: &InitConfig,
-    fifo: BorrowedFd<'_>,
+    unshare_flags: libc::c_int,
     console: Option<BorrowedFd<'_>>,
     seccomp: Option<&berth_seccomp::SeccompProgram>,
     dmz: &Dmz,
@@ -86,18 +87,21 @@ pub fn forked(
     // First: until the dmz runs, /proc/<pid>/exe of this process is the
     // host's binary (see fork_safety).
     security::set_dumpable(false);
+    let unshared = nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(unshare_flags))
+        .map_err(|e| format!("unshare namespaces ({unshare_flags:#x}): {e}"));
     let err = match ch.recv::<ParentMsg>() {
-        Ok((ParentMsg::Begin { hook_state }, _)) => {
-            // Own copies: the parent's OwnedFds are never dropped here.
-            match (
-                fifo.try_clone_to_owned(),
-                console.map(|c| c.try_clone_to_owned()).transpose(),
-            ) {
-                (Ok(fifo), Ok(console)) => {
+        Ok((ParentMsg::Begin { hook_state }, fds)) => {
+            // Own copy of the console socket: the parent's OwnedFd is never
+            // dropped here.
+            let console = console.map(|c| c.try_clone_to_owned()).transpose();
+            match (unshared, fds.into_iter().next(), console) {
+                (Err(e), _, _) => e,
+                (Ok(()), None, _) => "exec.fifo fd missing".into(),
+                (Ok(()), Some(_), Err(e)) => format!("duplicate the console socket: {e}"),
+                (Ok(()), Some(fifo), Ok(console)) => {
                     let compiled = Compiled(seccomp);
                     run_init(ch, cfg, &hook_state, fifo, console, Some((dmz, compiled)))
                 }
-                (Err(e), _) | (_, Err(e)) => format!("duplicate the init's fds: {e}"),
             }
         }
         Ok((other, _)) => format!("expected Begin, got {other:?}"),
