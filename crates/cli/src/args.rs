@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::container_args::*;
+use crate::run_args::{CreateArgs, RunArgs};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "berth",
@@ -60,6 +63,104 @@ pub enum Command {
     /// Manage berth
     #[command(subcommand)]
     System(SystemCommand),
+    /// Create and run a new container from an image
+    Run(Box<RunArgs>),
+    /// Create a new container
+    Create(Box<CreateArgs>),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(RestartArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(ContainersArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(crate::info_cmds::StatsArgs),
+    /// Display system-wide information
+    Info(crate::info_cmds::InfoArgs),
+    /// Show the berth version information
+    Version(crate::info_cmds::VersionArgs),
+    /// Get real time events from the server
+    Events(crate::info_cmds::EventsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Create and run a new container from an image
+    Run(Box<RunArgs>),
+    /// Create a new container
+    Create(Box<CreateArgs>),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(RestartArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// List containers
+    #[command(alias = "ps", alias = "list")]
+    Ls(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(ContainersArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Display detailed information on one or more containers
+    Inspect(InspectArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Remove all stopped containers
+    Prune(ContainerPruneArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(crate::info_cmds::StatsArgs),
+    /// Record a container's exit (run by its monitor)
+    #[command(hide = true)]
+    Cleanup(CleanupArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +191,30 @@ pub enum ImageCommand {
 pub enum SystemCommand {
     /// Show berth disk usage
     Df(DfArgs),
+    /// Display system-wide information
+    Info(crate::info_cmds::InfoArgs),
+    /// Get real time events from the server
+    Events(crate::info_cmds::EventsArgs),
+    /// Remove unused data (stopped containers, dangling images)
+    Prune(SystemPruneArgs),
+    /// Start the containers whose restart policy asks for it (run once at boot)
+    Boot,
+}
+
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    pub volumes: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>")
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -160,10 +285,13 @@ pub struct InspectArgs {
     /// Format output using a custom template
     #[arg(short, long)]
     pub format: Option<String>,
-    /// Return JSON for specified type (only "image" is supported)
+    /// Return JSON for specified type (container or image)
     #[arg(long = "type")]
     pub kind: Option<String>,
-    #[arg(required = true, value_name = "IMAGE")]
+    /// Display total file sizes if the type is container
+    #[arg(short, long)]
+    pub size: bool,
+    #[arg(required = true, value_name = "NAME|ID")]
     pub images: Vec<String>,
 }
 

@@ -1,18 +1,17 @@
 //! Verbs that stream a container's input and output: attach (and the
 //! attached half of `run`/`start -a`), logs and exec.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use berth_engine::containers::{ContainerRecord, ExecRequest, Status};
 use berth_engine::{Engine, EngineError};
+use berth_monitor::client::{AttachOptions, AttachOutcome};
 use berth_monitor::logs::{LogReadOptions, LogStream};
 
 use crate::container_args::{AttachArgs, ExecArgs, LogsArgs};
 use crate::output::CliError;
-
-/// Docker's default detach sequence, ctrl-p ctrl-q.
-const DEFAULT_DETACH_KEYS: [u8; 2] = [0x10, 0x11];
 
 /// `--detach-keys` (moby/term's `ToBytes`); `None` → the default.
 pub fn parse_detach_keys(keys: Option<&str>) -> anyhow::Result<Option<Vec<u8>>> {
@@ -43,32 +42,56 @@ pub fn parse_detach_keys(keys: Option<&str>) -> anyhow::Result<Option<Vec<u8>>> 
     Ok(Some(codes))
 }
 
-/// Streams a started container's output (and input when `stdin`) until it
-/// exits or the user detaches; returns its exit code (`None` when detached).
-pub fn attach_running(
+/// Attaches this process's stdio to the container whose monitor state dir
+/// is `run_dir`, until it exits (its code) or the user detaches (`None`).
+fn attach_to(
+    run_dir: &Path,
+    tty: bool,
+    stdin: bool,
+    detach_keys: Option<Vec<u8>>,
+) -> Result<Option<i32>, berth_monitor::error::ClientError> {
+    let opts = AttachOptions {
+        stdin: stdin.then(|| Box::new(io::stdin()) as Box<dyn Read + Send>),
+        stdout: Box::new(io::stdout()),
+        stderr: Box::new(io::stderr()),
+        tty,
+        detach_keys,
+    };
+    Ok(match berth_monitor::client::attach(run_dir, opts)? {
+        AttachOutcome::Exited(code) => Some(code),
+        AttachOutcome::Detached => None,
+    })
+}
+
+/// Starts a container with this terminal attached from its first byte of
+/// output (`run` without `-d`, `start -a`): the monitor waits for the
+/// attach connection before it starts the container. Returns the exit code
+/// (`None` when detached).
+pub fn start_and_attach(
     engine: &Engine,
     rec: &ContainerRecord,
     stdin: bool,
     detach_keys: Option<Vec<u8>>,
     sig_proxy: bool,
-) -> anyhow::Result<Option<i32>> {
-    let paths = engine.containers().paths(&rec.id);
-    let _proxy = if sig_proxy {
-        Some(SignalProxy::start(engine, rec.id.clone()))
-    } else {
-        None
-    };
-    let opts = berth_monitor::client::AttachOptions {
-        stdin,
-        tty: rec.config.tty,
-        detach_keys: detach_keys.unwrap_or_else(|| DEFAULT_DETACH_KEYS.to_vec()),
-    };
-    let outcome = berth_monitor::client::attach(&paths.run_dir, &opts, &mut io::stdout(), &mut io::stderr())
-        .map_err(|e| CliError::new(format!("Error: attaching to {}: {e}", rec.name)))?;
-    Ok(match outcome {
-        berth_monitor::client::AttachOutcome::Exited(code) => Some(code),
-        berth_monitor::client::AttachOutcome::Detached => None,
-    })
+) -> Result<Option<i32>, EngineError> {
+    let svc = engine.containers();
+    let ticket = svc.start_begin(&rec.id, true)?;
+    let _proxy = sig_proxy.then(|| SignalProxy::start(engine, rec.id.clone()));
+    let run_dir = ticket.run_dir().to_path_buf();
+    let tty = rec.config.tty;
+    let streamer = std::thread::spawn(move || attach_to(&run_dir, tty, stdin, detach_keys));
+    let started = svc.start_finish(ticket);
+    let outcome = streamer.join();
+    started?;
+    match outcome {
+        Ok(Ok(code)) => Ok(code),
+        Ok(Err(e)) => {
+            // The stream broke, but the container ran: its recorded exit tells.
+            tracing::debug!("attach to {}: {e}", rec.id);
+            Ok(Some(svc.wait(&rec.id)?))
+        }
+        Err(_) => Err(EngineError::Corrupt("the attach thread panicked".into())),
+    }
 }
 
 /// `attach`.
@@ -77,18 +100,27 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> anyhow::Result<()> {
     match rec.status {
         Status::Running => {}
         Status::Paused => {
-            return Err(CliError::new("You cannot attach to a paused container, unpause it first").into())
+            return Err(
+                CliError::new("You cannot attach to a paused container, unpause it first").into(),
+            )
         }
-        _ => return Err(CliError::new("You cannot attach to a stopped container, start it first").into()),
+        _ => {
+            return Err(
+                CliError::new("You cannot attach to a stopped container, start it first").into(),
+            )
+        }
     }
     let keys = parse_detach_keys(a.detach_keys.as_deref())?;
-    let code = attach_running(
-        engine,
-        &rec,
+    let _proxy =
+        (a.sig_proxy && !rec.config.tty).then(|| SignalProxy::start(engine, rec.id.clone()));
+    let run_dir = engine.containers().paths(&rec.id).run_dir;
+    let code = attach_to(
+        &run_dir,
+        rec.config.tty,
         !a.no_stdin && rec.config.open_stdin,
         keys,
-        a.sig_proxy && !rec.config.tty,
-    )?;
+    )
+    .map_err(|e| CliError::new(format!("Error: attaching to {}: {e}", rec.name)))?;
     crate::container_cmds::exit_with(code)
 }
 
@@ -117,9 +149,13 @@ impl SignalProxy {
         }
         let cfg = engine.config().clone();
         std::thread::spawn(move || {
-            let Ok(engine) = Engine::open(cfg) else { return };
+            let Ok(engine) = Engine::open(cfg) else {
+                return;
+            };
             while let Ok(sig) = set.wait() {
-                let _ = engine.containers().kill(&id, Some(&(sig as i32).to_string()));
+                let _ = engine
+                    .containers()
+                    .kill(&id, Some(&(sig as i32).to_string()));
             }
         });
         SignalProxy
@@ -135,7 +171,9 @@ pub fn logs(engine: &Engine, a: LogsArgs) -> anyhow::Result<()> {
     let tail = match a.tail.as_str() {
         "all" | "" => None,
         n => Some(n.parse::<i64>().map_err(|_| {
-            CliError::usage(format!("invalid value for \"tail\": {n:?} is not a valid integer"))
+            CliError::usage(format!(
+                "invalid value for \"tail\": {n:?} is not a valid integer"
+            ))
         })?)
         .filter(|n| *n >= 0)
         .map(|n| n as usize),
@@ -189,7 +227,7 @@ fn parse_time(v: &str) -> anyhow::Result<SystemTime> {
     if let Ok(secs) = v.parse::<f64>() {
         return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs.max(0.0)));
     }
-    let ns = crate::run_args::parse_go_duration(v).map_err(|_| {
+    let ns = crate::run_args::values::go_duration(v).map_err(|_| {
         CliError::usage(format!(
             "invalid value for \"since\": {v:?}: use a timestamp (2013-01-02T13:23:37Z), Unix seconds or a duration (42m)"
         ))
@@ -202,9 +240,8 @@ fn parse_time(v: &str) -> anyhow::Result<SystemTime> {
 pub fn exec(engine: &Engine, a: ExecArgs) -> anyhow::Result<()> {
     let mut env = Vec::new();
     for file in &a.env_file {
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            CliError::usage(format!("open {}: {e}", file.display()))
-        })?;
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| CliError::usage(format!("open {}: {e}", file.display())))?;
         for line in text.lines() {
             let line = line.trim_start();
             if line.is_empty() || line.starts_with('#') {
@@ -223,12 +260,15 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> anyhow::Result<()> {
         detach: a.detach,
         privileged: a.privileged,
     };
-    let mut cmd = engine.containers().exec_command(&a.container, &req).map_err(|e| match e {
-        EngineError::Conflict(m) | EngineError::InvalidArgument(m) => {
-            CliError::new(format!("Error response from daemon: {m}"))
-        }
-        other => CliError::new(format!("Error response from daemon: {other}")),
-    })?;
+    let mut cmd = engine
+        .containers()
+        .exec_command(&a.container, &req)
+        .map_err(|e| match e {
+            EngineError::Conflict(m) | EngineError::InvalidArgument(m) => {
+                CliError::new(format!("Error response from daemon: {m}"))
+            }
+            other => CliError::new(format!("Error response from daemon: {other}")),
+        })?;
     if !a.interactive && !a.tty {
         cmd.stdin(std::process::Stdio::null());
     }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::container_args::*;
-use crate::output::{error_chain, ellipsis, AlreadyReported, CliError, Formatter};
+use crate::output::{ellipsis, error_chain, AlreadyReported, CliError, Formatter};
 use crate::run_args::{CreateArgs, RunArgs};
 use crate::units::{human_duration, human_size};
 
@@ -22,7 +22,9 @@ const EXIT_ENGINE: u8 = 125;
 /// status (125, or 126/127 when the command could not be executed).
 fn run_error(e: &EngineError, command: &str) -> anyhow::Error {
     let code = match e {
-        EngineError::StartFailed { exit_code, .. } => u8::try_from(*exit_code).unwrap_or(EXIT_ENGINE),
+        EngineError::StartFailed { exit_code, .. } => {
+            u8::try_from(*exit_code).unwrap_or(EXIT_ENGINE)
+        }
         _ => EXIT_ENGINE,
     };
     let hint = if e.kind() == berth_engine::ErrorKind::InvalidArgument {
@@ -31,13 +33,21 @@ fn run_error(e: &EngineError, command: &str) -> anyhow::Error {
         String::new()
     };
     CliError {
-        message: format!("berth: Error response from daemon: {}{hint}", error_chain(e)),
+        message: format!(
+            "berth: Error response from daemon: {}{hint}",
+            error_chain(e)
+        ),
         code,
     }
     .into()
 }
 
-fn create_record(engine: &Engine, a: &CreateArgs, run: Option<&RunArgs>, command: &str) -> anyhow::Result<ContainerRecord> {
+fn create_record(
+    engine: &Engine,
+    a: &CreateArgs,
+    run: Option<&RunArgs>,
+    command: &str,
+) -> anyhow::Result<ContainerRecord> {
     let req = match run {
         Some(r) => r.to_request(),
         None => a.to_request(),
@@ -50,8 +60,8 @@ fn create_record(engine: &Engine, a: &CreateArgs, run: Option<&RunArgs>, command
         .containers()
         .create(req)
         .map_err(|e| run_error(&e, command))?;
-    if let Some(path) = a.cidfile.as_deref().filter(|p| !p.as_os_str().is_empty()) {
-        write_cidfile(path, &rec.id)?;
+    if let Some(path) = a.cidfile.as_deref().filter(|p| !p.is_empty()) {
+        write_cidfile(std::path::Path::new(path), &rec.id)?;
     }
     Ok(rec)
 }
@@ -92,20 +102,22 @@ pub fn run(engine: &Engine, a: RunArgs) -> anyhow::Result<()> {
         println!("{}", rec.id);
         return Ok(());
     }
-    if let Err(e) = svc.start_attached(&rec.id) {
-        if rec.host_config.auto_remove {
-            let _ = svc.remove(&rec.id, true);
-        }
-        return Err(run_error(&e, "run"));
-    }
-    let code = crate::attach_cmds::attach_running(
+    let res = crate::attach_cmds::start_and_attach(
         engine,
         &rec,
         rec.config.open_stdin,
         detach_keys,
         a.sig_proxy && !rec.config.tty,
-    )?;
-    exit_with(code)
+    );
+    match res {
+        Ok(code) => exit_with(code),
+        Err(e) => {
+            if rec.host_config.auto_remove {
+                let _ = svc.remove(&rec.id, true);
+            }
+            Err(run_error(&e, "run"))
+        }
+    }
 }
 
 /// Ends the process with a container's exit status (Docker's CLI does the same).
@@ -122,7 +134,10 @@ pub fn exit_with(code: Option<i32>) -> anyhow::Result<()> {
 
 /// Runs `op` on each container, printing what Docker prints (the argument)
 /// on success and the error on failure; fails at the end if any failed.
-fn each(names: &[String], mut op: impl FnMut(&str) -> Result<(), EngineError>) -> anyhow::Result<()> {
+fn each(
+    names: &[String],
+    mut op: impl FnMut(&str) -> Result<(), EngineError>,
+) -> anyhow::Result<()> {
     let mut failed = false;
     let mut out = io::stdout().lock();
     for name in names {
@@ -144,22 +159,20 @@ pub fn start(engine: &Engine, a: StartArgs) -> anyhow::Result<()> {
     let svc = engine.containers();
     if a.attach || a.interactive {
         if a.containers.len() > 1 {
-            return Err(CliError::new(
-                "you cannot start and attach multiple containers at once",
-            )
-            .into());
+            return Err(
+                CliError::new("you cannot start and attach multiple containers at once").into(),
+            );
         }
         let detach_keys = crate::attach_cmds::parse_detach_keys(a.detach_keys.as_deref())?;
-        let rec = svc
-            .start_attached(&a.containers[0])
-            .map_err(|e| run_error(&e, "start"))?;
-        let code = crate::attach_cmds::attach_running(
+        let rec = svc.get(&a.containers[0])?;
+        let code = crate::attach_cmds::start_and_attach(
             engine,
             &rec,
             a.interactive && rec.config.open_stdin,
             detach_keys,
             !rec.config.tty,
-        )?;
+        )
+        .map_err(|e| run_error(&e, "start"))?;
         return exit_with(code);
     }
     each(&a.containers, |c| svc.start(c).map(drop))
@@ -179,12 +192,16 @@ pub fn restart(engine: &Engine, a: RestartArgs) -> anyhow::Result<()> {
 
 pub fn kill(engine: &Engine, a: KillArgs) -> anyhow::Result<()> {
     let svc = engine.containers();
-    each(&a.containers, |c| svc.kill(c, a.signal.as_deref()).map(drop))
+    each(&a.containers, |c| {
+        svc.kill(c, a.signal.as_deref()).map(drop)
+    })
 }
 
 pub fn rm(engine: &Engine, a: RmArgs) -> anyhow::Result<()> {
     if a.link {
-        return Err(CliError::new("--link is not supported: berth has no container links yet").into());
+        return Err(
+            CliError::new("--link is not supported: berth has no container links yet").into(),
+        );
     }
     let svc = engine.containers();
     each(&a.containers, |c| svc.remove(c, a.force).map(drop))
@@ -224,7 +241,9 @@ pub fn rename(engine: &Engine, a: RenameArgs) -> anyhow::Result<()> {
 }
 
 pub fn cleanup(engine: &Engine, a: CleanupArgs) -> anyhow::Result<()> {
-    let code = std::env::var("BERTH_EXIT_CODE").ok().and_then(|v| v.parse().ok());
+    let code = std::env::var("BERTH_EXIT_CODE")
+        .ok()
+        .and_then(|v| v.parse().ok());
     engine.containers().cleanup(&a.id, code)?;
     Ok(())
 }
@@ -306,7 +325,11 @@ pub fn ps(engine: &Engine, a: PsArgs) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     if a.quiet && a.format.is_none() {
         for rec in &list {
-            let id = if a.no_trunc { rec.id.clone() } else { rec.id[..12].to_string() };
+            let id = if a.no_trunc {
+                rec.id.clone()
+            } else {
+                rec.id[..12].to_string()
+            };
             writeln!(out, "{id}")?;
         }
         return Ok(());
@@ -395,7 +418,9 @@ pub fn top(engine: &Engine, a: TopArgs) -> anyhow::Result<()> {
     let pid_col = header
         .split_whitespace()
         .position(|h| h == "PID")
-        .ok_or_else(|| CliError::new("Error response from daemon: Couldn't find PID field in ps output"))?;
+        .ok_or_else(|| {
+            CliError::new("Error response from daemon: Couldn't find PID field in ps output")
+        })?;
     let mut table = String::new();
     table.push_str(&header.split_whitespace().collect::<Vec<_>>().join("\t"));
     table.push('\n');
@@ -409,8 +434,19 @@ pub fn top(engine: &Engine, a: TopArgs) -> anyhow::Result<()> {
             continue;
         }
         // The last column (the command) may contain spaces.
-        let mut cols: Vec<String> = fields.iter().take(ncols.saturating_sub(1)).map(|s| s.to_string()).collect();
-        cols.push(fields.iter().skip(ncols.saturating_sub(1)).copied().collect::<Vec<_>>().join(" "));
+        let mut cols: Vec<String> = fields
+            .iter()
+            .take(ncols.saturating_sub(1))
+            .map(|s| s.to_string())
+            .collect();
+        cols.push(
+            fields
+                .iter()
+                .skip(ncols.saturating_sub(1))
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
         table.push_str(&cols.join("\t"));
         table.push('\n');
     }
@@ -421,7 +457,11 @@ pub fn top(engine: &Engine, a: TopArgs) -> anyhow::Result<()> {
 pub fn port(engine: &Engine, a: PortArgs) -> anyhow::Result<()> {
     let rec = engine.containers().get(&a.container)?;
     if let Some(p) = &a.port {
-        let key = if p.contains('/') { p.clone() } else { format!("{p}/tcp") };
+        let key = if p.contains('/') {
+            p.clone()
+        } else {
+            format!("{p}/tcp")
+        };
         return Err(CliError::new(format!(
             "Error: No public port '{key}' published for {}",
             a.container
@@ -451,7 +491,11 @@ pub fn prune(engine: &Engine, a: ContainerPruneArgs) -> anyhow::Result<()> {
         }
         writeln!(out)?;
     }
-    writeln!(out, "Total reclaimed space: {}", human_size(report.reclaimed))?;
+    writeln!(
+        out,
+        "Total reclaimed space: {}",
+        human_size(report.reclaimed)
+    )?;
     Ok(())
 }
 
@@ -462,4 +506,188 @@ pub fn inspect_container(engine: &Engine, word: &str) -> Result<Option<Value>, E
         Err(EngineError::NoSuchContainer(_)) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// `inspect` (`kind` None: containers, then images), `container inspect`
+/// and `image inspect`, with `-f` templates.
+pub fn inspect_typed(
+    engine: &Engine,
+    a: crate::args::InspectArgs,
+    kind: Option<&str>,
+) -> anyhow::Result<()> {
+    let kind = kind.or(a.kind.as_deref());
+    if let Some(k) = kind {
+        if k != "container" && k != "image" {
+            return Err(CliError::new(format!("\"{k}\" is not a valid value for --type")).into());
+        }
+    }
+    if kind == Some("image") {
+        return crate::image_cmds::inspect(engine, a, false);
+    }
+    let template = a
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && *f != "json")
+        .map(crate::template::Template::parse)
+        .transpose()
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let mut found = Vec::new();
+    let mut failed = false;
+    for name in &a.images {
+        let v = match inspect_container(engine, name) {
+            Ok(Some(v)) => Some(v),
+            Ok(None) if kind.is_none() => match engine.images().inspect(name) {
+                Ok(v) => Some(v),
+                Err(e) if e.kind() == berth_engine::ErrorKind::NotFound => None,
+                Err(e) => {
+                    failed = true;
+                    eprintln!("Error response from daemon: {}", error_chain(&e));
+                    continue;
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                failed = true;
+                eprintln!("Error response from daemon: {}", error_chain(&e));
+                continue;
+            }
+        };
+        match v {
+            Some(v) => found.push(v),
+            None => {
+                failed = true;
+                if kind == Some("container") {
+                    eprintln!("Error: No such container: {name}");
+                } else {
+                    eprintln!("Error: No such object: {name}");
+                }
+            }
+        }
+    }
+    let mut out = io::stdout().lock();
+    match template {
+        Some(t) => {
+            for v in &found {
+                let s = t.render(v).map_err(|e| CliError::new(e.to_string()))?;
+                writeln!(out, "{s}")?;
+            }
+        }
+        None => {
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            serde::Serialize::serialize(&found, &mut ser)?;
+            out.write_all(&buf)?;
+            writeln!(out)?;
+        }
+    }
+    if failed {
+        return Err(AlreadyReported.into());
+    }
+    Ok(())
+}
+
+/// `system prune`: stopped containers, then dangling (with `-a`: unused)
+/// images.
+pub fn system_prune(engine: &Engine, a: crate::args::SystemPruneArgs) -> anyhow::Result<()> {
+    if !a.force {
+        eprint!(
+            "WARNING! This will remove:\n  - all stopped containers\n  - all {}images\n\nAre you sure you want to continue? [y/N] ",
+            if a.all { "images without at least one container associated to them\n  - all " } else { "dangling " }
+        );
+        let mut answer = String::new();
+        io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    let report = engine.containers().prune(&a.filter)?;
+    let mut out = io::stdout().lock();
+    if !report.removed.is_empty() {
+        writeln!(out, "Deleted Containers:")?;
+        for id in &report.removed {
+            writeln!(out, "{id}")?;
+        }
+        writeln!(out)?;
+    }
+    let images = engine
+        .images()
+        .prune(a.all, &berth_engine::PruneFilters::parse(&a.filter)?)?;
+    if !images.events.is_empty() {
+        writeln!(out, "Deleted Images:")?;
+        for e in &images.events {
+            match e {
+                berth_engine::RemoveEvent::Untagged(n) => writeln!(out, "untagged: {n}")?,
+                berth_engine::RemoveEvent::Deleted(id) => writeln!(out, "deleted: {id}")?,
+            }
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "Total reclaimed space: {}",
+        human_size(report.reclaimed + images.reclaimed)
+    )?;
+    Ok(())
+}
+
+/// `system boot`: restarts `always`/`unless-stopped` containers after a reboot.
+pub fn boot(engine: &Engine) -> anyhow::Result<()> {
+    let mut failed = false;
+    for (rec, res) in engine.containers().boot()? {
+        match res {
+            Ok(()) => println!("{}", rec.name),
+            Err(e) => {
+                failed = true;
+                eprintln!("Error starting {}: {}", rec.name, error_chain(&e));
+            }
+        }
+    }
+    if failed {
+        return Err(AlreadyReported.into());
+    }
+    Ok(())
+}
+
+/// `update`: new limits for running or stopped containers.
+pub fn update(engine: &Engine, a: UpdateArgs) -> anyhow::Result<()> {
+    let bad = |flag: &str, v: &str, e: String| -> anyhow::Error {
+        CliError::usage(format!(
+            "invalid argument {v:?} for \"{flag}\" flag: {e}\nSee 'berth update --help'."
+        ))
+        .into()
+    };
+    let size = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<i64>> {
+        match v.as_deref() {
+            None => Ok(None),
+            Some("-1") => Ok(Some(-1)),
+            Some(s) => crate::units::ram_in_bytes(s)
+                .map(Some)
+                .map_err(|e| bad(flag, s, e)),
+        }
+    };
+    let u = berth_engine::containers::ResourceUpdate {
+        cpu_shares: a.cpu_shares,
+        memory: size("-m, --memory", &a.memory)?,
+        memory_reservation: size("--memory-reservation", &a.memory_reservation)?,
+        memory_swap: size("--memory-swap", &a.memory_swap)?,
+        nano_cpus: a
+            .cpus
+            .as_deref()
+            .map(|c| crate::run_args::values::nano_cpus(c).map_err(|e| bad("--cpus", c, e)))
+            .transpose()?,
+        cpu_period: a.cpu_period,
+        cpu_quota: a.cpu_quota,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        cpuset_mems: a.cpuset_mems.clone(),
+        pids_limit: a.pids_limit,
+        blkio_weight: a.blkio_weight,
+        restart_policy: a
+            .restart
+            .as_deref()
+            .map(|r| crate::run_args::values::restart_policy(r).map_err(|e| bad("--restart", r, e)))
+            .transpose()?,
+    };
+    let svc = engine.containers();
+    each(&a.containers, |c| svc.update(c, &u).map(drop))
 }

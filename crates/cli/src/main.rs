@@ -1,9 +1,12 @@
 //! `berth`: the Docker-compatible command line over `berth-engine`.
 
 mod args;
+mod attach_cmds;
+mod container_args;
+mod container_cmds;
 mod image_cmds;
+mod info_cmds;
 mod output;
-#[allow(dead_code)] // wired into the `run`/`create` commands separately
 mod run_args;
 mod system_cmds;
 mod template;
@@ -13,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command, ImageCommand, SystemCommand};
+use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 
 /// Docker's exit status for errors in the command line itself.
 const EXIT_USAGE: u8 = 125;
@@ -81,7 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rmi(a) => image_cmds::remove(&open()?, a),
         Command::Tag(a) => image_cmds::tag(&open()?, a),
         Command::History(a) => image_cmds::history(&open()?, a),
-        Command::Inspect(a) => image_cmds::inspect(&open()?, a, true),
+        Command::Inspect(a) => container_cmds::inspect_typed(&open()?, a, None),
         Command::Save(a) => image_cmds::save(&open()?, a),
         Command::Load(a) => image_cmds::load(&open()?, a),
         Command::Import(a) => image_cmds::import(&open()?, a),
@@ -90,12 +93,64 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ImageCommand::Rm(a) => image_cmds::remove(&open()?, a),
             ImageCommand::Tag(a) => image_cmds::tag(&open()?, a),
             ImageCommand::History(a) => image_cmds::history(&open()?, a),
-            ImageCommand::Inspect(a) => image_cmds::inspect(&open()?, a, false),
+            ImageCommand::Inspect(a) => container_cmds::inspect_typed(&open()?, a, Some("image")),
             ImageCommand::Save(a) => image_cmds::save(&open()?, a),
             ImageCommand::Load(a) => image_cmds::load(&open()?, a),
             ImageCommand::Import(a) => image_cmds::import(&open()?, a),
             ImageCommand::Prune(a) => image_cmds::prune(&open()?, a),
         },
         Command::System(SystemCommand::Df(a)) => system_cmds::df(&open()?, a),
+        Command::System(SystemCommand::Info(a)) => info_cmds::info(&open()?, a),
+        Command::System(SystemCommand::Events(a)) => info_cmds::events(&open()?, a),
+        Command::System(SystemCommand::Prune(a)) => container_cmds::system_prune(&open()?, a),
+        Command::System(SystemCommand::Boot) => container_cmds::boot(&open()?),
+        Command::Stats(a) => info_cmds::stats(&open()?, a),
+        Command::Info(a) => info_cmds::info(&open()?, a),
+        Command::Version(a) => info_cmds::version(a),
+        Command::Events(a) => info_cmds::events(&open()?, a),
+        Command::Run(a) => container_cmds::run(&open()?, *a),
+        Command::Create(a) => container_cmds::create(&open()?, *a),
+        Command::Start(a) => container_cmds::start(&open()?, a),
+        Command::Stop(a) => container_cmds::stop(&open()?, a),
+        Command::Restart(a) => container_cmds::restart(&open()?, a),
+        Command::Kill(a) => container_cmds::kill(&open()?, a),
+        Command::Rm(a) => container_cmds::rm(&open()?, a),
+        Command::Ps(a) => container_cmds::ps(&open()?, a),
+        Command::Logs(a) => attach_cmds::logs(&open()?, a),
+        Command::Exec(a) => attach_cmds::exec(&open()?, a),
+        Command::Attach(a) => attach_cmds::attach(&open()?, a),
+        Command::Wait(a) => container_cmds::wait(&open()?, a),
+        Command::Top(a) => container_cmds::top(&open()?, a),
+        Command::Rename(a) => container_cmds::rename(&open()?, a),
+        Command::Pause(a) => container_cmds::pause(&open()?, a),
+        Command::Unpause(a) => container_cmds::unpause(&open()?, a),
+        Command::Port(a) => container_cmds::port(&open()?, a),
+        Command::Update(a) => container_cmds::update(&open()?, a),
+        Command::Container(sub) => match sub {
+            ContainerCommand::Run(a) => container_cmds::run(&open()?, *a),
+            ContainerCommand::Create(a) => container_cmds::create(&open()?, *a),
+            ContainerCommand::Start(a) => container_cmds::start(&open()?, a),
+            ContainerCommand::Stop(a) => container_cmds::stop(&open()?, a),
+            ContainerCommand::Restart(a) => container_cmds::restart(&open()?, a),
+            ContainerCommand::Kill(a) => container_cmds::kill(&open()?, a),
+            ContainerCommand::Rm(a) => container_cmds::rm(&open()?, a),
+            ContainerCommand::Ls(a) => container_cmds::ps(&open()?, a),
+            ContainerCommand::Logs(a) => attach_cmds::logs(&open()?, a),
+            ContainerCommand::Exec(a) => attach_cmds::exec(&open()?, a),
+            ContainerCommand::Attach(a) => attach_cmds::attach(&open()?, a),
+            ContainerCommand::Wait(a) => container_cmds::wait(&open()?, a),
+            ContainerCommand::Top(a) => container_cmds::top(&open()?, a),
+            ContainerCommand::Rename(a) => container_cmds::rename(&open()?, a),
+            ContainerCommand::Pause(a) => container_cmds::pause(&open()?, a),
+            ContainerCommand::Unpause(a) => container_cmds::unpause(&open()?, a),
+            ContainerCommand::Port(a) => container_cmds::port(&open()?, a),
+            ContainerCommand::Update(a) => container_cmds::update(&open()?, a),
+            ContainerCommand::Inspect(a) => {
+                container_cmds::inspect_typed(&open()?, a, Some("container"))
+            }
+            ContainerCommand::Prune(a) => container_cmds::prune(&open()?, a),
+            ContainerCommand::Stats(a) => info_cmds::stats(&open()?, a),
+            ContainerCommand::Cleanup(a) => container_cmds::cleanup(&open()?, a),
+        },
     }
 }

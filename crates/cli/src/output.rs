@@ -43,7 +43,10 @@ pub fn report_error(e: &anyhow::Error) -> u8 {
         return 1;
     }
     if let Some(cli) = e.downcast_ref::<CliError>() {
-        eprintln!("{}", cli.message);
+        // An empty message carries only a status (a container's exit code).
+        if !cli.message.is_empty() {
+            eprintln!("{}", cli.message);
+        }
         return cli.code;
     }
     if let Some(engine) = e.downcast_ref::<berth_engine::EngineError>() {

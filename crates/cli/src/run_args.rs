@@ -22,7 +22,7 @@ mod ports;
 mod request;
 mod resources;
 mod security;
-mod values;
+pub(crate) mod values;
 
 #[cfg(test)]
 mod tests;

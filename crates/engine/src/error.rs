@@ -20,6 +20,9 @@ pub enum EngineError {
     NoSuchImage(String),
     #[error("multiple IDs found with provided prefix: {0}")]
     AmbiguousId(String),
+    /// `run`/`create` of an image that is not stored (and cannot be pulled).
+    #[error("Unable to find image '{0}' locally: berth cannot pull images yet: load or import it first (berth load -i FILE)")]
+    ImageNotFoundLocally(String),
     #[error("No such container: {0}")]
     NoSuchContainer(String),
     #[error("Multiple IDs found with provided prefix: {0}")]
@@ -50,6 +53,8 @@ pub enum EngineError {
     Archive(#[from] berth_archive::ArchiveError),
     #[error("corrupt state: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    Spec(#[from] crate::containers::spec::SpecError),
 }
 
 impl EngineError {
@@ -80,11 +85,14 @@ impl EngineError {
 
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::NoSuchImage(_) | Self::NoSuchContainer(_) => ErrorKind::NotFound,
+            Self::NoSuchImage(_) | Self::NoSuchContainer(_) | Self::ImageNotFoundLocally(_) => {
+                ErrorKind::NotFound
+            }
             Self::AmbiguousId(_) | Self::AmbiguousContainer(_) | Self::InvalidArgument(_) => {
                 ErrorKind::InvalidArgument
             }
             Self::StartFailed { .. } => ErrorKind::Internal,
+            Self::Spec(e) => e.kind(),
             Self::Conflict(_) => ErrorKind::Conflict,
             Self::Db { .. } | Self::Io { .. } | Self::Corrupt(_) => ErrorKind::Internal,
             Self::Image(e) => image_kind(e),

@@ -83,12 +83,10 @@ impl Engine {
     }
 
     /// The container operations.
-    #[cfg(any())]
     pub fn containers(&self) -> containers::ContainerService<'_> {
         containers::ContainerService::new(self)
     }
 
-    #[allow(dead_code)]
     fn snapshots(&self) -> &OverlaySnapshotter {
         &self.snapshots
     }

@@ -130,6 +130,26 @@ impl Berth {
     }
 }
 
+impl Drop for Berth {
+    /// Removes every container the test made (processes, monitors, mounts,
+    /// cgroups), also when it failed half-way.
+    fn drop(&mut self) {
+        if !self.root().join("containers").exists() {
+            return;
+        }
+        let out = self.run(&["ps", "-aq", "--no-trunc"]);
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.run(&args);
+        }
+    }
+}
+
 fn hex_entries(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {

@@ -29,15 +29,16 @@ impl ContainerService<'_> {
         }
         validate_modes(&req)?;
         let image = engine.images().record(&image_word).map_err(|e| match e {
-            EngineError::NoSuchImage(_) => EngineError::NoSuchImage(format!(
-                "Unable to find image '{image_word}' locally: berth cannot pull yet; load or import it first (berth load -i FILE)"
-            )),
+            EngineError::NoSuchImage(_) => EngineError::ImageNotFoundLocally(
+                berth_image::Reference::parse(&image_word)
+                    .map(|r| r.familiar())
+                    .unwrap_or_else(|_| image_word.clone()),
+            ),
             other => other,
         })?;
         let mut config = req.config;
-        if let Some(img_cfg) = &image.config.config {
-            defaults::image_merge::merge_image_config(&mut config, img_cfg);
-        }
+        defaults::merge_image_config(&mut config, &image.config)
+            .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         config.image = image_word;
         let mut host_config = req.host_config;
         if host_config.network_mode.is_empty() {
@@ -60,7 +61,9 @@ impl ContainerService<'_> {
         };
         let record = self.insert_named(record, req.name)?;
         let paths = self.paths(&id);
-        if let Err(e) = self.prepare_files(&record, &paths, image.layers.last().map(|l| &l.chain_id)) {
+        if let Err(e) =
+            self.prepare_files(&record, &paths, image.layers.last().map(|l| &l.chain_id))
+        {
             if let Err(cleanup) = self.remove_files(&record, &paths) {
                 tracing::warn!("cleaning up after a failed create of {id}: {cleanup}");
             }
@@ -82,10 +85,10 @@ impl ContainerService<'_> {
     ) -> Result<ContainerRecord, EngineError> {
         let mut db = self.engine.db();
         let fixed = name.map(|n| n.trim_start_matches('/').to_string());
-        for attempt in 0..10u32 {
+        for attempt in 0..10usize {
             record.name = match &fixed {
                 Some(n) => n.clone(),
-                None => names::random_name_with_suffix(attempt),
+                None => names::random_name_with_suffix(&mut rand::rng(), attempt),
             };
             let tx = db.write()?;
             match store::insert(&tx, &record) {
@@ -114,16 +117,51 @@ impl ContainerService<'_> {
                 .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
         }
         self.engine.snapshots().prepare(&c.id, top_layer)?;
-        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        defaults::etc_files::write_etc_files(
-            &paths.dir,
-            &c.config,
-            &c.host_config,
-            &host_resolv,
-        )
-        .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        let files = etc_files_for(c)?;
+        defaults::write_etc_files(&paths.dir, &files)
+            .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         Ok(())
     }
+}
+
+/// The container's /etc/hostname, hosts and resolv.conf, from its config
+/// and the host's files.
+fn etc_files_for(c: &ContainerRecord) -> Result<defaults::EtcFiles, EngineError> {
+    let h = &c.host_config;
+    let network = match h.network_mode.as_str() {
+        "host" => defaults::EtcNetwork::Host,
+        _ => defaults::EtcNetwork::None,
+    };
+    let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let resolv_path = defaults::etc_files::host_resolv_conf_path();
+    let host_resolv = std::fs::read_to_string(&resolv_path).unwrap_or_default();
+    let hostname = if c.config.hostname.is_empty() {
+        nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        c.config.hostname.clone()
+    };
+    let input = defaults::EtcFilesInput {
+        hosts: defaults::etc_files::HostsInput {
+            hostname: &hostname,
+            domainname: &c.config.domainname,
+            network,
+            container_ips: &[],
+            extra_hosts: h.extra_hosts.as_deref().unwrap_or_default(),
+            host_gateway_ips: &[],
+            links: &[],
+            host_hosts: &host_hosts,
+        },
+        dns: defaults::etc_files::DnsOverrides {
+            servers: &h.dns,
+            search: &h.dns_search,
+            options: &h.dns_options,
+        },
+        host_resolv_conf: &host_resolv,
+        host_resolv_conf_path: &resolv_path,
+    };
+    defaults::etc_files(&input).map_err(|e| EngineError::InvalidArgument(e.to_string()))
 }
 
 /// Modes this build can honour; the rest fail before anything is created.

@@ -1,18 +1,17 @@
 //! Starting a container's monitor and learning how the start went.
 //!
-//! The engine writes `monitor.json`, spawns `berth-monitor` with the write
-//! end of a pipe as fd 3 and reads one JSON line from it: the container's
-//! pid, or the runtime's error with Docker's exit code. The monitor
-//! daemonizes (double fork), so the spawned process is reaped at once.
+//! The engine writes `monitor.json` and spawns `berth-monitor` through the
+//! monitor crate's client, which hands it a ready pipe and reads one JSON
+//! line back: the container's pid, or the runtime's error with Docker's
+//! exit code. The monitor daemonizes, so the spawned process is reaped at
+//! once; with `wait_attach` it starts the container only once an attach
+//! client is connected, so that an attached `run` sees all output.
 
-use std::io::{BufRead, BufReader};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
+use berth_monitor::client::SpawnedMonitor;
 use berth_monitor::config as mon;
-use serde::Deserialize;
+use berth_monitor::error::ClientError;
 
 use super::paths::ContainerPaths;
 use super::store::ContainerRecord;
@@ -24,13 +23,6 @@ use crate::error::EngineError;
 pub(crate) struct Launched {
     pub pid: i32,
     pub monitor_pid: i32,
-}
-
-#[derive(Deserialize)]
-struct ReadyLine {
-    pid: Option<i32>,
-    error: Option<String>,
-    exit_code: Option<i32>,
 }
 
 /// The runtime binary and its state root for a container's `--runtime`.
@@ -72,12 +64,16 @@ fn log_config(c: &ContainerRecord, paths: &ContainerPaths) -> Result<mon::LogCon
         match k.as_str() {
             "max-size" => {
                 max_size = Some(parse_size(v).ok_or_else(|| {
-                    EngineError::InvalidArgument(format!("invalid log-opt max-size={v}: use a size such as 10m"))
+                    EngineError::InvalidArgument(format!(
+                        "invalid log-opt max-size={v}: use a size such as 10m"
+                    ))
                 })?)
             }
             "max-file" => {
                 max_file = v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                    EngineError::InvalidArgument(format!("invalid log-opt max-file={v}: use a number of files ≥ 1"))
+                    EngineError::InvalidArgument(format!(
+                        "invalid log-opt max-file={v}: use a number of files ≥ 1"
+                    ))
                 })?
             }
             // Accepted by Docker's drivers; berth's rotation does not compress.
@@ -85,7 +81,11 @@ fn log_config(c: &ContainerRecord, paths: &ContainerPaths) -> Result<mon::LogCon
             other => {
                 return Err(EngineError::InvalidArgument(format!(
                     "unknown log opt '{other}' for {} log driver",
-                    if lc.kind.is_empty() { "json-file" } else { &lc.kind }
+                    if lc.kind.is_empty() {
+                        "json-file"
+                    } else {
+                        &lc.kind
+                    }
                 )))
             }
         }
@@ -163,14 +163,14 @@ impl ContainerService<'_> {
         log_config(c, &self.paths(&c.id))
     }
 
-    /// Writes `monitor.json` and starts the monitor; returns once the
-    /// container runs or failed to start.
+    /// Writes `monitor.json` and starts the monitor in the background; its
+    /// report (pid or error) is read with [`monitor_ready`].
     pub(crate) fn launch(
         &self,
         c: &ContainerRecord,
         paths: &ContainerPaths,
         wait_attach: bool,
-    ) -> Result<Launched, EngineError> {
+    ) -> Result<SpawnedMonitor, EngineError> {
         let bins = self.binaries()?;
         let (runtime, runtime_root) = runtime_for(self, c)?;
         let cfg = self.engine.config();
@@ -197,7 +197,7 @@ impl ContainerService<'_> {
             restart: restart_policy(c),
             health: health(c),
             exit_command,
-            wait_attach,
+            wait_for_attach: wait_attach,
         };
         let path = paths.monitor_config();
         berth_monitor::files::write_json_atomic(&path, &config)
@@ -211,70 +211,34 @@ impl ContainerService<'_> {
         ] {
             let _ = std::fs::remove_file(paths.run_dir.join(stale));
         }
-        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| EngineError::io("creating the monitor's ready pipe", e.into()))?;
-        let mut cmd = Command::new(&bins.monitor);
-        cmd.arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        let write_raw = write_end.as_raw_fd();
-        // SAFETY: the closure runs in the forked child before exec and only
-        // calls dup2 (async-signal-safe) on fds that are open in the parent.
-        unsafe {
-            cmd.pre_exec(move || {
-                // dup2 onto itself keeps close-on-exec set: clear it instead.
-                let r = if write_raw == 3 {
-                    libc::fcntl(3, libc::F_SETFD, 0)
-                } else {
-                    libc::dup2(write_raw, 3)
-                };
-                if r < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().map_err(|e| {
-            EngineError::io(format!("starting {}", bins.monitor.display()), e)
-        })?;
-        drop(write_end);
-        let line = read_line(read_end)?;
-        // The monitor's first process exits once it has forked the daemon.
-        let _ = child.wait();
-        let ready: ReadyLine = serde_json::from_str(line.trim()).map_err(|_| {
-            EngineError::StartFailed {
-                message: if line.trim().is_empty() {
-                    format!("the monitor of container {} exited without reporting; see {}", c.id, paths.run_dir.join(berth_monitor::files::MONITOR_LOG).display())
-                } else {
-                    format!("the monitor of container {} reported: {}", c.id, line.trim())
-                },
-                exit_code: 125,
-            }
-        })?;
-        match (ready.pid, ready.error) {
-            (Some(pid), None) => Ok(Launched {
-                pid,
-                monitor_pid: read_pid(&paths.run_dir.join(berth_monitor::files::MONITOR_PID)),
-            }),
-            (_, Some(message)) => Err(EngineError::StartFailed {
-                message,
-                exit_code: ready.exit_code.unwrap_or(125),
-            }),
-            (None, None) => Err(EngineError::StartFailed {
-                message: format!("the monitor of container {} reported neither a pid nor an error", c.id),
-                exit_code: 125,
-            }),
-        }
+        berth_monitor::client::spawn(&bins.monitor, &path, &paths.run_dir)
+            .map_err(|e| start_error(c, e))
     }
 }
 
-fn read_line(fd: OwnedFd) -> Result<String, EngineError> {
-    let mut line = String::new();
-    BufReader::new(std::fs::File::from(fd))
-        .read_line(&mut line)
-        .map_err(|e| EngineError::io("reading the monitor's ready pipe", e))?;
-    Ok(line)
+/// Waits for a launched monitor's report.
+pub(crate) fn monitor_ready(
+    c: &ContainerRecord,
+    paths: &ContainerPaths,
+    spawned: SpawnedMonitor,
+) -> Result<Launched, EngineError> {
+    let pid = spawned.wait_ready().map_err(|e| start_error(c, e))?;
+    Ok(Launched {
+        pid,
+        monitor_pid: read_pid(&paths.run_dir.join(berth_monitor::files::MONITOR_PID)),
+    })
+}
+
+fn start_error(c: &ContainerRecord, e: ClientError) -> EngineError {
+    match e {
+        ClientError::Start { message, exit_code } => {
+            EngineError::StartFailed { message, exit_code }
+        }
+        other => EngineError::StartFailed {
+            message: format!("starting the monitor of container {}: {other}", c.id),
+            exit_code: 125,
+        },
+    }
 }
 
 pub(crate) fn read_pid(path: &std::path::Path) -> i32 {

@@ -17,6 +17,31 @@ use super::ContainerService;
 use crate::error::EngineError;
 use crate::lock::FileLock;
 
+/// A start in progress (see [`ContainerService::start_begin`]); holds the
+/// container's lock until finished.
+pub struct StartTicket {
+    rec: ContainerRecord,
+    paths: ContainerPaths,
+    _lock: FileLock,
+    spawned: Option<berth_monitor::client::SpawnedMonitor>,
+}
+
+impl StartTicket {
+    /// The monitor's state dir (its attach socket is there).
+    pub fn run_dir(&self) -> &std::path::Path {
+        &self.paths.run_dir
+    }
+
+    pub fn record(&self) -> &ContainerRecord {
+        &self.rec
+    }
+
+    /// Whether the container was already running (nothing was launched).
+    pub fn already_running(&self) -> bool {
+        self.spawned.is_none()
+    }
+}
+
 /// How long `stop`/`rm -f` wait for the monitor to finish its cleanup after
 /// the container's process is gone.
 const MONITOR_GRACE: Duration = Duration::from_secs(30);
@@ -32,22 +57,29 @@ impl ContainerService<'_> {
 
     /// `start`: runs a created or exited container; a running one is left alone.
     pub fn start(&self, word: &str) -> Result<ContainerRecord, EngineError> {
-        self.start_with(word, false)
+        let ticket = self.start_begin(word, false)?;
+        self.start_finish(ticket)
     }
 
-    /// Starts with the monitor holding the container's first output until
-    /// one attach client is connected (`run` without `-d`, `start -a`).
-    pub fn start_attached(&self, word: &str) -> Result<ContainerRecord, EngineError> {
-        self.start_with(word, true)
-    }
-
-    fn start_with(&self, word: &str, wait_attach: bool) -> Result<ContainerRecord, EngineError> {
+    /// First half of a start: checks the state, mounts the rootfs, writes
+    /// the bundle and launches the monitor. With `wait_attach` the monitor
+    /// starts the container only when an attach client connects (`run`
+    /// without `-d`, `start -a`): connect to [`StartTicket::run_dir`], then
+    /// call [`Self::start_finish`].
+    pub fn start_begin(&self, word: &str, wait_attach: bool) -> Result<StartTicket, EngineError> {
         let found = store::find(self.engine.db().conn(), word)?;
         let paths = self.paths(&found.id);
-        let _lock = self.lock(&paths)?;
+        let lock = self.lock(&paths)?;
         let rec = self.refresh(found)?;
         match rec.status {
-            Status::Running | Status::Restarting => return Ok(rec),
+            Status::Running | Status::Restarting => {
+                return Ok(StartTicket {
+                    rec,
+                    paths,
+                    _lock: lock,
+                    spawned: None,
+                })
+            }
             Status::Paused => {
                 return Err(EngineError::Conflict(format!(
                     "cannot start a paused container {}, try unpause instead",
@@ -62,7 +94,36 @@ impl ContainerService<'_> {
             }
             Status::Created | Status::Exited => {}
         }
-        match self.start_locked(&rec, &paths, wait_attach) {
+        let spawned = self
+            .mount_rootfs(&rec, &paths)
+            .and_then(|()| self.write_bundle(&rec, &paths))
+            .and_then(|()| self.launch(&rec, &paths, wait_attach));
+        match spawned {
+            Ok(s) => Ok(StartTicket {
+                rec,
+                paths,
+                _lock: lock,
+                spawned: Some(s),
+            }),
+            Err(e) => {
+                self.record_start_failure(&rec, &paths, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Second half of a start: waits for the monitor's report and records it.
+    pub fn start_finish(&self, ticket: StartTicket) -> Result<ContainerRecord, EngineError> {
+        let StartTicket {
+            rec,
+            paths,
+            _lock,
+            spawned,
+        } = ticket;
+        let Some(spawned) = spawned else {
+            return Ok(rec);
+        };
+        match super::launch::monitor_ready(&rec, &paths, spawned) {
             Ok(launched) => {
                 let mut run = rec.run.clone();
                 run.pid = launched.pid;
@@ -88,35 +149,30 @@ impl ContainerService<'_> {
                 Ok(rec)
             }
             Err(e) => {
-                self.unmount_rootfs(&paths);
-                let mut run = rec.run.clone();
-                run.error = e.to_string();
-                if let EngineError::StartFailed { exit_code, .. } = &e {
-                    run.exit_code = *exit_code;
-                }
-                // A container that never ran stays `created`, as in Docker.
-                let status = if rec.run.started_at.is_empty() {
-                    Status::Created
-                } else {
-                    Status::Exited
-                };
-                if let Err(save) = self.save_state(&rec.id, status, &run) {
-                    tracing::warn!("container {}: recording the start failure: {save}", rec.id);
-                }
+                self.record_start_failure(&rec, &paths, &e);
                 Err(e)
             }
         }
     }
 
-    fn start_locked(
-        &self,
-        rec: &ContainerRecord,
-        paths: &ContainerPaths,
-        wait_attach: bool,
-    ) -> Result<super::launch::Launched, EngineError> {
-        self.mount_rootfs(rec, paths)?;
-        self.write_bundle(rec, paths)?;
-        self.launch(rec, paths, wait_attach)
+    fn record_start_failure(&self, rec: &ContainerRecord, paths: &ContainerPaths, e: &EngineError) {
+        self.unmount_rootfs(paths);
+        let mut run = rec.run.clone();
+        run.error = e.to_string();
+        run.pid = 0;
+        run.monitor_pid = 0;
+        if let EngineError::StartFailed { exit_code, .. } = e {
+            run.exit_code = *exit_code;
+        }
+        // A container that never ran stays `created`, as in Docker.
+        let status = if rec.run.started_at.is_empty() {
+            Status::Created
+        } else {
+            Status::Exited
+        };
+        if let Err(save) = self.save_state(&rec.id, status, &run) {
+            tracing::warn!("container {}: recording the start failure: {save}", rec.id);
+        }
     }
 
     /// Mounts the container's overlay (again) at its rootfs path.
@@ -145,7 +201,11 @@ impl ContainerService<'_> {
         }
     }
 
-    fn write_bundle(&self, rec: &ContainerRecord, paths: &ContainerPaths) -> Result<(), EngineError> {
+    fn write_bundle(
+        &self,
+        rec: &ContainerRecord,
+        paths: &ContainerPaths,
+    ) -> Result<(), EngineError> {
         let caps = spec::effective_capabilities(&rec.host_config)?;
         let seccomp = self.seccomp_for(rec, &caps)?;
         let joins = self.namespace_joins(rec)?;
@@ -160,9 +220,9 @@ impl ContainerService<'_> {
             host: &rec.host_config,
             rootfs: &paths.rootfs,
             etc_files: spec::EtcFiles {
-                hostname: &hostname,
-                hosts: &hosts,
-                resolv_conf: &resolv,
+                hostname: Some(&hostname),
+                hosts: Some(&hosts),
+                resolv_conf: Some(&resolv),
             },
             namespace_joins: joins,
             init_binary: init.then_some(bins.init.as_path()),
@@ -179,33 +239,27 @@ impl ContainerService<'_> {
             .map_err(|e| EngineError::io(format!("writing {}/config.json", bundle.display()), e))
     }
 
-    /// The seccomp program: none when privileged or `seccomp=unconfined`, the
-    /// profile given with `seccomp=…`, else Docker's default profile.
+    /// The seccomp filter, chosen as Docker chooses it (see
+    /// [`super::defaults::container_seccomp`]).
     fn seccomp_for(
         &self,
         rec: &ContainerRecord,
         caps: &[String],
     ) -> Result<Option<oci_spec::runtime::LinuxSeccomp>, EngineError> {
         use super::defaults::seccomp;
-        if rec.host_config.privileged {
-            return Ok(None);
-        }
-        let mut profile = None;
-        for opt in rec.host_config.security_opt.iter().flatten() {
-            if let Some(v) = opt.strip_prefix("seccomp=").or_else(|| opt.strip_prefix("seccomp:")) {
-                if v == "unconfined" {
-                    return Ok(None);
-                }
-                profile = Some(
-                    seccomp::parse_profile(v)
-                        .map_err(|e| EngineError::InvalidArgument(format!("--security-opt seccomp: {e}")))?,
-                );
-            }
-        }
-        let profile = profile.unwrap_or_else(seccomp::default_profile);
-        seccomp::to_oci(&profile, caps, "amd64", host_facts().kernel)
-            .map(Some)
-            .map_err(|e| EngineError::InvalidArgument(format!("seccomp profile: {e}")))
+        let bad = |e: seccomp::SeccompProfileError| {
+            EngineError::InvalidArgument(format!("--security-opt seccomp: {e}"))
+        };
+        let opts = rec.host_config.security_opt.clone().unwrap_or_default();
+        let choice = seccomp::SeccompChoice::from_security_opt(&opts).map_err(bad)?;
+        seccomp::container_seccomp(
+            &choice,
+            rec.host_config.privileged,
+            caps,
+            seccomp::host_arch(),
+            host_facts().kernel,
+        )
+        .map_err(bad)
     }
 
     /// Resolves `container:X` modes to the namespaces of X's process.
@@ -318,7 +372,11 @@ impl ContainerService<'_> {
 
     /// Tells the monitor not to restart the container, and remembers that a
     /// user stopped it (`unless-stopped`).
-    fn mark_stopping(&self, rec: &ContainerRecord, paths: &ContainerPaths) -> Result<(), EngineError> {
+    fn mark_stopping(
+        &self,
+        rec: &ContainerRecord,
+        paths: &ContainerPaths,
+    ) -> Result<(), EngineError> {
         let marker = paths.run_dir.join(monfiles::STOPPING);
         std::fs::write(&marker, b"")
             .map_err(|e| EngineError::io(format!("writing {}", marker.display()), e))?;
@@ -376,9 +434,8 @@ impl ContainerService<'_> {
         if sig == libc::SIGKILL || sig == stop_signal {
             self.mark_stopping(&rec, &paths)?;
         }
-        let pidfd = pidfd_open(rec.run.pid).ok_or_else(|| {
-            EngineError::Conflict(format!("container {} is not running", rec.id))
-        })?;
+        let pidfd = pidfd_open(rec.run.pid)
+            .ok_or_else(|| EngineError::Conflict(format!("container {} is not running", rec.id)))?;
         send(&pidfd, sig);
         if rec.status == Status::Paused && sig == libc::SIGKILL {
             self.runtime_command(&rec, &["resume", &rec.id]).ok();
@@ -408,7 +465,11 @@ impl ContainerService<'_> {
     }
 
     /// `restart`: stop (if running), then start.
-    pub fn restart(&self, word: &str, timeout: Option<i64>) -> Result<ContainerRecord, EngineError> {
+    pub fn restart(
+        &self,
+        word: &str,
+        timeout: Option<i64>,
+    ) -> Result<ContainerRecord, EngineError> {
         let rec = self.stop(word, timeout)?;
         let rec = self.start(&rec.id)?;
         self.event(&rec, "restart");
@@ -597,14 +658,20 @@ fn parse_until(v: &str) -> Result<chrono::DateTime<chrono::Utc>, EngineError> {
             .ok_or_else(|| EngineError::InvalidArgument(format!("invalid until filter {v}")));
     }
     let (num, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| EngineError::InvalidArgument(format!("invalid until filter {v}: use a time or a duration such as 10m")))?;
+    let n: i64 = num.parse().map_err(|_| {
+        EngineError::InvalidArgument(format!(
+            "invalid until filter {v}: use a time or a duration such as 10m"
+        ))
+    })?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
-        _ => return Err(EngineError::InvalidArgument(format!("invalid until filter {v}: use a time or a duration such as 10m"))),
+        _ => {
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid until filter {v}: use a time or a duration such as 10m"
+            )))
+        }
     };
     Ok(chrono::Utc::now() - chrono::Duration::seconds(secs))
 }
@@ -614,7 +681,9 @@ pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for ent in rd.flatten() {
             match ent.file_type() {
                 Ok(t) if t.is_dir() => stack.push(ent.path()),
@@ -638,19 +707,47 @@ pub fn parse_signal(s: &str) -> Result<i32, EngineError> {
         ))
     };
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=64).contains(&n) { Ok(n) } else { Err(bad()) };
+        return if (1..=64).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     if let Some(rest) = name.strip_prefix("SIGRTMIN") {
-        let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('+').and_then(|n| n.parse().ok()).ok_or_else(bad)? };
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.strip_prefix('+')
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(bad)?
+        };
         let n = libc::SIGRTMIN() + off;
-        return if n <= libc::SIGRTMAX() { Ok(n) } else { Err(bad()) };
+        return if n <= libc::SIGRTMAX() {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     if let Some(rest) = name.strip_prefix("SIGRTMAX") {
-        let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('-').and_then(|n| n.parse().ok()).ok_or_else(bad)? };
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.strip_prefix('-')
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(bad)?
+        };
         let n = libc::SIGRTMAX() - off;
-        return if n >= libc::SIGRTMIN() { Ok(n) } else { Err(bad()) };
+        return if n >= libc::SIGRTMIN() {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     name.parse::<nix::sys::signal::Signal>()
         .map(|s| s as i32)

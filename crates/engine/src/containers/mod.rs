@@ -1,29 +1,32 @@
 //! Containers: the model (Docker's `Config`/`HostConfig`), Docker's defaults
 //! (capabilities, seccomp profile, names, /etc files), the OCI spec a
 //! container runs with, and the lifecycle over the per-container monitor.
-// WIP (lead): removed once the lifecycle is wired to the monitor crate.
-#![allow(dead_code, unused_imports)]
 
 mod binaries;
-#[cfg(any())] // WIP: waits for the monitor crate
+
+mod boot;
+
 mod create;
 pub mod defaults;
-#[cfg(any())] // WIP: waits for the monitor crate
+
 mod events;
-#[cfg(any())] // WIP: waits for the monitor crate
+
 mod exec;
 pub mod inspect;
-#[cfg(any())] // WIP: waits for the monitor crate
+
 mod launch;
-#[cfg(any())] // WIP: waits for the monitor crate
+
 mod lifecycle;
 mod list;
 pub mod model;
 mod paths;
-#[cfg(any())] // WIP: waits for the monitor crate
+
 mod remove;
+
 pub mod spec;
+mod stats;
 mod store;
+mod update;
 
 use std::sync::OnceLock;
 
@@ -31,23 +34,25 @@ use crate::error::EngineError;
 use crate::Engine;
 
 pub use binaries::Binaries;
-#[cfg(any())]
+
 pub use events::EventRecord;
-#[cfg(any())]
+
 pub use exec::ExecRequest;
-pub use list::ContainerFilters;
-#[cfg(any())]
+
 pub use lifecycle::{parse_signal, PruneReport};
+pub use list::ContainerFilters;
+
+pub use stats::StatsSample;
+
+pub use lifecycle::StartTicket;
 pub use paths::ContainerPaths;
 pub use store::{ContainerRecord, RunState, Status};
+pub use update::ResourceUpdate;
 
 /// Container operations on one [`Engine`].
-#[cfg(any())]
 pub struct ContainerService<'e> {
     engine: &'e Engine,
 }
-
-#[cfg(any())]
 impl<'e> ContainerService<'e> {
     pub(crate) fn new(engine: &'e Engine) -> Self {
         Self { engine }
@@ -89,24 +94,26 @@ impl<'e> ContainerService<'e> {
             filters
                 .ancestor
                 .iter()
-                .filter_map(|a| {
-                    crate::images::resolve_id(&images, a)
-                })
+                .filter_map(|a| crate::images::resolve_id(&images, a))
                 .collect()
         };
-        let created_of = |word: &Option<String>| -> Result<Option<chrono::DateTime<chrono::Utc>>, EngineError> {
-            match word {
-                Some(w) => Ok(Some(store::find(self.engine.db().conn(), w)?.created)),
-                None => Ok(None),
-            }
-        };
+        let created_of =
+            |word: &Option<String>| -> Result<Option<chrono::DateTime<chrono::Utc>>, EngineError> {
+                match word {
+                    Some(w) => Ok(Some(store::find(self.engine.db().conn(), w)?.created)),
+                    None => Ok(None),
+                }
+            };
         let before = created_of(&filters.before)?;
         let since = created_of(&filters.since)?;
         let mut out = Vec::new();
         for rec in records {
             let rec = self.refresh(rec)?;
             let health = self.health_status(&rec);
-            let implicit_all = filters.before.is_some() || filters.since.is_some() || !filters.status.is_empty() || !filters.exited.is_empty();
+            let implicit_all = filters.before.is_some()
+                || filters.since.is_some()
+                || !filters.status.is_empty()
+                || !filters.exited.is_empty();
             if !all && !implicit_all && !rec.status.is_active() {
                 continue;
             }
@@ -135,7 +142,12 @@ impl<'e> ContainerService<'e> {
                 "Name": "overlay2",
             })
         });
-        Ok(inspect::inspect_json(&rec, &paths, graph, self.health_json(&rec)))
+        Ok(inspect::inspect_json(
+            &rec,
+            &paths,
+            graph,
+            self.health_json(&rec),
+        ))
     }
 }
 

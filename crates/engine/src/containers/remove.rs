@@ -128,7 +128,11 @@ impl ContainerService<'_> {
             None => {
                 // The monitor died without a word (killed): the process is
                 // gone too, or we would not be here.
-                run.exit_code = exit_code.unwrap_or(if rec.status.is_active() { 137 } else { run.exit_code });
+                run.exit_code = exit_code.unwrap_or(if rec.status.is_active() {
+                    137
+                } else {
+                    run.exit_code
+                });
                 if run.finished_at.is_empty() || rec.status.is_active() {
                     run.finished_at = now_rfc3339();
                 }
@@ -188,7 +192,7 @@ impl ContainerService<'_> {
                 (monfiles::Status::Restarting, _) => Status::Restarting,
                 (monfiles::Status::Running, _) => Status::Running,
                 // Created (starting) or Exited (its exit command is running).
-                (_, s) if s == Status::Created => {
+                (_, Status::Created) => {
                     if state.status == monfiles::Status::Created {
                         return Ok(rec);
                     }
@@ -222,7 +226,11 @@ impl ContainerService<'_> {
         }
         // No monitor. A container process that still runs keeps the
         // container running (unsupervised); otherwise finish its cleanup.
-        let pid = if state.pid > 0 { state.pid } else { rec.run.pid };
+        let pid = if state.pid > 0 {
+            state.pid
+        } else {
+            rec.run.pid
+        };
         if pid > 0 && process_in_container(pid, &rec.id) {
             return Ok(rec);
         }
@@ -235,7 +243,9 @@ impl ContainerService<'_> {
 
     /// Docker's `State.Health`, when the container has a health check.
     pub(crate) fn health_json(&self, rec: &ContainerRecord) -> Option<Value> {
-        let h = monfiles::read_health(&self.paths(&rec.id).run_dir).ok().flatten();
+        let h = monfiles::read_health(&self.paths(&rec.id).run_dir)
+            .ok()
+            .flatten();
         match h {
             Some(h) => serde_json::to_value(h).ok(),
             None if rec.status.is_active()
@@ -266,9 +276,7 @@ fn process_in_container(pid: i32, id: &str) -> bool {
         .ok()
         .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
         .unwrap_or(false);
-    alive
-        && std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-            .is_ok_and(|cg| cg.contains(id))
+    alive && std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|cg| cg.contains(id))
 }
 
 fn remove_dir(dir: &Path) -> Result<(), EngineError> {

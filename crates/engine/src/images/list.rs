@@ -170,7 +170,6 @@ impl ImageService<'_> {
     }
 
     /// The image `name` refers to (tag, digest or id prefix).
-    #[allow(dead_code)] // WIP (lead)
     pub(crate) fn record(&self, name: &str) -> Result<ImageRecord, EngineError> {
         let mut all = self.records()?;
         let (i, _) = resolve(&all, name)?;

@@ -23,7 +23,6 @@ pub use list::{ImageFilters, ImageSummary};
 pub use remove::{PruneFilters, PruneReport, RemoveEvent};
 
 /// The id (`sha256:…`) of the image `name` refers to among `images`, if any.
-#[allow(dead_code)] // WIP (lead)
 pub(crate) fn resolve_id(images: &[ImageRecord], name: &str) -> Option<String> {
     resolve::resolve(images, name)
         .ok()

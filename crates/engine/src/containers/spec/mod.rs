@@ -392,3 +392,11 @@ fn cgroups_path(id: &str, parent: &str) -> Result<PathBuf, SpecError> {
     }
     Ok(Path::new("/").join(parent.trim_start_matches('/')).join(id))
 }
+
+/// The cgroup resources of `host` (no devices), for `update` of a running container.
+pub fn update_resources(
+    host: &HostConfig,
+    cgroup_v2: bool,
+) -> Result<oci_spec::runtime::LinuxResources, SpecError> {
+    resources::resources(host, HostInfo::get(), cgroup_v2, &mut Vec::new())
+}
