@@ -177,6 +177,26 @@ fn follow_keeps_up_with_bursts_of_rotations() {
     let want: Vec<String> = (0..4)
         .flat_map(|j| (0..100).map(move |i| format!("burst-{j}-{i}\n")))
         .collect();
-    assert_eq!(got.len(), want.len());
-    assert_eq!(got, want);
+    if got != want {
+        let first = got
+            .iter()
+            .zip(&want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.len());
+        let logged: Vec<String> = ct.logs().into_iter().map(|(_, l)| l).collect();
+        let files: Vec<String> = std::fs::read_dir(ct.tmp.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        panic!(
+            "followed {} lines, want {}; first difference at {first}: got {:?}; \
+             the files hold {} lines ({}); files {files:?}",
+            got.len(),
+            want.len(),
+            &got[first.saturating_sub(2)..(first + 15).min(got.len())],
+            logged.len(),
+            logged == want,
+        );
+    }
 }

@@ -63,14 +63,10 @@ pub fn read(
         tail: options.tail.map(|n| VecDeque::with_capacity(n.min(4096))),
         done: false,
     };
-    // Open the current file before reading the rotated ones: a rotation in
-    // between then shows some entries twice instead of losing them.
-    let mut current = FileCursor::open(&config.path, config.driver)?;
-    for path in rotated_files(&config.path) {
-        if let Some(mut cursor) = FileCursor::open(&path, config.driver)? {
-            cursor.read_available(&mut out)?;
-        }
-    }
+    // The newest file read so far: the current one, or while the current
+    // path is missing (mid-rotation) the last rotated one.
+    let mut last: Option<FileId> = None;
+    let mut current = open_in_sequence(&config.path, config.driver, &mut last, &mut out)?;
     if let Some(cursor) = current.as_mut() {
         cursor.read_available(&mut out)?;
     }
@@ -85,17 +81,15 @@ pub fn read(
         if let Some(cursor) = current.as_mut() {
             cursor.read_available(&mut out)?;
         }
-        if let Some(next) = rotated_away(current.as_ref(), &config.path, config.driver)? {
-            // Files rotated in since the last look (several rotations can
-            // happen between two polls) come before the new current file.
-            if let Some(old) = &current {
-                for path in rotated_after(&config.path, old.dev, old.ino) {
-                    if let Some(mut cursor) = FileCursor::open(&path, config.driver)? {
-                        cursor.read_available(&mut out)?;
-                    }
-                }
+        if replaced(current.as_ref(), &config.path) {
+            // What was appended between the read above and the rotation.
+            if let Some(cursor) = current.as_mut() {
+                cursor.read_available(&mut out)?;
             }
-            current = next;
+            if let Some(cursor) = &current {
+                last = Some(cursor.id());
+            }
+            current = open_in_sequence(&config.path, config.driver, &mut last, &mut out)?;
             if let Some(cursor) = current.as_mut() {
                 cursor.read_available(&mut out)?;
             }
@@ -107,26 +101,59 @@ pub fn read(
     }
 }
 
-/// When the file at `path` is no longer the one `current` reads, the new
-/// file (after `current` was read to its end).
-fn rotated_away(
-    current: Option<&FileCursor>,
+/// Whether the file at `path` is no longer the one `current` reads (it was
+/// rotated away, truncated, or appeared).
+fn replaced(current: Option<&FileCursor>, path: &Path) -> bool {
+    let Ok(m) = std::fs::metadata(path) else {
+        return false;
+    };
+    match current {
+        Some(c) => c.id() != (m.dev(), m.ino()) || m.len() < c.offset,
+        None => true,
+    }
+}
+
+/// Reads, oldest first, every rotated file newer than the file `last`
+/// (all of them when `None`; none when `last` is gone), updating `last`,
+/// then opens the current file (`None` while a rotation has it renamed). Files are told apart by inode, so rotations while this
+/// runs (a file renamed under its listed name, or new files rotated in)
+/// make it look again instead of skipping or repeating a file.
+fn open_in_sequence(
     path: &Path,
     driver: LogDriver,
-) -> Result<Option<Option<FileCursor>>, LogError> {
-    let on_disk = match std::fs::metadata(path) {
-        Ok(m) => Some((m.dev(), m.ino(), m.len())),
-        Err(_) => None,
-    };
-    let changed = match (current, on_disk) {
-        (Some(c), Some((dev, ino, len))) => c.dev != dev || c.ino != ino || len < c.offset,
-        (None, Some(_)) => true,
-        (_, None) => false,
-    };
-    if !changed {
-        return Ok(None);
+    last: &mut Option<FileId>,
+    out: &mut Output<'_>,
+) -> Result<Option<FileCursor>, LogError> {
+    'again: loop {
+        let listed = rotated_files(path);
+        for (file, id) in newer_than(&listed, *last) {
+            match FileCursor::open(file, driver)? {
+                Some(mut cursor) if cursor.id() == *id => {
+                    cursor.read_available(out)?;
+                    *last = Some(*id);
+                }
+                _ => continue 'again,
+            }
+        }
+        let current = FileCursor::open(path, driver)?;
+        if newer_than(&rotated_files(path), *last).is_empty() {
+            return Ok(current);
+        }
     }
-    Ok(Some(FileCursor::open(path, driver)?))
+}
+
+type FileId = (u64, u64);
+
+/// The part of `files` after the one with id `last` (everything for `None`,
+/// nothing when `last` is not among them).
+fn newer_than(files: &[(PathBuf, FileId)], last: Option<FileId>) -> &[(PathBuf, FileId)] {
+    match last {
+        None => files,
+        Some(id) => match files.iter().position(|(_, i)| *i == id) {
+            Some(pos) => &files[pos + 1..],
+            None => &[],
+        },
+    }
 }
 
 fn container_finished(state_dir: &Path) -> bool {
@@ -134,32 +161,34 @@ fn container_finished(state_dir: &Path) -> bool {
         || !crate::files::monitor_alive(state_dir)
 }
 
-/// The rotated files newer than the one with `dev`/`ino`, oldest first;
-/// none when that file is no longer among them (truncated or removed).
-fn rotated_after(path: &Path, dev: u64, ino: u64) -> Vec<PathBuf> {
-    let files = rotated_files(path);
-    let Some(pos) = files
-        .iter()
-        .position(|p| std::fs::metadata(p).is_ok_and(|m| m.dev() == dev && m.ino() == ino))
-    else {
-        return Vec::new();
-    };
-    files[pos + 1..].to_vec()
-}
-
-/// `<path>.N` … `<path>.1`, oldest first.
-fn rotated_files(path: &Path) -> Vec<PathBuf> {
+/// `<path>.N` … `<path>.1` with their ids, oldest first.
+fn rotated_files(path: &Path) -> Vec<(PathBuf, FileId)> {
     let mut files = Vec::new();
+    // A rotation renames one file at a time: mid-way one number is free,
+    // so only two missing in a row end the list.
+    let mut missing = 0;
     for n in 1.. {
         let mut p = path.as_os_str().to_owned();
         p.push(format!(".{n}"));
         let p = PathBuf::from(p);
-        if !p.exists() {
-            break;
+        match std::fs::metadata(&p) {
+            Ok(m) => {
+                missing = 0;
+                files.push((p, (m.dev(), m.ino())));
+            }
+            Err(_) => {
+                missing += 1;
+                if missing == 2 {
+                    break;
+                }
+            }
         }
-        files.push(p);
     }
     files.reverse();
+    // Scanning upwards while the writer renames upwards can meet a file at
+    // two numbers; its real place is the higher one (listed first now).
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|(_, id)| seen.insert(*id));
     files
 }
 
@@ -176,6 +205,10 @@ struct FileCursor {
 }
 
 impl FileCursor {
+    fn id(&self) -> FileId {
+        (self.dev, self.ino)
+    }
+
     fn open(path: &Path, driver: LogDriver) -> Result<Option<FileCursor>, LogError> {
         let file = match File::open(path) {
             Ok(f) => f,
@@ -342,6 +375,72 @@ mod tests {
                     "stdout:1970-01-01T00:00:19.000000000Z l19\n"
                 ]
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod follow_tests {
+    use super::*;
+    use crate::logs::LogWriter;
+
+    /// A writer rotating as fast as it can against a following reader:
+    /// every line once, in order.
+    #[test]
+    fn follow_sees_every_line_once_under_fast_rotation() {
+        for driver in [LogDriver::JsonFile, LogDriver::Local] {
+            let dir = berth_testutil::TempDir::new("logfollow").expect("tmp");
+            let cfg = LogConfig {
+                driver,
+                path: dir.join("c.log"),
+                max_size: Some(512),
+                max_file: 1000,
+            };
+            let mut w = LogWriter::open(&cfg).expect("open");
+            let wcfg = cfg.clone();
+            let writer = std::thread::spawn(move || {
+                let _ = &wcfg;
+                for i in 0..3000 {
+                    let t = timefmt::from_unix_nanos(i);
+                    w.write(LogStream::Stdout, format!("l{i}\n").as_bytes(), t)
+                        .expect("write");
+                    if i % 300 == 0 {
+                        std::thread::sleep(Duration::from_millis(30));
+                    }
+                }
+                w.write(LogStream::Stdout, b"END\n", SystemTime::now())
+                    .expect("write");
+            });
+            let mut got = Vec::new();
+            let opts = LogReadOptions {
+                follow: true,
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            };
+            let r = read(&cfg, &opts, &mut |_: LogStream, d: &[u8]| {
+                if d == b"END\n" {
+                    return Err(std::io::Error::other("end"));
+                }
+                got.push(String::from_utf8_lossy(d).into_owned());
+                Ok(())
+            });
+            assert!(matches!(r, Err(LogError::Sink(_))));
+            writer.join().expect("writer");
+            let want: Vec<String> = (0..3000).map(|i| format!("l{i}\n")).collect();
+            if got != want {
+                let first = got
+                    .iter()
+                    .zip(&want)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(want.len());
+                panic!(
+                    "{driver:?}: {} lines, want {}; first difference at {first}: {:?}",
+                    got.len(),
+                    want.len(),
+                    &got[first.saturating_sub(3)..(first + 12).min(got.len())]
+                );
+            }
         }
     }
 }
