@@ -11,6 +11,7 @@ use crate::error::RuntimeError;
 use crate::process::channel::{Channel, ChannelError, ChildMsg, ParentMsg};
 use crate::process::dmz::Dmz;
 use crate::process::fork_safety;
+use crate::process::migration_primer::MigrationPrimer;
 use crate::process::spawn::{fork_child, ChildMain, Reexec};
 use crate::process::{wait, ExecConfig};
 use crate::state::{ContainerDir, ContainerState, Status};
@@ -141,6 +142,9 @@ fn build_process(a: &ExecArgs, st: &ContainerState) -> Result<Process, RuntimeEr
 }
 
 pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, RuntimeError> {
+    // Its grace period passes while we prepare (the child is moved into
+    // the container's cgroup below).
+    let primer = MigrationPrimer::start(true);
     let dir = ContainerDir::open(root, &a.id)?;
     let st = dir.load()?;
     let status = st.status(&dir.path);
@@ -238,6 +242,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, RuntimeError> {
         kill_child(child);
         return Err(RuntimeError::cgroup(&st.cgroup_path, e));
     }
+    drop(primer);
     let fds: Vec<i32> = console.iter().map(|c| c.as_raw_fd()).collect();
     let proto = |e: ChannelError| RuntimeError::Protocol {
         context: "exec",

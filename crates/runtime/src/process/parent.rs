@@ -13,6 +13,7 @@ use oci_spec::runtime::{
 
 use super::channel::{Channel, ChildMsg, ParentMsg};
 use super::dmz::Dmz;
+use super::migration_primer::MigrationPrimer;
 use super::spawn::{self, ChildMain, NamespacePlan, Reexec};
 use super::{fork_safety, init, InitConfig};
 use crate::config;
@@ -185,6 +186,8 @@ fn proto(context: &'static str, e: impl std::error::Error + 'static) -> RuntimeE
 /// Creates the container `opts.id` from `opts.bundle` up to the point where
 /// its init waits for `start`.
 pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
+    // First, so that its grace period passes while we work.
+    let primer = MigrationPrimer::start(false);
     crate::state::check_id(&opts.id)?;
     let bundle = std::fs::canonicalize(&opts.bundle)
         .map_err(|e| RuntimeError::io(format!("bundle {}", opts.bundle.display()), e))?;
@@ -364,6 +367,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
             .add_task(init.as_raw())
             .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
     }
+    drop(primer);
 
     let created = chrono::Utc::now();
     let owner = String::new();
