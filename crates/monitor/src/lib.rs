@@ -81,25 +81,25 @@
 //! # Memory
 //!
 //! Both binaries are linked as static PIEs by the ordinary `cargo build`
-//! (see `build.rs`), and once the container runs the monitor hands its
-//! start-up code pages back to the kernel (`supervisor::trim`). Measured on
-//! the 2-core dev VM (kernel 6.18, release build) from
-//! `/proc/<pid>/smaps_rollup` for the monitor of an idle `sleep` container
-//! (json-file log, no clients), next to conmon 2.1.6 with runc:
+//! (see `build.rs`), and after a second without events the monitor drops
+//! its code pages from its page tables before it blocks
+//! (`supervisor::trim`). Measured on the 2-core dev VM (kernel 6.18,
+//! release build, binary in the page cache) from `/proc/<pid>/smaps_rollup`
+//! for the monitor of a `sleep` container (json-file log, no clients), next
+//! to conmon 2.1.6 driving runc:
 //!
 //! | | RSS | PSS | anonymous |
 //! |---|---|---|---|
-//! | conmon 2.1.6 | 1964 kB | 979 kB | 328 kB |
-//! | berth-monitor, one monitor | 180 kB | 176 kB | 96 kB |
-//! | berth-monitor, each of three | 184–188 kB | 126–130 kB | 100–104 kB |
-//! | berth-monitor after 20 lines of output | 296 kB | 252 kB | 136 kB |
-//! | static, pages not handed back | 1208 kB | 1204 kB | 136 kB |
-//! | dynamic glibc, pages dropped (`MADV_DONTNEED`) | 1220 kB | 412 kB | 180 kB |
+//! | conmon 2.1.6, idle | 1964 kB | 979 kB | 328 kB |
+//! | berth-monitor, idle, alone | 240 kB | 236 kB | 100 kB |
+//! | berth-monitor, idle, each of three | 240–244 kB | 164–184 kB | 100–104 kB |
+//! | berth-monitor, idle again after 20 lines | 276 kB | 185 kB | 136 kB |
+//! | berth-monitor, logging 20 lines/s | 1332 kB | 1180 kB | 136 kB |
+//! | static, no trimming, idle | 1208 kB | 1204 kB | 136 kB |
+//! | dynamic glibc, trimmed once, idle | 1220 kB | 412 kB | 180 kB |
 //!
-//! (When another monitor maps the same pages while one hands them back,
-//! those stay shared and fault-around maps their neighbours: up to ~500 kB
-//! RSS, ~250 kB PSS each.) A dynamic build counts the shared libc's pages in
-//! its RSS; a static one without the hand-back keeps ~1 MiB of start-up text.
+//! A dynamic build counts the shared libc's pages in its RSS; without the
+//! trimming a static one keeps ~1 MiB of start-up text resident.
 
 pub mod client;
 pub mod config;

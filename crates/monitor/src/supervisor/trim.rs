@@ -1,57 +1,79 @@
-//! Letting go of start-up code once the container runs.
+//! Letting go of code pages while the container is quiet.
 //!
 //! A monitor spends its life blocked in `poll`, but its resident set keeps
-//! every code page it touched while starting (config parsing, fork, the
-//! runtime's spawn, JSON) plus the kernel's fault-around neighbours (64 KiB
-//! around each fault): about 1 MiB of text and read-only data in the static
-//! binary, most of the monitor's RSS. Those pages are clean and file-backed,
-//! so the monitor hands them back once the container started:
+//! every code page it touched (start-up: config parsing, fork, spawning the
+//! runtime, JSON; later: logging, attach, probes) plus the kernel's
+//! fault-around neighbours (64 KiB around each fault): most of the
+//! monitor's RSS. Those pages are clean and file-backed, so when the loop
+//! has been idle for [`IDLE_AFTER`] the monitor drops them from its page
+//! tables (`MADV_DONTNEED`) right before it blocks: they stay in the page
+//! cache (shared with other monitors) and come back on a minor fault when
+//! the loop wakes up. Between the `madvise` calls and the blocking `poll`
+//! only this function and libc's `syscall` run, so few pages are touched
+//! again before the process sleeps.
 //!
-//! - `MADV_RANDOM` first, so that a later fault reads just the page it
-//!   needs (no readahead) instead of pulling a 64 KiB window back in;
-//! - then `MADV_PAGEOUT`, which drops the pages from the page tables and
-//!   reclaims those no other process maps;
-//! - then `MADV_DONTNEED` for the pages `MADV_PAGEOUT` skips because other
-//!   monitors map them too: they leave this process's page tables but stay
-//!   cached for the others (otherwise they would count fully against this
-//!   monitor once the others exit).
-//!
-//! The cost is a few page reads the first time the loop runs code it has
-//! not run since (the first output of a container, its exit); the working
-//! set then stays resident. Only segments that are never written are
-//! touched: `PT_LOAD` segments without `PF_W`, minus `PT_GNU_RELRO`
-//! (relocated at start-up: its pages are private copies). The executable
-//! cannot change in place while it runs (ETXTBSY), so a re-read page holds
-//! the same bytes. Kernels without `MADV_PAGEOUT` (< 5.4) ignore the call.
+//! Only segments that are never written are dropped: `PT_LOAD` segments
+//! without `PF_W`, minus `PT_GNU_RELRO` (relocated at start-up: its pages
+//! are private copies that `MADV_DONTNEED` would reset to the file's
+//! contents). The executable cannot change in place while it runs
+//! (ETXTBSY), so a re-faulted page holds the same bytes.
 
 use std::ffi::c_void;
+use std::time::Duration;
+
+use nix::poll::PollFd;
+
+/// Quiet time after which the monitor drops its code pages.
+pub const IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// The address ranges of this executable's read-only, never-relocated
+/// pages.
+pub struct CodePages {
+    ranges: Vec<(usize, usize)>,
+}
+
+impl CodePages {
+    pub fn locate() -> CodePages {
+        let mut r = Ranges {
+            done: false,
+            ranges: Vec::new(),
+        };
+        // SAFETY: the callback only reads the program headers glibc passes
+        // for the duration of the call and writes into `r` through `data`.
+        unsafe {
+            libc::dl_iterate_phdr(Some(collect), (&raw mut r).cast::<c_void>());
+        }
+        CodePages { ranges: r.ranges }
+    }
+
+    /// Drops the pages, then waits in poll(2) like `nix::poll::poll`
+    /// (`timeout_ms` -1 for none). Returns poll's raw result: the number of
+    /// ready fds, or -1 with errno set.
+    pub fn release_and_poll(&self, fds: &mut [PollFd<'_>], timeout_ms: i32) -> i64 {
+        for &(start, end) in &self.ranges {
+            // SAFETY: the range lies inside a read-only segment of this
+            // executable that nothing writes to (see the module docs); the
+            // kernel maps its pages again from the page cache on access.
+            unsafe {
+                libc::syscall(libc::SYS_madvise, start, end - start, libc::MADV_DONTNEED);
+            }
+        }
+        // SAFETY: PollFd is repr(transparent) over libc::pollfd, and the
+        // slice is valid and exclusively borrowed for the call.
+        unsafe {
+            libc::syscall(
+                libc::SYS_poll,
+                fds.as_mut_ptr().cast::<libc::pollfd>(),
+                fds.len(),
+                timeout_ms,
+            )
+        }
+    }
+}
 
 struct Ranges {
     done: bool,
     ranges: Vec<(usize, usize)>,
-}
-
-/// Hands the monitor's read-only, never-relocated pages back to the kernel.
-pub fn drop_startup_pages() {
-    let mut r = Ranges {
-        done: false,
-        ranges: Vec::new(),
-    };
-    // SAFETY: the callback only reads the program headers glibc passes for
-    // the duration of the call and writes into `r` through `data`.
-    unsafe {
-        libc::dl_iterate_phdr(Some(collect), (&raw mut r).cast::<c_void>());
-    }
-    for (start, end) in r.ranges {
-        // SAFETY: the range lies inside a read-only segment of this
-        // executable that nothing writes to (see the module docs); the
-        // kernel re-reads its pages from the file on the next access.
-        unsafe {
-            libc::madvise(start as *mut c_void, end - start, libc::MADV_RANDOM);
-            libc::madvise(start as *mut c_void, end - start, libc::MADV_PAGEOUT);
-            libc::madvise(start as *mut c_void, end - start, libc::MADV_DONTNEED);
-        }
-    }
 }
 
 unsafe extern "C" fn collect(
@@ -59,7 +81,7 @@ unsafe extern "C" fn collect(
     _size: libc::size_t,
     data: *mut c_void,
 ) -> libc::c_int {
-    // SAFETY: `data` is the `Ranges` passed by drop_startup_pages, alive and
+    // SAFETY: `data` is the `Ranges` passed by CodePages::locate, alive and
     // not otherwise borrowed during dl_iterate_phdr.
     let r = unsafe { &mut *data.cast::<Ranges>() };
     if r.done {

@@ -61,6 +61,7 @@ pub struct Supervisor {
     /// Set when the container stopped for good: its exit code.
     done: Option<i32>,
     buf: Vec<u8>,
+    code_pages: super::trim::CodePages,
 }
 
 struct CurrentRun {
@@ -147,6 +148,7 @@ impl Supervisor {
             state,
             done: None,
             buf: Vec::new(),
+            code_pages: super::trim::CodePages::locate(),
         })
     }
 
@@ -169,10 +171,7 @@ impl Supervisor {
             self.wait_for_first_client();
         }
         match self.start() {
-            Ok(pid) => {
-                ready.started(pid);
-                super::trim::drop_startup_pages();
-            }
+            Ok(pid) => ready.started(pid),
             Err(f) => {
                 // Files first: the caller may look at them once told.
                 self.record_failed_start(&f);

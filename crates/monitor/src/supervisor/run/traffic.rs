@@ -12,6 +12,7 @@ use super::{Source, Supervisor, READ_CHUNK, STDIN_HIGH_WATER};
 use crate::error::MonitorError;
 use crate::supervisor::attach::ClientInput;
 use crate::supervisor::log;
+use crate::supervisor::trim::IDLE_AFTER;
 
 impl Supervisor {
     pub(super) fn poll_once(&mut self) -> Result<(), MonitorError> {
@@ -86,6 +87,31 @@ impl Supervisor {
         Ok(())
     }
 
+    /// poll(2), handing code pages back first when nothing happened for
+    /// [`IDLE_AFTER`] (see [`super::super::trim`]).
+    fn wait(&self, fds: &mut [PollFd<'_>], timeout: PollTimeout) -> nix::Result<i32> {
+        let idle = PollTimeout::try_from(IDLE_AFTER).unwrap_or(PollTimeout::MAX);
+        let first = if timeout.is_none() || timeout > idle {
+            idle
+        } else {
+            timeout
+        };
+        let n = poll(fds, first)?;
+        if n > 0 || first == timeout {
+            return Ok(n);
+        }
+        let rest = if timeout.is_none() {
+            -1
+        } else {
+            i32::from(timeout).saturating_sub(i32::from(idle))
+        };
+        let n = self.code_pages.release_and_poll(fds, rest);
+        if n < 0 {
+            return Err(Errno::last());
+        }
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+
     pub(super) fn poll_sources(
         &self,
         timeout: PollTimeout,
@@ -123,7 +149,7 @@ impl Supervisor {
             sources.push(Source::Probe);
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
-        match poll(&mut fds, timeout) {
+        match self.wait(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => {
                 return Err(MonitorError::Sys {
