@@ -160,11 +160,21 @@ fn raw_connect(ct: &Ct) -> std::os::fd::OwnedFd {
 }
 
 #[test]
-fn tty_through_the_console_socket_with_resize() {
+fn tty_through_the_console_socket_with_resize_berth_runtime() {
     require_root!();
+    tty_with_resize(Rt::Berth);
+}
+
+#[test]
+fn tty_through_the_console_socket_with_resize_runc() {
+    require_root!();
+    tty_with_resize(Rt::Runc);
+}
+
+fn tty_with_resize(rt: Rt) {
     let mut ct = Ct::new(
         "tty",
-        Rt::Berth,
+        rt,
         &[
             "sh",
             "-c",
@@ -285,4 +295,42 @@ fn a_slow_client_does_not_block_the_container() {
         "nothing was dropped ({received} bytes)"
     );
     assert_eq!(ct.wait(), 0);
+}
+
+#[test]
+fn stdin_once_closes_stdin_when_the_stdin_client_leaves() {
+    require_root!();
+    let mut ct = Ct::new(
+        "once",
+        Rt::Berth,
+        &[
+            "sh",
+            "-c",
+            "while read l; do echo \"got $l\"; done; echo stdin closed",
+        ],
+    );
+    ct.config.open_stdin = true;
+    ct.config.stdin_once = true;
+    ct.start().expect("start");
+    // An output-only client leaving changes nothing.
+    drop(raw_connect(&ct));
+    let sock = raw_connect(&ct);
+    send(
+        sock.as_raw_fd(),
+        &Frame::AttachStdin.encode(),
+        MsgFlags::empty(),
+    )
+    .expect("send");
+    send(
+        sock.as_raw_fd(),
+        &Frame::Stdin(b"x\n").encode(),
+        MsgFlags::empty(),
+    )
+    .expect("send");
+    wait_until("echo", || ct.logs().iter().any(|(_, l)| l == "got x\n"));
+    assert_eq!(ct.state().status, berth_monitor::files::Status::Running);
+    // The stdin client goes away without close-stdin: stdin closes anyway.
+    drop(sock);
+    assert_eq!(ct.wait(), 0);
+    assert!(ct.logs().iter().any(|(_, l)| l == "stdin closed\n"));
 }
