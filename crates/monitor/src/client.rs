@@ -188,6 +188,8 @@ pub fn wait(state_dir: &Path) -> Result<i32, ClientError> {
     let Some(fd) = connect_attach(state_dir)? else {
         return exit_from_file(state_dir);
     };
+    // Older monitors ignore this and send output, which is skipped below.
+    let _ = send_frame(&fd, &Frame::NoOutput);
     let mut buf = vec![0u8; MAX_FRAME];
     loop {
         match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {

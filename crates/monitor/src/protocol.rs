@@ -13,6 +13,7 @@
 //! | `0x11` stdin | client → monitor | input bytes |
 //! | `0x12` resize | client → monitor | rows `u16` LE, cols `u16` LE |
 //! | `0x13` close-stdin | client → monitor | none: the client's input ended |
+//! | `0x14` no-output | client → monitor | none: send this client only the exit frame |
 //!
 //! The monitor streams output produced after the client connected (like
 //! `docker attach` without `--logs`). With a tty, all output is stdout. A
@@ -30,6 +31,7 @@ pub const TAG_ATTACH_STDIN: u8 = 0x10;
 pub const TAG_STDIN: u8 = 0x11;
 pub const TAG_RESIZE: u8 = 0x12;
 pub const TAG_CLOSE_STDIN: u8 = 0x13;
+pub const TAG_NO_OUTPUT: u8 = 0x14;
 
 /// Largest payload of a data frame.
 pub const MAX_DATA: usize = 16 * 1024;
@@ -49,6 +51,7 @@ pub enum Frame<'a> {
         cols: u16,
     },
     CloseStdin,
+    NoOutput,
     /// A tag this version does not know.
     Unknown(u8),
 }
@@ -68,6 +71,7 @@ impl<'a> Frame<'a> {
                 cols: u16::from_le_bytes(payload.get(2..4)?.try_into().ok()?),
             },
             TAG_CLOSE_STDIN => Frame::CloseStdin,
+            TAG_NO_OUTPUT => Frame::NoOutput,
             other => Frame::Unknown(other),
         })
     }
@@ -84,6 +88,7 @@ impl<'a> Frame<'a> {
             }
             Frame::AttachStdin => (TAG_ATTACH_STDIN, &[]),
             Frame::CloseStdin => (TAG_CLOSE_STDIN, &[]),
+            Frame::NoOutput => (TAG_NO_OUTPUT, &[]),
             Frame::Unknown(t) => (*t, &[]),
         };
         let mut v = Vec::with_capacity(1 + payload.len());
@@ -111,6 +116,7 @@ mod tests {
                 cols: 120,
             },
             Frame::CloseStdin,
+            Frame::NoOutput,
         ] {
             let enc = f.encode();
             assert_eq!(Frame::decode(&enc), Some(f));

@@ -232,9 +232,24 @@ fn tty_with_resize(rt: Rt) {
 #[test]
 fn wait_works_before_and_after_the_monitor_exits() {
     require_root!();
-    let ct = Ct::new("wait", Rt::Berth, &["sh", "-c", "sleep 0.5; exit 9"]);
+    let ct = Ct::new(
+        "wait",
+        Rt::Berth,
+        &["sh", "-c", "sleep 0.5; echo out; exit 9"],
+    );
     ct.start().expect("start");
+    // A client that asked for no output gets just the exit frame.
+    let muted = raw_connect(&ct);
+    send(
+        muted.as_raw_fd(),
+        &Frame::NoOutput.encode(),
+        MsgFlags::empty(),
+    )
+    .expect("send");
     assert_eq!(ct.wait(), 9);
+    let mut buf = vec![0u8; 65536];
+    let n = recv(muted.as_raw_fd(), &mut buf, MsgFlags::empty()).expect("recv");
+    assert_eq!(Frame::decode(&buf[..n]), Some(Frame::Exit(9)));
     wait_until("monitor gone", || {
         !berth_monitor::files::monitor_alive(ct.state_dir())
     });

@@ -32,6 +32,8 @@ pub struct Client {
     queued: usize,
     /// The client said it feeds stdin (matters for `stdin_once`).
     pub feeds_stdin: bool,
+    /// The client wants only the exit frame (`wait`).
+    muted: bool,
 }
 
 /// What a client asked for, for the supervisor to act on.
@@ -94,6 +96,7 @@ impl AttachServer {
                         queue: VecDeque::new(),
                         queued: 0,
                         feeds_stdin: false,
+                        muted: false,
                     });
                 }
                 Err(Errno::EINTR) | Err(Errno::ECONNABORTED) => continue,
@@ -142,6 +145,11 @@ impl AttachServer {
                 }
                 Ok(n) => match Frame::decode(&buf[..n]) {
                     Some(Frame::AttachStdin) => client.feeds_stdin = true,
+                    Some(Frame::NoOutput) => {
+                        client.muted = true;
+                        client.queue.clear();
+                        client.queued = 0;
+                    }
                     Some(Frame::Stdin(d)) => input.push(ClientInput::Stdin(d.to_vec())),
                     Some(Frame::Resize { rows, cols }) => {
                         input.push(ClientInput::Resize { rows, cols })
@@ -192,6 +200,9 @@ impl Client {
     }
 
     fn push(&mut self, frame: &[u8]) {
+        if self.muted {
+            return;
+        }
         if self.queue.is_empty() {
             match send(
                 self.fd.as_raw_fd(),
