@@ -86,7 +86,7 @@ impl LogWriter {
                 break;
             }
         }
-        Ok(())
+        self.flush()
     }
 
     fn take_line(&mut self, idx: usize, tail: &[u8]) -> Vec<u8> {
@@ -101,9 +101,13 @@ impl LogWriter {
         if line.is_empty() || self.config.driver == LogDriver::None {
             return Ok(());
         }
-        self.write_entry(stream, line, now)
+        self.write_entry(stream, line, now)?;
+        self.flush()
     }
 
+    /// Encodes an entry into the pending batch (rotating first when the
+    /// entry would not fit the current file); [`LogWriter::flush`] writes
+    /// the batch, so one read of the container's output costs one write.
     fn write_entry(
         &mut self,
         stream: LogStream,
@@ -115,21 +119,35 @@ impl LogWriter {
             time: now,
             line,
         };
-        self.encoded.clear();
+        let start = self.encoded.len();
         match self.config.driver {
             LogDriver::JsonFile => json_file::encode(&entry, &mut self.encoded),
             LogDriver::Local => local::encode(&entry, &mut self.encoded),
             LogDriver::None => return Ok(()),
         }
-        let len = self.encoded.len() as u64;
+        let len = (self.encoded.len() - start) as u64;
         if let Some(max) = self.config.max_size {
             if self.size > 0 && self.size + len > max {
+                let entry = self.encoded.split_off(start);
+                self.flush()?;
                 self.rotate()?;
+                self.encoded = entry;
             }
         }
+        self.size += len;
+        Ok(())
+    }
+
+    /// Writes the pending batch to the current file.
+    fn flush(&mut self) -> Result<(), LogError> {
+        if self.encoded.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.encoded);
         if self.file.is_none() {
             // A rotation failed half-way: start a new current file.
             self.open_current()?;
+            self.size += batch.len() as u64;
         }
         let path = &self.config.path;
         let file = self.file.as_mut().ok_or_else(|| LogError::Io {
@@ -137,14 +155,15 @@ impl LogWriter {
             path: path.clone(),
             source: std::io::Error::from(std::io::ErrorKind::NotConnected),
         })?;
-        file.write_all(&self.encoded)
-            .map_err(LogError::io("write log file", path))?;
-        self.size += len;
-        // Keep the buffer from holding on to a large line's capacity.
-        if self.encoded.capacity() > 64 * 1024 {
-            self.encoded = Vec::new();
+        let written = file
+            .write_all(&batch)
+            .map_err(LogError::io("write log file", path));
+        // Keep the buffer unless a burst made it large.
+        if batch.capacity() <= 64 * 1024 {
+            self.encoded = batch;
+            self.encoded.clear();
         }
-        Ok(())
+        written
     }
 
     fn rotated(&self, n: u32) -> PathBuf {
