@@ -8,14 +8,18 @@
 //! share that grace period, and for a grace period after the last one left,
 //! writers do not wait at all.
 //!
-//! So `create` and `exec` start a helper at their very beginning whose only
-//! job is one such migration: it writes `0` (itself) to the cgroup.procs of
+//! So `create` and `exec` start a helper early whose only job is one such
+//! migration: it writes `0` (itself) to the cgroup.procs of
 //! the cgroup it already is in, in a hierarchy without controllers where one
 //! exists, so nothing about it changes. It sleeps through the grace period
 //! on its own while the runtime parses the config, makes the cgroup and
 //! clones the init, and by the time the runtime moves the init, the
 //! migration no longer waits (measured: 5-12 ms → 20 µs). On pure cgroup v2
 //! hosts the init is born in its cgroup (clone3) and no helper is started.
+//!
+//! The helper waits holding the kernel's `cgroup_mutex`, so everything else
+//! that takes it (cgroup mkdir and rmdir) waits for the same grace period:
+//! `create` makes its cgroup directories before it starts the helper.
 
 use std::ffi::CString;
 use std::path::Path;

@@ -186,8 +186,6 @@ fn proto(context: &'static str, e: impl std::error::Error + 'static) -> RuntimeE
 /// Creates the container `opts.id` from `opts.bundle` up to the point where
 /// its init waits for `start`.
 pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
-    // First, so that its grace period passes while we work.
-    let primer = MigrationPrimer::start(false);
     crate::state::check_id(&opts.id)?;
     let bundle = std::fs::canonicalize(&opts.bundle)
         .map_err(|e| RuntimeError::io(format!("bundle {}", opts.bundle.display()), e))?;
@@ -279,23 +277,25 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
         .as_ref()
         .map(|c| c.as_ref())
         .ok_or_else(|| RuntimeError::InvalidArgument("cgroup manager vanished".into()))?;
-    let make_cgroup = || -> Result<(), RuntimeError> {
-        berth_cgroups::create_retrying(cgroup)
-            .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+    // The directories first: the migration primer holds the kernel's
+    // cgroup_mutex, which every cgroup mkdir takes, through its grace period.
+    berth_cgroups::create_retrying(cgroup).map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+    let primer = MigrationPrimer::start(false);
+    let apply_resources = || -> Result<(), RuntimeError> {
         cgroup
             .apply(&effective_resources(&spec))
             .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))
     };
-    // On cgroup v2 the init is born in its cgroup, which must exist first;
-    // elsewhere the cgroup is made after the clone, while the init is busy
-    // creating its namespaces on the other CPU.
+    // On cgroup v2 the init is born in its cgroup, limits set; elsewhere
+    // they are written after the clone, while the init is busy creating
+    // its namespaces on the other CPU.
     if unified {
-        make_cgroup()?;
+        apply_resources()?;
     }
     // A forked init without namespaces to join clones only its pid
     // namespace and unshares the others itself (the same namespaces; the
     // network namespace alone costs ~0.5 ms), meanwhile we make the
-    // exec.fifo and the cgroup.
+    // exec.fifo and set the cgroup's limits.
     let mut plan = plan;
     let child_unshares = if dmz.is_some() && plan.joins.is_empty() && plan.time_offsets.is_none() {
         plan.clone_flags & !libc::CLONE_NEWPID
@@ -344,7 +344,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
 
     let fifo = make_exec_fifo(&dir)?;
     if !unified {
-        make_cgroup()?;
+        apply_resources()?;
     }
 
     if dmz.is_none() && plan.clone_flags & libc::CLONE_NEWUSER != 0 {
