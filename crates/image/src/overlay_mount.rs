@@ -18,6 +18,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 1;
@@ -40,6 +41,7 @@ pub(crate) fn mount_new_api(
     upper: &Path,
     work: &Path,
     target: &Path,
+    volatile: bool,
 ) -> Result<(), NewApiError> {
     let fail = NewApiError::Failed;
     let c_target = cstr(target.as_os_str().as_bytes()).map_err(fail)?;
@@ -67,6 +69,9 @@ pub(crate) fn mount_new_api(
     }
     set_string(&fs, c"upperdir", upper.as_os_str().as_bytes()).map_err(fail)?;
     set_string(&fs, c"workdir", work.as_os_str().as_bytes()).map_err(fail)?;
+    if volatile {
+        set_flag(&fs, c"volatile").map_err(fail)?;
+    }
     // SAFETY: FSCONFIG_CMD_CREATE takes no key or value; fs is a valid fs context.
     let rc = unsafe {
         libc::syscall(
@@ -102,6 +107,25 @@ pub(crate) fn mount_new_api(
     };
     if rc < 0 {
         return Err(fail(io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+fn set_flag(fs: &OwnedFd, key: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: key is a NUL-terminated string alive for the call; a flag
+    // takes no value; fs is a valid fs context descriptor.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_FLAG,
+            key.as_ptr(),
+            std::ptr::null::<libc::c_char>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(with_fs_log(fs, io::Error::last_os_error()));
     }
     Ok(())
 }

@@ -182,7 +182,12 @@ impl ContainerService<'_> {
         paths: &ContainerPaths,
     ) -> Result<(), EngineError> {
         self.unmount_rootfs(paths);
-        self.engine.snapshots().mount(&rec.id, &paths.rootfs)?;
+        // A `--rm` container's writable layer is thrown away at exit: it
+        // need not survive a host crash, so it skips overlay's sync (which
+        // the unmount would otherwise wait for), as podman does for --rm.
+        self.engine
+            .snapshots()
+            .mount_with(&rec.id, &paths.rootfs, rec.host_config.auto_remove)?;
         Ok(())
     }
 
