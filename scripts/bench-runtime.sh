@@ -6,7 +6,12 @@
 #
 # Targets (issue): berth <= 0.5x runc and <= 0.8x crun.
 #
-# Usage (root): scripts/bench-runtime.sh [--runs N] [--warmup N] [--no-build] [--export FILE.json]
+# Usage (root): scripts/bench-runtime.sh [--runs N] [--rounds N] [--warmup N] [--no-build] [--export FILE.json]
+#   --rounds N: N hyperfine runs of --runs each, one after the other, their
+#   times pooled. hyperfine times all runs of one command before the next;
+#   on a machine whose load changes by the second (other builds), short
+#   rounds give each runtime a share of the quiet and the busy spells
+#   instead of one runtime the quiet and another the busy one.
 #   BERTH_RUNTIME=/path/to/berth-runtime overrides the binary (default: the
 #   static-PIE release build, ${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/berth-runtime,
 #   built here with `cargo runtime-release` (.cargo/config.toml) unless --no-build).
@@ -18,16 +23,18 @@
 set -euo pipefail
 
 runs=50
+rounds=1
 warmup=5
 build=1
 export_json=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --export) export_json=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "bench-runtime: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -52,7 +59,7 @@ if [ -z "${BERTH_BENCH_IN_NS:-}" ]; then
   fi
   # Re-run this script in a private mount namespace (see the header).
   exec unshare --mount --propagation private env BERTH_BENCH_IN_NS=1 BERTH_RUNTIME="$berth" \
-    bash "$0" --runs "$runs" --warmup "$warmup" --no-build ${export_json:+--export "$export_json"}
+    bash "$0" --runs "$runs" --rounds "$rounds" --warmup "$warmup" --no-build ${export_json:+--export "$export_json"}
 fi
 
 if mountpoint -q /sys/fs/cgroup/unified; then
@@ -133,11 +140,25 @@ done
 
 echo "== $(runc --version | head -n1); $(crun --version | head -n1); kernel $(uname -r); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== $cgroup_note"
-hyperfine_args=(--shell=none --warmup "$warmup" --runs "$runs" --export-json "$work/hyperfine.json")
-for i in "${!names[@]}"; do
-  hyperfine_args+=(--command-name "${names[$i]}" "$(run_cmd "${names[$i]}" "${bins[$i]}")")
+for round in $(seq "$rounds"); do
+  hyperfine_args=(--shell=none --warmup "$warmup" --runs "$runs" --export-json "$work/round$round.json")
+  for i in "${!names[@]}"; do
+    hyperfine_args+=(--command-name "${names[$i]}" "$(run_cmd "${names[$i]}" "${bins[$i]}")")
+  done
+  if [ "$rounds" = 1 ]; then
+    hyperfine "${hyperfine_args[@]}" </dev/null
+  else
+    echo "== round $round/$rounds (load $(cut -d' ' -f1 /proc/loadavg))"
+    hyperfine --style none "${hyperfine_args[@]}" </dev/null >/dev/null
+  fi
 done
-hyperfine "${hyperfine_args[@]}" </dev/null
+# Pool the rounds' times per runtime into hyperfine's result format.
+jq -s '{results: ([.[].results[]] | group_by(.command) | map(
+    ([.[].times[]] | sort) as $t
+    | {command: .[0].command, mean: (($t | add) / ($t | length)),
+       median: (if ($t | length) % 2 == 1 then $t[($t | length - 1) / 2]
+                else ($t[($t | length) / 2 - 1] + $t[($t | length) / 2]) / 2 end),
+       min: $t[0], times: $t}))}' "$work"/round*.json > "$work/hyperfine.json"
 [ -z "$export_json" ] || cp "$work/hyperfine.json" "$export_json"
 
 # stat_ms NAME FIELD: hyperfine's mean/median/min for one runtime, in ms.
@@ -157,7 +178,7 @@ peak_rss_kib() {
 }
 
 echo
-echo "== results ($runs runs each; min is the least load-sensitive on a busy machine)"
+echo "== results ($((runs * rounds)) runs each; min is the least load-sensitive on a busy machine)"
 printf '%-8s %9s %11s %8s %14s\n' runtime "mean ms" "median ms" "min ms" "peak RSS KiB"
 for i in "${!names[@]}"; do
   n=${names[$i]}
@@ -174,6 +195,7 @@ if [ "${names[0]}" = berth ]; then
   berth_ms=$(mean_ms berth)
   echo "berth/runc = $(ratio "$berth_ms" "$runc_ms")   (target <= 0.50)"
   echo "berth/crun = $(ratio "$berth_ms" "$crun_ms")   (target <= 0.80)"
+  echo "medians: berth/runc = $(ratio "$(stat_ms berth median)" "$(stat_ms runc median)"), berth/crun = $(ratio "$(stat_ms berth median)" "$(stat_ms crun median)")"
 else
   echo "berth/runc, berth/crun: not measured (berth-runtime skipped, see above)"
 fi
