@@ -45,7 +45,21 @@ impl ContainerService<'_> {
             host_config.network_mode = "none".into();
         }
         let id = names::new_container_id();
-        if config.hostname.is_empty() && !matches!(host_config.network_mode.as_str(), "host") {
+        // Sharing the host's UTS namespace keeps the host's name (a set
+        // hostname would then conflict with --uts host); joining another
+        // container's network takes its name, as Docker does. A missing
+        // container X is reported when the namespace is joined at start.
+        let joined = host_config
+            .network_mode
+            .strip_prefix("container:")
+            .and_then(|x| self.get(x).ok());
+        if let Some(other) = joined.filter(|_| config.hostname.is_empty()) {
+            config.hostname = other.config.hostname;
+        }
+        if config.hostname.is_empty()
+            && host_config.network_mode != "host"
+            && host_config.uts_mode != "host"
+        {
             config.hostname = id[..12].to_string();
         }
         let record = ContainerRecord {
@@ -117,16 +131,15 @@ impl ContainerService<'_> {
                 .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
         }
         self.engine.snapshots().prepare(&c.id, top_layer)?;
-        let files = etc_files_for(c)?;
-        defaults::write_etc_files(&paths.dir, &files)
-            .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        // Bad --add-host/--dns values fail the create; `start` writes the files.
+        etc_files_for(c)?;
         Ok(())
     }
 }
 
 /// The container's /etc/hostname, hosts and resolv.conf, from its config
 /// and the host's files.
-fn etc_files_for(c: &ContainerRecord) -> Result<defaults::EtcFiles, EngineError> {
+pub(crate) fn etc_files_for(c: &ContainerRecord) -> Result<defaults::EtcFiles, EngineError> {
     let h = &c.host_config;
     let network = match h.network_mode.as_str() {
         "host" => defaults::EtcNetwork::Host,

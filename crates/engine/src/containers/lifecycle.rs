@@ -216,9 +216,14 @@ impl ContainerService<'_> {
         let joins = self.namespace_joins(rec)?;
         let bins = self.binaries()?;
         let init = rec.host_config.init.unwrap_or(false);
-        let hostname = paths.hostname();
-        let hosts = paths.hosts();
-        let resolv = paths.resolv_conf();
+        // `--network container:X` shares X's names as well as its network.
+        let etc_paths = match rec.host_config.network_mode.strip_prefix("container:") {
+            Some(other) => self.paths(&self.get(other)?.id),
+            None => paths.clone(),
+        };
+        let hostname = etc_paths.hostname();
+        let hosts = etc_paths.hosts();
+        let resolv = etc_paths.resolv_conf();
         let input = spec::SpecInput {
             id: &rec.id,
             config: &rec.config,

@@ -135,7 +135,9 @@ fn write_atomic(path: &Path, content: &[u8]) -> Result<(), EtcFilesError> {
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))
         .map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
+    // No fsync: the rename keeps readers from seeing half a file, and the
+    // engine rewrites the files from the container's config at every start;
+    // an fsync per file costs milliseconds per `run` on a busy disk.
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
 }
