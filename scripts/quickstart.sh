@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # berth quickstart on a fresh Debian 12 machine (as root, offline apart from the
 # package registries): installs what is needed, builds berth, imports a busybox
-# image made from the host's static busybox, and runs a container from it with
-# berth's OCI runtime.
+# image made from the host's static busybox, runs containers from it with
+# `berth run` (and once with berth's OCI runtime directly, runc-style).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-cargo build --release -p berth-cli -p berth-runtime
+cargo build --release -p berth-cli -p berth-runtime -p berth-monitor
 bin=$PWD/target/release
 
 work=$(mktemp -d /tmp/berth-quickstart.XXXXXX)
 export BERTH_ROOT=$work/root BERTH_RUNROOT=$work/run
 cleanup() {
+  "$bin/berth" rm -f web >/dev/null 2>&1 || true
   "$bin/berth-runtime" --root "$work/runtime" delete --force quickstart >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -30,7 +31,17 @@ tar -C "$rootfs" -cf "$work/busybox.tar" .
 "$bin/berth" import -c 'CMD ["/bin/sh"]' "$work/busybox.tar" busybox:latest
 "$bin/berth" images
 
-# 2. A container: the runc walk-through with berth-runtime.
+# 2. Containers, Docker-style.
+"$bin/berth" run --rm busybox sh -c 'echo hello from $(hostname), pid $$ in its own namespaces'
+"$bin/berth" run -d --name web --init busybox sh -c 'echo serving; exec sleep 600'
+"$bin/berth" ps
+"$bin/berth" exec web sh -c 'echo exec in $(hostname): $(ps | wc -l) lines of ps'
+"$bin/berth" logs web
+"$bin/berth" stop -t 2 web
+"$bin/berth" ps -a
+"$bin/berth" rm web
+
+# 3. The runc walk-through with berth-runtime alone.
 cd "$work/bundle"
 "$bin/berth-runtime" spec
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo hello from $(hostname): pid $$ in its own namespaces; cat \/proc\/self\/cgroup | head -3"/' config.json
