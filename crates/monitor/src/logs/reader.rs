@@ -20,7 +20,7 @@ pub struct LogReadOptions {
     pub follow: bool,
     /// Only entries at or after this time.
     pub since: Option<SystemTime>,
-    /// Only entries before this time.
+    /// Only entries at or before this time (Docker stops after it).
     pub until: Option<SystemTime>,
     /// Only the last this many entries (of those passing the filters).
     pub tail: Option<usize>,
@@ -272,7 +272,9 @@ impl Output<'_> {
         if !wanted || o.since.is_some_and(|s| e.time < s) {
             return Ok(());
         }
-        if o.until.is_some_and(|u| e.time >= u) {
+        // Docker keeps an entry stamped exactly `until` (it stops only
+        // after it), so `logs --until T` with T from `logs -t` shows that line.
+        if o.until.is_some_and(|u| e.time > u) {
             self.done = true;
             return Ok(());
         }
@@ -368,11 +370,12 @@ mod tests {
                 ..all.clone()
             };
             let got = collect(&cfg, &opts);
+            // `until` keeps the entry stamped exactly then.
             assert_eq!(
                 got,
                 [
-                    "stdout:1970-01-01T00:00:17.000000000Z l17\n",
-                    "stdout:1970-01-01T00:00:19.000000000Z l19\n"
+                    "stdout:1970-01-01T00:00:19.000000000Z l19\n",
+                    "stdout:1970-01-01T00:00:20.000000000Z l20\n"
                 ]
             );
         }

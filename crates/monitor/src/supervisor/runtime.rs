@@ -136,13 +136,19 @@ impl Runtime {
 /// executable, 125 for everything else.
 pub fn classify_failure(output: &[u8], status: std::process::ExitStatus) -> (String, i32) {
     let text = String::from_utf8_lossy(output);
-    let message = text
+    let lines: Vec<String> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(logrus_message)
-        // crun warns about hybrid cgroups before its error.
+        .collect();
+    let message = lines
+        .iter()
+        // crun warns about hybrid cgroups before its error, and when it
+        // refuses the host outright that warning is its only line.
         .rfind(|l| !l.starts_with("cgroups in hybrid mode"))
+        .or(lines.last())
+        .cloned()
         .unwrap_or_else(|| format!("runtime failed ({status}) without a message"));
     let lower = message.to_lowercase();
     let exec_failure = lower.contains("exec") || lower.contains("executable");
@@ -201,5 +207,13 @@ mod tests {
         let other = b"berth-runtime: bundle /x: config.json: no such file or directory\n";
         assert_eq!(classify_failure(other, st).1, 125);
         assert_eq!(classify_failure(b"", st).1, 125);
+        let crun = b"cgroups in hybrid mode not supported, drop all controllers from cgroupv2\n";
+        assert_eq!(
+            classify_failure(crun, st),
+            (
+                "cgroups in hybrid mode not supported, drop all controllers from cgroupv2".into(),
+                125
+            )
+        );
     }
 }
