@@ -31,7 +31,9 @@
 //! writes `exit.json` and exits without running the exit command (the
 //! caller was told). With [`MonitorConfig::wait_for_attach`] the container
 //! starts only once a client connected, so a foreground `run` sees all of
-//! its output.
+//! its output. A second monitor for a state dir whose monitor still runs is
+//! refused (125); a new one clears the previous run's `exit.json`,
+//! `health.json` and `stopping`.
 //!
 //! # Config
 //!

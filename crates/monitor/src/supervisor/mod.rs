@@ -77,7 +77,12 @@ fn prepare(config_path: &Path) -> Result<(MonitorConfig, attach::AttachServer), 
             pid,
         });
     }
-    for stale in [files::EXIT, files::STOPPING, files::CONTAINER_PID] {
+    for stale in [
+        files::EXIT,
+        files::STOPPING,
+        files::CONTAINER_PID,
+        files::HEALTH,
+    ] {
         let p = files::path(&config.state_dir, stale);
         match std::fs::remove_file(&p) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
