@@ -566,7 +566,6 @@ fn check_device_access(runtime: PathBuf, disk: &str) {
         nix::sys::stat::minor(rdev)
     );
     let name = runtime.display().to_string();
-    let is_berth = runtime.ends_with("berth-runtime");
     let case = Case::new(runtime, "spec-devices");
     let host = HostConfig {
         devices: vec![berth_engine::containers::model::DeviceMapping {
@@ -593,14 +592,9 @@ fn check_device_access(runtime: PathBuf, disk: &str) {
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with('b'), "{name}: a block node: {out}");
     assert_eq!(lines[1], "READ-OK", "{name}: {out}");
-    if is_berth && lines[2] == "WRITE-ALLOWED" {
-        // berth-runtime adds an rwm rule for every device the spec creates
-        // (crates/runtime/src/process/parent.rs effective_resources), which
-        // runc does not: --device's permissions are lost there.
-        eprintln!("KNOWN DEVIATION: berth-runtime allows writes to a --device given as read-only");
-    } else {
-        assert_eq!(lines[2], "WRITE-REFUSED", "{name}: {out}");
-    }
+    // Read-only for both runtimes: the device's access comes from the
+    // spec's cgroup rules alone.
+    assert_eq!(lines[2], "WRITE-REFUSED", "{name}: {out}");
     assert!(
         lines[3].contains(&numbers) && lines[3].contains("1048576"),
         "{name}: throttle for {numbers}: {out}"

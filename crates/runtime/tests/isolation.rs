@@ -536,10 +536,15 @@ fn devices_oom_score_adj_lsm_labels_and_annotations() {
     require_root!();
     let env = Env::new("extras", &["true"]);
     env.edit(|c| {
-        // Not among the always-allowed devices: opening it needs the cgroup
-        // rule the runtime adds for every spec device.
+        // Not among the always-allowed devices: opening it needs a cgroup
+        // rule in resources.devices (the runtime adds none for spec devices,
+        // like runc).
         c["linux"]["devices"] = json!([
             {"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200, "fileMode": 438}
+        ]);
+        c["linux"]["resources"]["devices"] = json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rw"}
         ]);
         c["process"]["oomScoreAdj"] = json!(500);
         c["process"]["apparmorProfile"] = json!("berth-test-profile");

@@ -95,20 +95,9 @@ pub fn effective_resources(spec: &Spec) -> LinuxResources {
         rules.push(rule(C, Some(major), Some(minor), "rwm"));
     }
     rules.push(rule(C, Some(136), None, "rwm"));
-    for d in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let typ = match d.typ() {
-            LinuxDeviceType::B => B,
-            LinuxDeviceType::P => continue,
-            _ => C,
-        };
-        rules.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
-    }
+    // Devices of `linux.devices` get no rule of their own: like runc, the
+    // spec's `resources.devices` decides their access (`--device X:Y:r` must
+    // stay read-only), so a device node can exist yet be unusable.
     res.set_devices(Some(rules));
     res
 }
