@@ -349,3 +349,59 @@ fn stdin_once_closes_stdin_when_the_stdin_client_leaves() {
     assert_eq!(ct.wait(), 0);
     assert!(ct.logs().iter().any(|(_, l)| l == "stdin closed\n"));
 }
+
+/// The CLI side with a real terminal: fd 0 of this test process (nextest
+/// runs each test in its own) becomes a pty slave; its size is sent on
+/// attach and again on SIGWINCH.
+#[test]
+fn attach_forwards_the_terminal_size_on_sigwinch() {
+    require_root!();
+    let mut ct = Ct::new(
+        "winch",
+        Rt::Berth,
+        &["sh", "-c", "read a; stty size; read b; stty size"],
+    );
+    ct.edit(|c| c["process"]["terminal"] = serde_json::Value::Bool(true));
+    ct.config.tty = true;
+    ct.config.open_stdin = true;
+    ct.start().expect("start");
+    let size = |rows, cols| nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(&size(24, 80), None).expect("openpty");
+    // SAFETY: dup2 onto fd 0 of this single-test process.
+    assert!(unsafe { libc::dup2(pty.slave.as_raw_fd(), 0) } == 0);
+    let input = std::fs::File::from(pty.slave.try_clone().expect("dup"));
+    let out = Collect::default();
+    let (out2, dir) = (out.clone(), ct.state_dir().to_path_buf());
+    let client = std::thread::spawn(move || {
+        client::attach(
+            &dir,
+            AttachOptions {
+                stdin: Some(Box::new(input)),
+                stdout: Box::new(out2),
+                stderr: Box::new(std::io::sink()),
+                tty: true,
+                detach_keys: None,
+            },
+        )
+    });
+    let mut master = std::fs::File::from(pty.master);
+    std::thread::sleep(Duration::from_millis(300));
+    master.write_all(b"a\r").expect("type");
+    wait_until("first size", || out.text().contains("24 80"));
+    let ws = size(30, 100);
+    // SAFETY: TIOCSWINSZ reads the winsize for the duration of the call.
+    assert!(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } == 0);
+    // This process has no controlling terminal, so the kernel does not
+    // signal it: raise SIGWINCH like a terminal would.
+    nix::sys::signal::raise(nix::sys::signal::Signal::SIGWINCH).expect("raise");
+    std::thread::sleep(Duration::from_millis(300));
+    master.write_all(b"b\r").expect("type");
+    let outcome = client.join().expect("client").expect("attach");
+    assert_eq!(outcome, AttachOutcome::Exited(0));
+    assert!(out.text().contains("30 100"), "{:?}", out.text());
+}
