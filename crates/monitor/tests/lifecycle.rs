@@ -332,3 +332,33 @@ fn an_idle_monitor_stays_small() {
     ct.kill("KILL");
     assert_eq!(ct.wait(), 137);
 }
+
+#[test]
+fn a_stop_during_a_long_backoff_ends_at_once() {
+    require_root!();
+    let mut ct = Ct::new(
+        "backoff",
+        Rt::Berth,
+        &["sh", "-c", "echo run >> /runs; exit 1"],
+    );
+    ct.config.restart = RestartPolicy {
+        name: RestartPolicyName::Always,
+        max_retries: 0,
+    };
+    ct.start().expect("start");
+    // Backoffs so far: 100, 200, 400, 800 ms; the next one is 1.6 s.
+    wait_until("four restarts", || ct.state().restart_count >= 4);
+    wait_until("backing off", || {
+        ct.state().status == berth_monitor::files::Status::Restarting
+    });
+    let asked = std::time::Instant::now();
+    std::fs::write(ct.state_dir().join("stopping"), b"").expect("marker");
+    assert_eq!(ct.wait(), 1);
+    let took = asked.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(1000),
+        "stop took {took:?}"
+    );
+    let restarts = ct.exit_state().restart_count;
+    assert!((4..=5).contains(&restarts), "{restarts} restarts");
+}

@@ -10,14 +10,20 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
 use super::{Source, Supervisor, READ_CHUNK, STDIN_HIGH_WATER};
 use crate::error::MonitorError;
+use crate::files;
 use crate::supervisor::attach::ClientInput;
 use crate::supervisor::log;
 use crate::supervisor::trim::IDLE_AFTER;
 
+/// How often a restarting container's monitor looks for the stop marker.
+const STOP_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl Supervisor {
     pub(super) fn poll_once(&mut self) -> Result<(), MonitorError> {
         let now = Instant::now();
-        let mut deadline: Option<Instant> = self.restart_at;
+        // While waiting to restart, look for the stop marker every
+        // STOP_CHECK: a stop must not wait out a backoff of up to a minute.
+        let mut deadline: Option<Instant> = self.restart_at.map(|t| t.min(now + STOP_CHECK));
         if let Some(h) = &self.health {
             deadline = Some(deadline.map_or(h.deadline(), |d| d.min(h.deadline())));
         }
@@ -80,7 +86,9 @@ impl Supervisor {
                 h.tick(&self.runtime);
             }
         }
-        if self.restart_at.is_some_and(|t| Instant::now() >= t) {
+        let stop_requested = self.restart_at.is_some()
+            && files::path(&self.config.state_dir, files::STOPPING).exists();
+        if stop_requested || self.restart_at.is_some_and(|t| Instant::now() >= t) {
             self.restart_at = None;
             self.restart();
         }
