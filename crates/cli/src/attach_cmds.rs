@@ -121,7 +121,12 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> anyhow::Result<()> {
         keys,
     )
     .map_err(|e| CliError::new(format!("Error: attaching to {}: {e}", rec.name)))?;
-    crate::container_cmds::exit_with(code)
+    match code {
+        // Docker's CLI reports the detach as the escape proxy's error
+        // (status 1); scripts tell a detach from an exit by it.
+        None => Err(CliError::new("read escape sequence").into()),
+        Some(_) => crate::container_cmds::exit_with(code),
+    }
 }
 
 /// Forwards the signals the CLI receives to the container (`--sig-proxy`),

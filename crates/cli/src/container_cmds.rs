@@ -297,7 +297,13 @@ fn command_text(rec: &ContainerRecord, no_trunc: bool) -> String {
     let mut cmd = path;
     for a in args {
         cmd.push(' ');
-        cmd.push_str(&a);
+        // Docker's daemon puts an argument with a space in single quotes
+        // (`"sh -c 'exit 2'"`), so that the words stay told apart.
+        if a.contains(' ') {
+            cmd.push_str(&format!("'{a}'"));
+        } else {
+            cmd.push_str(&a);
+        }
     }
     let cmd = if no_trunc { cmd } else { ellipsis(&cmd, 20) };
     format!("\"{cmd}\"")
