@@ -153,6 +153,26 @@ fn seccomp_rule_returns_eperm() {
     env.sh("touch /tmp/allowed");
 }
 
+/// The last exec goes through the dmz with execveat; a profile that
+/// refuses execveat (and allows execve) still runs the process, through
+/// /proc/self/fd/N of the same sealed memfd.
+#[test]
+fn seccomp_refusing_execveat_still_starts_the_process() {
+    require_root!();
+    let env = Env::new("seccomp-execveat", &["true"]);
+    for nnp in [true, false] {
+        env.edit(|c| {
+            c["process"]["noNewPrivileges"] = json!(nnp);
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+            });
+        });
+        assert_eq!(env.sh("echo started"), "started\n", "noNewPrivileges {nnp}");
+    }
+}
+
 #[test]
 fn readonly_rootfs_and_masked_paths() {
     require_root!();
