@@ -211,6 +211,11 @@ impl ContainerService<'_> {
         rec: &ContainerRecord,
         paths: &ContainerPaths,
     ) -> Result<(), EngineError> {
+        // Like Docker, /etc/hosts and resolv.conf are made at each start
+        // (the host's resolvers may have changed since the create).
+        let files = super::create::etc_files_for(rec)?;
+        super::defaults::write_etc_files(&paths.dir, &files)
+            .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         let caps = spec::effective_capabilities(&rec.host_config)?;
         let seccomp = self.seccomp_for(rec, &caps)?;
         let joins = self.namespace_joins(rec)?;
@@ -411,7 +416,10 @@ impl ContainerService<'_> {
                 }
             }
         }
-        if let Ok(Some(now)) = store::get(self.engine.db().conn(), &rec.id) {
+        // The lookup's own statement: an `if let` scrutinee would keep the
+        // db guard alive through `cleanup`, which locks it again (deadlock).
+        let current = store::get(self.engine.db().conn(), &rec.id);
+        if let Ok(Some(now)) = current {
             if now.status.is_active() {
                 if let Err(e) = self.cleanup(&rec.id, None) {
                     tracing::warn!("container {}: cleanup after its monitor: {e}", rec.id);
