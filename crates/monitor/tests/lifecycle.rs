@@ -136,9 +136,11 @@ fn oom_kill_is_recorded() {
             "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived ${#x}",
         ],
     );
+    let id = ct.config.id.clone();
     ct.edit(|c| {
         c["linux"]["resources"]["memory"] =
             json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
+        c["linux"]["cgroupsPath"] = json!(format!("/berth/{id}"));
     });
     ct.start().expect("start");
     let code = ct.wait();
@@ -160,9 +162,13 @@ fn oom_kill_is_recorded_runc() {
             "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived ${#x}",
         ],
     );
+    // An explicit cgroupsPath (as the engine writes) lets the monitor find
+    // the cgroup even when the init is OOM-killed before it looked.
+    let id = ct.config.id.clone();
     ct.edit(|c| {
         c["linux"]["resources"]["memory"] =
             json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
+        c["linux"]["cgroupsPath"] = json!(format!("/berth/{id}"));
     });
     ct.start().expect("start");
     ct.wait();

@@ -17,13 +17,21 @@ pub struct OomCounter {
 }
 
 impl OomCounter {
-    /// Locates the memory cgroup of `pid` (host view). `None` when it has
-    /// none the monitor can read (no memory controller mounted).
-    pub fn locate(pid: i32) -> Option<OomCounter> {
-        let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    /// Locates the memory cgroup of the container whose init is `pid`
+    /// (host view): from `/proc/<pid>/cgroup` while the init runs, else
+    /// (it may already have been OOM-killed) from the bundle's
+    /// `linux.cgroupsPath`. `None` when neither leads to a readable counter.
+    pub fn locate(pid: i32, bundle: &Path) -> Option<OomCounter> {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-        let file = counter_file(&cgroups, &mountinfo)?;
-        let baseline = read_count(&file).unwrap_or(0);
+        let file = running_cgroups(pid)
+            .and_then(|cgroups| counter_file(&cgroups, &mountinfo))
+            .or_else(|| spec_counter_file(bundle, &mountinfo))?;
+        // A count that exists already (a reused cgroup) is not this run's.
+        let baseline = if running_cgroups(pid).is_some() {
+            read_count(&file).unwrap_or(0)
+        } else {
+            0
+        };
         Some(OomCounter { file, baseline })
     }
 
@@ -31,6 +39,53 @@ impl OomCounter {
     pub fn oom_killed(&self) -> bool {
         read_count(&self.file).is_some_and(|n| n > self.baseline)
     }
+}
+
+/// `/proc/<pid>/cgroup` of a live (not zombie) process.
+fn running_cgroups(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    if rest.starts_with('Z') || rest.starts_with('X') {
+        return None;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()
+}
+
+/// The counter file from the bundle's `linux.cgroupsPath` (absolute, or
+/// relative to the monitor's own cgroup like runc resolves it; systemd's
+/// `slice:prefix:name` form is not followed).
+fn spec_counter_file(bundle: &Path, mountinfo: &str) -> Option<PathBuf> {
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).ok()?).ok()?;
+    let path = spec.get("linux")?.get("cgroupsPath")?.as_str()?;
+    if path.is_empty() || path.contains(':') {
+        return None;
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let resolve = |base: Option<&str>| -> String {
+        if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("{}/{path}", base.unwrap_or("").trim_end_matches('/'))
+        }
+    };
+    let own_of = |pred: &dyn Fn(&str) -> bool| {
+        own.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, p) = (parts.next()?, parts.next()?, parts.next()?);
+            pred(controllers).then(|| p.to_string())
+        })
+    };
+    let v1 = own_of(&|c: &str| c.split(',').any(|c| c == "memory"));
+    let v2 = own_of(&|c: &str| c.is_empty());
+    let cgroups = format!(
+        "1:memory:{}\n0::{}\n",
+        resolve(v1.as_deref()),
+        resolve(v2.as_deref())
+    );
+    // Without a v1 memory hierarchy the first line is ignored.
+    counter_file(&cgroups, mountinfo)
+        .or_else(|| counter_file(&format!("0::{}\n", resolve(v2.as_deref())), mountinfo))
 }
 
 fn read_count(file: &Path) -> Option<u64> {
@@ -107,6 +162,34 @@ mod tests {
                 "/sys/fs/cgroup/memory/berth/abc/memory.oom_control"
             ))
         );
+    }
+
+    #[test]
+    fn a_dead_init_is_found_through_the_spec() {
+        // A reaped child's pid: no /proc entry, as for an init OOM-killed
+        // before the monitor looked.
+        let mut child = std::process::Command::new("/bin/true")
+            .spawn()
+            .expect("spawn");
+        let pid = i32::try_from(child.id()).expect("pid");
+        child.wait().expect("wait");
+        let dir = berth_testutil::TempDir::new("oomspec").expect("tmp");
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"linux":{"cgroupsPath":"/berth/oom-spec-test"}}"#,
+        )
+        .expect("spec");
+        let found = OomCounter::locate(pid, dir.path());
+        if std::path::Path::new("/sys/fs/cgroup/memory/memory.oom_control").exists() {
+            let found = found.expect("counter from the spec");
+            assert_eq!(
+                found.file,
+                PathBuf::from("/sys/fs/cgroup/memory/berth/oom-spec-test/memory.oom_control")
+            );
+            assert!(!found.oom_killed());
+        }
+        std::fs::write(dir.join("config.json"), r#"{"linux":{}}"#).expect("spec");
+        assert_eq!(OomCounter::locate(pid, dir.path()), None);
     }
 
     #[test]

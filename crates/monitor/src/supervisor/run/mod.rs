@@ -256,7 +256,7 @@ impl Supervisor {
         self.current = Some(CurrentRun {
             pid,
             started: Instant::now(),
-            oom: OomCounter::locate(pid),
+            oom: OomCounter::locate(pid, &self.config.bundle),
         });
         self.health = match &self.config.health {
             Some(h) => match HealthMonitor::new(h, &self.config.state_dir) {
