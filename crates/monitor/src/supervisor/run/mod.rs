@@ -29,7 +29,7 @@ use super::stdio::{ContainerIo, Prepared};
 use crate::config::{MonitorConfig, WAIT_FOR_ATTACH_LIMIT};
 use crate::error::MonitorError;
 use crate::files::{self, ExitState, MonitorState, Status};
-use crate::logs::{LogStream, LogWriter};
+use crate::logs::LogWriter;
 use crate::timefmt;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -176,9 +176,10 @@ impl Supervisor {
                 // Files first: the caller may look at them once told.
                 self.record_failed_start(&f);
                 self.write_exit();
+                // The error goes to the caller through the ready pipe (berth
+                // prints it once, as Docker does); attached clients only
+                // learn the exit code.
                 ready.failed(&f.message, f.exit_code);
-                self.attach
-                    .broadcast(LogStream::Stderr, format!("{}\n", f.message).as_bytes());
                 self.attach.finish(f.exit_code);
                 return f.exit_code;
             }
