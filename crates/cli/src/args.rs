@@ -110,6 +110,14 @@ pub enum Command {
     Version(crate::info_cmds::VersionArgs),
     /// Get real time events from the server
     Events(crate::info_cmds::EventsArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(crate::fs_cmds::DiffArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(crate::fs_cmds::CpArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(crate::fs_cmds::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(crate::fs_cmds::CommitArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +166,14 @@ pub enum ContainerCommand {
     Prune(ContainerPruneArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(crate::info_cmds::StatsArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(crate::fs_cmds::DiffArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(crate::fs_cmds::CpArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(crate::fs_cmds::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(crate::fs_cmds::CommitArgs),
     /// Record a container's exit (run by its monitor)
     #[command(hide = true)]
     Cleanup(CleanupArgs),

@@ -4,6 +4,7 @@ mod args;
 mod attach_cmds;
 mod container_args;
 mod container_cmds;
+mod fs_cmds;
 mod image_cmds;
 mod info_cmds;
 mod output;
@@ -108,6 +109,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(a) => info_cmds::info(&open()?, a),
         Command::Version(a) => info_cmds::version(a),
         Command::Events(a) => info_cmds::events(&open()?, a),
+        Command::Diff(a) => fs_cmds::diff(&open()?, a),
+        Command::Cp(a) => fs_cmds::cp(&open()?, a),
+        Command::Export(a) => fs_cmds::export(&open()?, a),
+        Command::Commit(a) => fs_cmds::commit(&open()?, a),
         Command::Run(a) => container_cmds::run(&open()?, *a),
         Command::Create(a) => container_cmds::create(&open()?, *a),
         Command::Start(a) => container_cmds::start(&open()?, a),
@@ -150,6 +155,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             ContainerCommand::Prune(a) => container_cmds::prune(&open()?, a),
             ContainerCommand::Stats(a) => info_cmds::stats(&open()?, a),
+            ContainerCommand::Diff(a) => fs_cmds::diff(&open()?, a),
+            ContainerCommand::Cp(a) => fs_cmds::cp(&open()?, a),
+            ContainerCommand::Export(a) => fs_cmds::export(&open()?, a),
+            ContainerCommand::Commit(a) => fs_cmds::commit(&open()?, a),
             ContainerCommand::Cleanup(a) => container_cmds::cleanup(&open()?, a),
         },
     }

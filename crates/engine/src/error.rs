@@ -55,6 +55,8 @@ pub enum EngineError {
     Corrupt(String),
     #[error(transparent)]
     Spec(#[from] crate::containers::spec::SpecError),
+    #[error(transparent)]
+    ContainerFs(#[from] crate::containers::fs::ContainerFsError),
 }
 
 impl EngineError {
@@ -93,6 +95,7 @@ impl EngineError {
             }
             Self::StartFailed { .. } => ErrorKind::Internal,
             Self::Spec(e) => e.kind(),
+            Self::ContainerFs(e) => e.kind(),
             Self::Conflict(_) => ErrorKind::Conflict,
             Self::Db { .. } | Self::Io { .. } | Self::Corrupt(_) => ErrorKind::Internal,
             Self::Image(e) => image_kind(e),

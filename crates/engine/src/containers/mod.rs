@@ -12,6 +12,7 @@ pub mod defaults;
 mod events;
 
 mod exec;
+pub mod fs;
 pub mod inspect;
 
 mod launch;

@@ -1,6 +1,7 @@
 //! The image service: image metadata in SQLite over the content and layer stores.
 
 pub mod change;
+pub(crate) mod commit;
 mod gc;
 mod http;
 mod ingest;
