@@ -451,6 +451,18 @@ fn commit_makes_an_image_that_runs_with_the_changes() {
             .map(Vec::len),
         Some(1)
     );
+    // A container that ran but changed nothing: the runtime's mount-point
+    // stubs (/etc/hosts …) are not a change either (Docker's init layer).
+    b.ok(&["run", "--name", "ran", "busybox", "true"]);
+    b.ok(&["commit", "ran", "ran:1"]);
+    assert_eq!(
+        b.inspect("ran:1")["RootFS"]["Layers"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let hist = b.ok(&["history", "--format", "{{.Size}}", "ran:1"]);
+    assert_eq!(hist.lines().next(), Some("0B"), "{hist}");
     let err = b.fails(&["commit", "src", "Bad:Ref:x"], 1);
     assert!(!err.is_empty());
     let err = b.fails(&["commit", "nosuch"], 1);

@@ -2,10 +2,11 @@
 //! writable layer as one more, its config with `-c` changes, a history
 //! entry with the message and author (moby `daemon/commit.go`).
 
-use std::io::{BufWriter, Write};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 
 use berth_image::model::{ContainerConfig as ImageContainerConfig, HealthConfig};
-use berth_image::Digest;
+use berth_image::{Digest, HashingWriter};
 
 use crate::containers::model::ContainerConfig;
 use crate::containers::{ContainerService, Status};
@@ -40,6 +41,7 @@ impl ContainerService<'_> {
             self.pause(&rec.id)?;
         }
         let layer = (|| {
+            let stubs = self.init_stubs(&rec.id)?;
             let mut tmp = tempfile::tempfile_in(self.engine.tmp_dir()).map_err(|e| {
                 EngineError::io(
                     format!("creating a file in {}", self.engine.tmp_dir().display()),
@@ -53,7 +55,11 @@ impl ContainerService<'_> {
                     .map_err(|e| EngineError::io("writing the layer tar", e))?;
                 d
             };
-            Ok::<_, EngineError>((tmp, diff_id))
+            if stubs.is_empty() {
+                return Ok((tmp, diff_id));
+            }
+            let filtered = without_paths(&mut tmp, &stubs, self.engine.tmp_dir().as_path())?;
+            Ok::<_, EngineError>(filtered)
         })();
         if pause_here {
             if let Err(e) = self.unpause(&rec.id) {
@@ -131,4 +137,59 @@ fn image_config(c: &ContainerConfig) -> ImageContainerConfig {
         on_build: c.on_build.clone().unwrap_or_default(),
         shell: c.shell.clone().unwrap_or_default(),
     }
+}
+
+/// The layer tar in `tar` without the entries at or below `paths`
+/// (absolute), copied entry by entry as raw blocks so that everything else
+/// stays byte for byte what the layer writer made; returns the new file
+/// and its diff id.
+fn without_paths(
+    tar: &mut File,
+    paths: &[String],
+    tmp_dir: &std::path::Path,
+) -> Result<(File, Digest), EngineError> {
+    let io_err = |e: io::Error| EngineError::io("filtering the layer tar", e);
+    tar.rewind().map_err(io_err)?;
+    let out = tempfile::tempfile_in(tmp_dir)
+        .map_err(|e| EngineError::io(format!("creating a file in {}", tmp_dir.display()), e))?;
+    let mut builder = tar::Builder::new(HashingWriter::new(BufWriter::with_capacity(1 << 20, out)));
+    let mut archive = tar::Archive::new(BufReader::with_capacity(1 << 20, &mut *tar));
+    let entries = archive.entries().map_err(io_err)?.raw(true);
+    // Extension blocks (GNU long names, PAX records) belong to the entry after them.
+    let mut pending: Vec<(tar::Header, Vec<u8>)> = Vec::new();
+    let mut long_name: Option<Vec<u8>> = None;
+    for entry in entries {
+        let mut entry = entry.map_err(io_err)?;
+        let header = entry.header().clone();
+        let mut data = Vec::new();
+        let kind = header.entry_type();
+        if kind.is_gnu_longname() || kind.is_gnu_longlink() || kind.is_pax_local_extensions() {
+            entry.read_to_end(&mut data).map_err(io_err)?;
+            if kind.is_gnu_longname() {
+                let name = data.split(|b| *b == 0).next().unwrap_or_default();
+                long_name = Some(name.to_vec());
+            }
+            pending.push((header, data));
+            continue;
+        }
+        let name = long_name
+            .take()
+            .unwrap_or_else(|| header.path_bytes().into_owned());
+        let name = format!("/{}", String::from_utf8_lossy(&name).trim_end_matches('/'));
+        let dropped = paths
+            .iter()
+            .any(|p| name == *p || name.starts_with(&format!("{p}/")));
+        let extensions = std::mem::take(&mut pending);
+        if dropped {
+            continue;
+        }
+        for (h, d) in extensions {
+            builder.append(&h, &d[..]).map_err(io_err)?;
+        }
+        builder.append(&header, &mut entry).map_err(io_err)?;
+    }
+    let hashing = builder.into_inner().map_err(io_err)?;
+    let (w, diff_id, _) = hashing.finish();
+    let out = w.into_inner().map_err(|e| io_err(e.into_error()))?;
+    Ok((out, diff_id))
 }

@@ -97,7 +97,17 @@ impl ContainerService<'_> {
     /// or not; nothing is mounted for it).
     pub fn changes(&self, word: &str) -> Result<Vec<Change>, EngineError> {
         let rec = self.get(word)?;
-        let m = self.engine.snapshots().mounts(&rec.id)?;
+        Ok(self.walk_upper(&rec.id)?.changes)
+    }
+
+    /// The init-layer stubs (see the module docs) in container `id`'s upper
+    /// directory, as absolute paths: what `commit` leaves out of the layer.
+    pub(crate) fn init_stubs(&self, id: &str) -> Result<Vec<String>, EngineError> {
+        Ok(self.walk_upper(id)?.stubs)
+    }
+
+    fn walk_upper(&self, id: &str) -> Result<Walk, EngineError> {
+        let m = self.engine.snapshots().mounts(id)?;
         let lowers = m
             .absolute_lowerdirs()
             .iter()
@@ -108,9 +118,10 @@ impl ContainerService<'_> {
             lowers,
             changes: Vec::new(),
             changed_dirs: HashSet::new(),
+            stubs: Vec::new(),
         };
         walk.dir(&upper, "")?;
-        Ok(walk.changes)
+        Ok(walk)
     }
 }
 
@@ -129,6 +140,8 @@ struct Walk {
     lowers: Vec<OwnedFd>,
     changes: Vec<Change>,
     changed_dirs: HashSet<String>,
+    /// Init-layer stubs left out, and directories that hold only those.
+    stubs: Vec<String>,
 }
 
 impl Walk {
@@ -201,6 +214,7 @@ impl Walk {
             if kind == SFlag::S_IFDIR && file_kind(low) == SFlag::S_IFDIR {
                 if let Some(fd) = dir_fd {
                     if only_stubs_below(fd, path) && same_owner_mode(st, low) {
+                        self.stubs.push(path.to_string());
                         return Ok(());
                     }
                 }
@@ -208,6 +222,7 @@ impl Walk {
             ChangeKind::Modified
         } else {
             if is_init_stub(path, st, dir_fd) {
+                self.stubs.push(path.to_string());
                 return Ok(());
             }
             ChangeKind::Added
