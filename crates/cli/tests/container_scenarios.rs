@@ -226,6 +226,14 @@ fn exec_it_and_run_it_through_a_pty() {
     assert!(out.contains("got:typed"), "{out:?}");
     assert_eq!(code, Some(4), "{out:?}");
     assert_eq!(b.ok(&["ps", "-aq"]).lines().count(), 1);
+
+    // ctrl-p ctrl-q leaves `run -it` and the container goes on.
+    let mut s = PtySession::spawn(&b, &["run", "-it", "--name", "det", "busybox", "sh"]);
+    s.expect("# ", 0);
+    s.send(b"\x10\x11");
+    let (_, out) = s.wait();
+    assert_eq!(inspect(&b, "det")["State"]["Status"], "running", "{out:?}");
+    assert_eq!(b.ok(&["exec", "det", "echo", "alive"]), "alive\n");
 }
 
 #[test]
@@ -592,6 +600,68 @@ fn health_checks_report_healthy_unhealthy_and_can_be_disabled() {
     assert!(v["State"]["Health"].is_null(), "{}", v["State"]);
     assert_eq!(v["Config"]["Healthcheck"]["Test"][0], "NONE");
     assert!(!b.ok(&["ps", "--filter", "name=none"]).contains("health"));
+
+    // An image's HEALTHCHECK runs by default; --no-healthcheck turns it off.
+    load_image_with_healthcheck(&b, "checked:latest");
+    b.ok(&["run", "-d", "--name", "img", "checked"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "img-off",
+        "--no-healthcheck",
+        "checked",
+    ]);
+    wait_until("the image's check", Duration::from_secs(10), || {
+        inspect(&b, "img")["State"]["Health"]["Status"] == "healthy"
+    });
+    let v = inspect(&b, "img-off");
+    assert!(v["State"]["Health"].is_null(), "{}", v["State"]);
+    assert_eq!(
+        v["Config"]["Healthcheck"]["Test"],
+        serde_json::json!(["NONE"])
+    );
+    let status = b.ok(&["ps", "--filter", "name=img-off", "--format", "{{.Status}}"]);
+    assert!(
+        status.starts_with("Up") && !status.contains("health"),
+        "{status}"
+    );
+}
+
+/// Loads a docker-archive of the busybox rootfs whose config has a
+/// HEALTHCHECK (`exit 0` every second) and `sleep 1000` as its command.
+fn load_image_with_healthcheck(b: &Berth, tag: &str) {
+    let layer = std::fs::read(common::busybox_tar(&b.dir)).expect("busybox tar");
+    let layer_hex = berth_image::Digest::of_bytes(&layer).hex();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "Cmd": ["sleep", "1000"],
+            "Env": ["PATH=/bin"],
+            "Healthcheck": {"Test": ["CMD-SHELL", "exit 0"], "Interval": 1_000_000_000u64},
+        },
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_hex}")]},
+    }))
+    .unwrap();
+    let config_name = format!("{}.json", berth_image::Digest::of_bytes(&config).hex());
+    let layer_name = format!("{layer_hex}/layer.tar");
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": config_name, "RepoTags": [tag], "Layers": [layer_name]}
+    ]))
+    .unwrap();
+    let path = b.dir.join("healthcheck-image.tar");
+    let mut ar = tar::Builder::new(std::fs::File::create(&path).expect("create archive"));
+    for (name, data) in [
+        (config_name.as_str(), &config),
+        (layer_name.as_str(), &layer),
+        ("manifest.json", &manifest),
+    ] {
+        let mut h = common::file_header(data.len());
+        ar.append_data(&mut h, name, &data[..]).expect("append");
+    }
+    ar.into_inner().expect("finish archive");
+    b.ok(&["load", "-i", path.to_str().unwrap()]);
 }
 
 #[test]
