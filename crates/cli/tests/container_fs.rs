@@ -146,6 +146,19 @@ fn cp_copies_files_and_directories_both_ways() {
     assert!(out.join("copy/sub/deep.txt").is_file());
     b.ok(&["cp", "ctr:/tmp/src/.", &o("copy")]);
     assert!(out.join("copy/top.txt").is_file() && !out.join("copy/src").exists());
+    // Contents (`/.`) and the whole root to new names.
+    b.ok(&["cp", "ctr:/tmp/src/.", &o("contents")]);
+    assert!(out.join("contents/sub/deep.txt").is_file());
+    assert!(!out.join("sub").exists() && !out.join("contents/src").exists());
+    b.ok(&["cp", "ctr:/", &o("wholeroot")]);
+    assert!(out.join("wholeroot/bin/busybox").is_file());
+    assert!(out.join("wholeroot/tmp/src/top.txt").is_file());
+    assert!(!out.join("bin").exists());
+    b.ok(&["cp", &format!("{}/.", h("src")), "ctr:/tmp/newcontents"]);
+    assert_eq!(
+        b.ok(&["exec", "ctr", "ls", "/tmp/newcontents"]),
+        "link\nsub\ntop.txt\n"
+    );
     b.ok(&["cp", "ctr:/etc/passwd", &o("pw")]);
     assert!(std::fs::read_to_string(out.join("pw"))
         .unwrap()

@@ -94,22 +94,27 @@ impl Extractor<'_> {
     /// `None` for the destination itself.
     fn relative_name(&self, raw: &[u8]) -> Result<Option<String>, ContainerFsError> {
         let raw = String::from_utf8_lossy(raw);
-        let mut name = raw.trim_end_matches('/').to_string();
+        // Cleaned first: writers differ in `./x` against `x`.
+        let mut name = clean(raw.trim_start_matches('/'));
         if let Some((old, new)) = &self.opts.rebase {
-            if name == *old {
+            let old = clean(old);
+            if name == old {
                 name.clone_from(new);
+            } else if old == "." {
+                // The archive of a directory's contents: all of it is inside.
+                name = format!("{new}/{name}");
             } else if let Some(rest) = name.strip_prefix(&format!("{old}/")) {
                 name = format!("{new}/{rest}");
             }
+            name = clean(&name);
         }
-        let cleaned = clean(name.trim_start_matches('/'));
-        if cleaned == ".." || cleaned.starts_with("../") {
+        if name == ".." || name.starts_with("../") {
             return Err(ContainerFsError::Breakout {
                 name: raw.into_owned(),
                 dest: self.dest.to_string(),
             });
         }
-        Ok((cleaned != ".").then_some(cleaned))
+        Ok((name != ".").then_some(name))
     }
 
     /// Makes one entry; returns a directory whose time is set at the end.
