@@ -748,7 +748,16 @@ fn update_changes_cgroup_values_and_stats_prints_sane_rows() {
         "run", "-d", "--name", "up", "-m", "64m", "busybox", "sleep", "1000",
     ]);
     let pid = pid_of(&b, "up");
+    // Docker records the swap it applies (as much again as -m) and the
+    // IPC mode's default.
+    let v = inspect(&b, "up");
+    assert_eq!(v["HostConfig"]["MemorySwap"], 128 << 20);
+    assert_eq!(v["HostConfig"]["IpcMode"], "private");
     let mem = cgroup_file(pid, "memory", "memory.limit_in_bytes");
+    let memsw = cgroup_file(pid, "memory", "memory.memsw.limit_in_bytes");
+    if memsw.exists() {
+        assert_eq!(read_trim(&memsw), (128u64 << 20).to_string());
+    }
     if mem.exists() {
         assert_eq!(read_trim(&mem), (64u64 << 20).to_string());
     }

@@ -44,6 +44,14 @@ impl ContainerService<'_> {
         if host_config.network_mode.is_empty() {
             host_config.network_mode = "none".into();
         }
+        // Docker's daemon stores the defaults it applies, so that inspect
+        // shows what the container runs with (swap: as much again as -m).
+        if host_config.ipc_mode.is_empty() {
+            host_config.ipc_mode = "private".into();
+        }
+        if host_config.memory > 0 && host_config.memory_swap == 0 {
+            host_config.memory_swap = host_config.memory.saturating_mul(2);
+        }
         let id = names::new_container_id();
         // Sharing the host's UTS namespace keeps the host's name (a set
         // hostname would then conflict with --uts host); joining another
