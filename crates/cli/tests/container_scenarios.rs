@@ -1295,6 +1295,16 @@ fn process_settings_stop_signal_and_maintenance_verbs() {
     );
     assert_eq!(inspect(&b, "slow")["State"]["ExitCode"], 137);
 
+    // Stopping a --rm container succeeds and removes it.
+    b.ok(&[
+        "run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "1000",
+    ]);
+    assert_eq!(b.ok(&["stop", "-t", "0", "gone"]).trim(), "gone");
+    wait_until("the --rm removal", Duration::from_secs(5), || {
+        !b.ok(&["ps", "-a", "--format", "{{.Names}}"])
+            .contains("gone")
+    });
+
     // restart gives a new process; top lists it.
     b.ok(&["start", "slow"]);
     let pid1 = pid_of(&b, "slow");

@@ -349,7 +349,12 @@ impl ContainerService<'_> {
             .unwrap_or(super::DEFAULT_STOP_TIMEOUT);
         self.halt(&rec, signal, timeout)?;
         self.event(&rec, "stop");
-        self.get(&rec.id)
+        match self.get(&rec.id) {
+            // `--rm`: the exit's cleanup already removed it; the stop itself
+            // succeeded, as Docker's does.
+            Err(EngineError::NoSuchContainer(_)) if rec.host_config.auto_remove => Ok(rec),
+            other => other,
+        }
     }
 
     /// Sends `signal`, waits `timeout` s, then SIGKILL; then waits for the
