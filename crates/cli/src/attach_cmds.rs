@@ -256,6 +256,10 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> anyhow::Result<()> {
         }
     }
     env.extend(a.env.iter().map(|e| expand_env(e)));
+    let runtime_log = tempfile::Builder::new()
+        .prefix("berth-exec-")
+        .tempfile()
+        .map_err(|e| CliError::new(format!("Error: creating the runtime's log file: {e}")))?;
     let req = ExecRequest {
         command: a.command.clone(),
         env,
@@ -264,6 +268,7 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> anyhow::Result<()> {
         tty: a.tty,
         detach: a.detach,
         privileged: a.privileged,
+        runtime_log: Some(runtime_log.path().to_path_buf()),
     };
     let mut cmd = engine
         .containers()
@@ -280,6 +285,22 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> anyhow::Result<()> {
     let status = cmd
         .status()
         .map_err(|e| CliError::new(format!("Error: running the runtime: {e}")))?;
+    if !status.success() {
+        // The runtime logs only its own failures (it printed them on stderr
+        // too): the process never ran. Docker's codes: 127 not found, 126
+        // not executable or any other failure to start it.
+        let log = std::fs::read_to_string(runtime_log.path()).unwrap_or_default();
+        let errors: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("level=error") || l.contains("\"level\":\"error\""))
+            .collect();
+        if !errors.is_empty() {
+            let errors = errors.join("\n");
+            let (_, code) = berth_monitor::supervisor::classify_failure(errors.as_bytes(), status);
+            let code = if code == 127 { 127 } else { 126 };
+            return crate::container_cmds::exit_with(Some(code));
+        }
+    }
     if a.detach {
         return Ok(());
     }

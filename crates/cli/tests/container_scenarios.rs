@@ -1597,13 +1597,33 @@ fn ps_and_inspect_output_like_docker() {
 }
 
 #[test]
-#[ignore = "known bug: exec of a missing program exits 1 (the runtime's status), Docker exits 127"]
-fn exec_of_a_missing_program_exits_like_docker() {
+fn exec_that_cannot_start_exits_like_docker() {
     berth_testutil::require_root!();
     let b = berth("exec-missing");
     b.ok(&["run", "-d", "--name", "ex", "busybox", "sleep", "1000"]);
-    let err = b.fails(&["exec", "ex", "/no/such"], 127);
-    assert!(err.contains("/no/such"), "{err}");
-    let err = b.fails(&["exec", "ex", "/etc/passwd"], 126);
-    assert!(err.contains("permission denied"), "{err}");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "exr",
+        "--runtime",
+        "runc",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    for c in ["ex", "exr"] {
+        let err = b.fails(&["exec", c, "/no/such"], 127);
+        assert!(err.contains("/no/such"), "{err}");
+        let err = b.fails(&["exec", c, "nosuchcmd"], 127);
+        assert!(err.contains("nosuchcmd"), "{err}");
+        let err = b.fails(&["exec", c, "/etc/passwd"], 126);
+        assert!(err.contains("permission denied"), "{err}");
+        // The process's own statuses and stderr pass through unchanged.
+        let out = b.run(&["exec", c, "sh", "-c", "echo own >&2; exit 1"]);
+        assert_eq!(out.status.code(), Some(1), "{c}");
+        assert_eq!(stderr(&out), "own\n");
+        b.fails(&["exec", c, "sh", "-c", "exit 255"], 255);
+        b.fails(&["exec", "-d", c, "/no/such"], 127);
+    }
 }

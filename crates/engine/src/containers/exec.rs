@@ -21,6 +21,9 @@ pub struct ExecRequest {
     pub detach: bool,
     /// All capabilities (Docker's `exec --privileged`).
     pub privileged: bool,
+    /// A file for the runtime's own log (`--log`): its errors there tell a
+    /// failed start from the process's own exit status.
+    pub runtime_log: Option<std::path::PathBuf>,
 }
 
 impl ContainerService<'_> {
@@ -49,7 +52,11 @@ impl ContainerService<'_> {
         }
         let (runtime, root) = super::launch::runtime_for(self, &rec)?;
         let mut cmd = Command::new(&runtime);
-        cmd.arg("--root").arg(&root).arg("exec");
+        cmd.arg("--root").arg(&root);
+        if let Some(log) = &req.runtime_log {
+            cmd.arg("--log").arg(log);
+        }
+        cmd.arg("exec");
         if req.tty {
             cmd.arg("--tty");
         }

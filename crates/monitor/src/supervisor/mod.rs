@@ -20,6 +20,8 @@ use crate::error::MonitorError;
 use crate::files;
 
 pub use daemon::READY_FD;
+/// Also what `berth exec` uses to tell Docker's 126/127 from its runtime's log.
+pub use runtime::classify_failure;
 
 /// `berth-monitor <monitor.json>`: everything the binary does. Returns the
 /// process's exit status (0 once the container stopped for good and was
