@@ -10,16 +10,16 @@
 # ../shared/peers/setup-peers.sh) and its own private storage.
 #
 # Usage: scripts/bench-containers.sh [dir with berth, berth-monitor, berth-runtime, berth-init]
-#        (default: target/release; build with `cargo build --release --workspace --bins`)
+#        (default: the shipped build, target/x86_64-unknown-linux-gnu/dist, made by `cargo dist`)
 # Env:   RUNS (hyperfine runs, default 20), N (containers for 3., default 50)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-bin=${1:-${CARGO_TARGET_DIR:-$here/target}/release}
+bin=${1:-${CARGO_TARGET_DIR:-$here/target}/x86_64-unknown-linux-gnu/dist}
 runs=${RUNS:-20}
 n=${N:-50}
 for b in berth berth-monitor berth-runtime berth-init; do
-  [ -x "$bin/$b" ] || { echo "no $b in $bin (cargo build --release --workspace --bins)" >&2; exit 1; }
+  [ -x "$bin/$b" ] || { echo "no $b in $bin (build it with: cargo dist)" >&2; exit 1; }
 done
 for t in hyperfine jq podman conmon /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "missing $t: run ../shared/peers/setup-peers.sh" >&2; exit 1; }
