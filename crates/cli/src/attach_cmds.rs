@@ -13,33 +13,11 @@ use berth_monitor::logs::{LogReadOptions, LogStream};
 use crate::container_args::{AttachArgs, ExecArgs, LogsArgs};
 use crate::output::CliError;
 
-/// `--detach-keys` (moby/term's `ToBytes`); `None` → the default.
+/// `--detach-keys`; `None` → the default (ctrl-p ctrl-q).
 pub fn parse_detach_keys(keys: Option<&str>) -> anyhow::Result<Option<Vec<u8>>> {
-    let Some(keys) = keys else { return Ok(None) };
-    let mut codes = Vec::new();
-    for key in keys.split(',') {
-        if key.len() == 1 {
-            codes.push(key.as_bytes()[0]);
-            continue;
-        }
-        let code = key
-            .strip_prefix("ctrl-")
-            .filter(|c| c.len() == 1)
-            .map(|c| c.as_bytes()[0])
-            .and_then(|c| match c {
-                b'@' => Some(0),
-                b'a'..=b'z' => Some(c - b'a' + 1),
-                b'[' => Some(27),
-                b'\\' => Some(28),
-                b']' => Some(29),
-                b'^' => Some(30),
-                b'_' => Some(31),
-                _ => None,
-            })
-            .ok_or_else(|| CliError::usage(format!("Unknown character: '{key}'")))?;
-        codes.push(code);
-    }
-    Ok(Some(codes))
+    keys.map(crate::run_args::parse_detach_keys)
+        .transpose()
+        .map_err(|e| CliError::usage(e.to_string()).into())
 }
 
 /// Attaches this process's stdio to the container whose monitor state dir

@@ -172,22 +172,8 @@ pub struct ContainersArgs {
     pub containers: Vec<String>,
 }
 
-#[derive(Debug, Args)]
-pub struct RestartArgs {
-    /// Signal to send to the container
-    #[arg(short, long)]
-    pub signal: Option<String>,
-    /// Seconds to wait before killing the container
-    #[arg(
-        short = 't',
-        long = "timeout",
-        visible_alias = "time",
-        allow_hyphen_values = true
-    )]
-    pub timeout: Option<i64>,
-    #[arg(required = true, value_name = "CONTAINER")]
-    pub containers: Vec<String>,
-}
+/// `restart` takes `stop`'s flags.
+pub type RestartArgs = StopArgs;
 
 #[derive(Debug, Args)]
 pub struct RenameArgs {

@@ -187,7 +187,9 @@ pub fn stop(engine: &Engine, a: StopArgs) -> anyhow::Result<()> {
 
 pub fn restart(engine: &Engine, a: RestartArgs) -> anyhow::Result<()> {
     let svc = engine.containers();
-    each(&a.containers, |c| svc.restart(c, a.timeout).map(drop))
+    each(&a.containers, |c| {
+        svc.restart(c, a.signal.as_deref(), a.timeout).map(drop)
+    })
 }
 
 pub fn kill(engine: &Engine, a: KillArgs) -> anyhow::Result<()> {
@@ -530,13 +532,6 @@ pub fn inspect_typed(
     if kind == Some("image") {
         return crate::image_cmds::inspect(engine, a, false);
     }
-    let template = a
-        .format
-        .as_deref()
-        .filter(|f| !f.is_empty() && *f != "json")
-        .map(crate::template::Template::parse)
-        .transpose()
-        .map_err(|e| CliError::new(e.to_string()))?;
     let mut found = Vec::new();
     let mut failed = false;
     for name in &a.images {
@@ -570,23 +565,7 @@ pub fn inspect_typed(
             }
         }
     }
-    let mut out = io::stdout().lock();
-    match template {
-        Some(t) => {
-            for v in &found {
-                let s = t.render(v).map_err(|e| CliError::new(e.to_string()))?;
-                writeln!(out, "{s}")?;
-            }
-        }
-        None => {
-            let mut buf = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(&found, &mut ser)?;
-            out.write_all(&buf)?;
-            writeln!(out)?;
-        }
-    }
+    crate::output::print_inspect(&found, a.format.as_deref())?;
     if failed {
         return Err(AlreadyReported.into());
     }

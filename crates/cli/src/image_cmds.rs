@@ -11,8 +11,9 @@ use crate::args::{
     HistoryArgs, ImagesArgs, ImportArgs, InspectArgs, LoadArgs, PruneArgs, RmiArgs, SaveArgs,
     TagArgs,
 };
-use crate::output::{ellipsis, error_chain, image_id, AlreadyReported, CliError, Formatter};
-use crate::template::Template;
+use crate::output::{
+    ellipsis, error_chain, image_id, print_inspect, AlreadyReported, CliError, Formatter,
+};
 use crate::units::{go_time, human_size, human_size_with_precision, since};
 
 const NONE: &str = "<none>";
@@ -205,13 +206,6 @@ pub fn inspect(engine: &Engine, a: InspectArgs, generic: bool) -> anyhow::Result
             );
         }
     }
-    let template = a
-        .format
-        .as_deref()
-        .filter(|f| !f.is_empty() && *f != "json")
-        .map(Template::parse)
-        .transpose()
-        .map_err(|e| CliError::new(e.to_string()))?;
     let mut found = Vec::new();
     let mut failed = false;
     for name in &a.images {
@@ -227,23 +221,7 @@ pub fn inspect(engine: &Engine, a: InspectArgs, generic: bool) -> anyhow::Result
             }
         }
     }
-    let mut out = io::stdout().lock();
-    match template {
-        Some(t) => {
-            for v in &found {
-                let s = t.render(v).map_err(|e| CliError::new(e.to_string()))?;
-                writeln!(out, "{s}")?;
-            }
-        }
-        None => {
-            let mut buf = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(&found, &mut ser)?;
-            out.write_all(&buf)?;
-            writeln!(out)?;
-        }
-    }
+    print_inspect(&found, a.format.as_deref())?;
     if failed {
         return Err(AlreadyReported.into());
     }

@@ -142,3 +142,31 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     out.push('…');
     out
 }
+
+/// Prints `inspect` results: each rendered through `format` (a Go
+/// template), or all as one JSON array indented like Docker's.
+pub fn print_inspect(found: &[Value], format: Option<&str>) -> anyhow::Result<()> {
+    let template = format
+        .filter(|f| !f.is_empty() && *f != "json")
+        .map(Template::parse)
+        .transpose()
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    match template {
+        Some(t) => {
+            for v in found {
+                let s = t.render(v).map_err(|e| CliError::new(e.to_string()))?;
+                writeln!(out, "{s}")?;
+            }
+        }
+        None => {
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            serde::Serialize::serialize(found, &mut ser)?;
+            out.write_all(&buf)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}

@@ -195,40 +195,10 @@ impl RunArgs {
     /// `--detach-keys` as bytes (moby/term's `ToBytes`: `ctrl-p,ctrl-q`,
     /// single characters, `ctrl-@` … `ctrl-_`); `None` when not given.
     pub fn detach_keys(&self) -> Result<Option<Vec<u8>>, FlagError> {
-        let Some(keys) = &self.detach_keys else {
-            return Ok(None);
-        };
-        let mut codes = Vec::new();
-        for key in keys.split(',') {
-            if key.len() == 1 {
-                codes.push(key.as_bytes()[0]);
-                continue;
-            }
-            let code = key
-                .strip_prefix("ctrl-")
-                .filter(|c| c.len() == 1)
-                .map(|c| c.as_bytes()[0])
-                .and_then(|c| match c {
-                    b'@' => Some(0),
-                    b'a'..=b'z' => Some(c - b'a' + 1),
-                    b'[' => Some(27),
-                    b'\\' => Some(28),
-                    b']' => Some(29),
-                    b'^' => Some(30),
-                    b'_' => Some(31),
-                    _ => None,
-                });
-            match code {
-                Some(code) => codes.push(code),
-                None => {
-                    return Err(FlagError::invalid_value(
-                        "--detach-keys",
-                        format!("Invalid detach keys ({keys}) provided"),
-                    ))
-                }
-            }
-        }
-        Ok(Some(codes))
+        self.detach_keys
+            .as_deref()
+            .map(parse_detach_keys)
+            .transpose()
     }
 }
 
@@ -245,4 +215,40 @@ fn int_flag(flag: &'static str, value: &str, bits: u32) -> Result<i64, FlagError
 /// A size flag (`opts.MemBytes`: go-units `RAMInBytes`).
 fn size_flag(flag: &'static str, value: &str) -> Result<i64, FlagError> {
     crate::units::ram_in_bytes(value).map_err(|r| FlagError::invalid_argument(flag, value, r))
+}
+
+/// `--detach-keys` as bytes (moby/term's `ToBytes`: `ctrl-p,ctrl-q`, single
+/// characters, `ctrl-@` … `ctrl-_`), for `run`, `start`, `attach` and `exec`.
+pub fn parse_detach_keys(keys: &str) -> Result<Vec<u8>, FlagError> {
+    let mut codes = Vec::new();
+    for key in keys.split(',') {
+        if key.len() == 1 {
+            codes.push(key.as_bytes()[0]);
+            continue;
+        }
+        let code = key
+            .strip_prefix("ctrl-")
+            .filter(|c| c.len() == 1)
+            .map(|c| c.as_bytes()[0])
+            .and_then(|c| match c {
+                b'@' => Some(0),
+                b'a'..=b'z' => Some(c - b'a' + 1),
+                b'[' => Some(27),
+                b'\\' => Some(28),
+                b']' => Some(29),
+                b'^' => Some(30),
+                b'_' => Some(31),
+                _ => None,
+            });
+        match code {
+            Some(code) => codes.push(code),
+            None => {
+                return Err(FlagError::invalid_value(
+                    "--detach-keys",
+                    format!("Invalid detach keys ({keys}) provided"),
+                ))
+            }
+        }
+    }
+    Ok(codes)
 }

@@ -491,9 +491,10 @@ impl ContainerService<'_> {
     pub fn restart(
         &self,
         word: &str,
+        signal: Option<&str>,
         timeout: Option<i64>,
     ) -> Result<ContainerRecord, EngineError> {
-        let rec = self.stop(word, timeout)?;
+        let rec = self.stop_with(word, signal, timeout)?;
         let rec = self.start(&rec.id)?;
         self.event(&rec, "restart");
         Ok(rec)
