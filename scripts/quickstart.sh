@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-cargo build --release -p berth-cli -p berth-runtime -p berth-monitor
-bin=$PWD/target/release
+# The shipped build (static binaries, see .cargo/config.toml's `dist` alias).
+cargo dist
+bin=${CARGO_TARGET_DIR:-$PWD/target}/x86_64-unknown-linux-gnu/dist
 
 work=$(mktemp -d /tmp/berth-quickstart.XXXXXX)
 export BERTH_ROOT=$work/root BERTH_RUNROOT=$work/run
