@@ -109,6 +109,18 @@ impl Db {
             "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;",
         )
         .map_err(|e| EngineError::db(ctx("configuring"), e))?;
+        // Every berth command opens and closes the database. By default the
+        // last connection to close checkpoints the WAL into the database
+        // (two fsyncs) and deletes it, and the next open recreates it (one
+        // more fsync and a directory sync): milliseconds per command, far
+        // more on a busy disk. Leaving the WAL in place keeps commits at
+        // appends; SQLite checkpoints it as it grows (wal_autocheckpoint),
+        // and a WAL left by a crash is replayed at the next open.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .map_err(|e| EngineError::db(ctx("configuring"), e))?;
         let mut db = Self { conn };
         db.migrate().map_err(|e| e.context_for(path))?;
         Ok(db)
