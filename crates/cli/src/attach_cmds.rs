@@ -20,6 +20,16 @@ pub fn parse_detach_keys(keys: Option<&str>) -> anyhow::Result<Option<Vec<u8>>> 
         .map_err(|e| CliError::usage(e.to_string()).into())
 }
 
+/// Docker's `CheckTty`: a container terminal fed from a pipe or file would
+/// never see an end of input (a terminal reads EOF only as ctrl-d), so
+/// `-it` needs a terminal on stdin.
+pub fn check_tty(attach_stdin: bool, tty: bool) -> anyhow::Result<()> {
+    if attach_stdin && tty && !nix::unistd::isatty(io::stdin()).unwrap_or(false) {
+        return Err(CliError::new("the input device is not a TTY").into());
+    }
+    Ok(())
+}
+
 /// Attaches this process's stdio to the container whose monitor state dir
 /// is `run_dir`, until it exits (its code) or the user detaches (`None`).
 fn attach_to(
@@ -88,6 +98,7 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> anyhow::Result<()> {
             )
         }
     }
+    check_tty(!a.no_stdin, rec.config.tty)?;
     let keys = parse_detach_keys(a.detach_keys.as_deref())?;
     let _proxy =
         (a.sig_proxy && !rec.config.tty).then(|| SignalProxy::start(engine, rec.id.clone()));
@@ -221,6 +232,7 @@ fn parse_time(v: &str) -> anyhow::Result<SystemTime> {
 /// `exec`: runs a command in a running container through its runtime,
 /// with this terminal as its stdio.
 pub fn exec(engine: &Engine, a: ExecArgs) -> anyhow::Result<()> {
+    check_tty(a.interactive, a.tty)?;
     let mut env = Vec::new();
     for file in &a.env_file {
         let text = std::fs::read_to_string(file)

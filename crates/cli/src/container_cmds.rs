@@ -90,6 +90,9 @@ pub fn create(engine: &Engine, a: CreateArgs) -> anyhow::Result<()> {
 
 pub fn run(engine: &Engine, a: RunArgs) -> anyhow::Result<()> {
     let detach_keys = a.detach_keys().map_err(|e| e.to_cli_error("run"))?;
+    if !a.detach {
+        crate::attach_cmds::check_tty(a.create.interactive, a.create.tty)?;
+    }
     let rec = create_record(engine, &a.create, Some(&a), "run")?;
     let svc = engine.containers();
     if a.detach {
@@ -165,6 +168,7 @@ pub fn start(engine: &Engine, a: StartArgs) -> anyhow::Result<()> {
         }
         let detach_keys = crate::attach_cmds::parse_detach_keys(a.detach_keys.as_deref())?;
         let rec = svc.get(&a.containers[0])?;
+        crate::attach_cmds::check_tty(a.interactive, rec.config.tty)?;
         let code = crate::attach_cmds::start_and_attach(
             engine,
             &rec,

@@ -227,6 +227,24 @@ fn exec_it_and_run_it_through_a_pty() {
     assert_eq!(code, Some(4), "{out:?}");
     assert_eq!(b.ok(&["ps", "-aq"]).lines().count(), 1);
 
+    // -it needs a terminal on stdin (a pipe's end would never reach the
+    // container's terminal): Docker's error, nothing created.
+    for args in [
+        &["run", "-it", "--rm", "busybox", "cat"][..],
+        &["exec", "-it", "box", "cat"][..],
+        &["attach", "box"][..],
+    ] {
+        let out = b.run_stdin(args, b"hi\n");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("the input device is not a TTY"),
+            "{args:?}"
+        );
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]).lines().count(), 1);
+    let out = b.run_stdin(&["exec", "-i", "box", "cat"], b"piped\n");
+    assert_eq!(stdout(&out), "piped\n");
+
     // ctrl-p ctrl-q leaves `run -it` and the container goes on.
     let mut s = PtySession::spawn(&b, &["run", "-it", "--name", "det", "busybox", "sh"]);
     s.expect("# ", 0);
@@ -1626,4 +1644,16 @@ fn exec_that_cannot_start_exits_like_docker() {
         b.fails(&["exec", c, "sh", "-c", "exit 255"], 255);
         b.fails(&["exec", "-d", c, "/no/such"], 127);
     }
+}
+
+#[test]
+#[ignore = "known bug: restart of a --rm container removes it (its exit cleanup honours --rm); Docker keeps it running"]
+fn restart_keeps_a_rm_container() {
+    berth_testutil::require_root!();
+    let b = berth("restart-rm");
+    b.ok(&[
+        "run", "-d", "--rm", "--name", "kept", "busybox", "sleep", "1000",
+    ]);
+    assert_eq!(b.ok(&["restart", "-t", "0", "kept"]).trim(), "kept");
+    assert_eq!(inspect(&b, "kept")["State"]["Status"], "running");
 }
