@@ -1647,7 +1647,6 @@ fn exec_that_cannot_start_exits_like_docker() {
 }
 
 #[test]
-#[ignore = "known bug: restart of a --rm container removes it (its exit cleanup honours --rm); Docker keeps it running"]
 fn restart_keeps_a_rm_container() {
     berth_testutil::require_root!();
     let b = berth("restart-rm");

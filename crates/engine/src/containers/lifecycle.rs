@@ -185,9 +185,28 @@ impl ContainerService<'_> {
         // A `--rm` container's writable layer is thrown away at exit: it
         // need not survive a host crash, so it skips overlay's sync (which
         // the unmount would otherwise wait for), as podman does for --rm.
+        let volatile = rec.host_config.auto_remove;
+        if volatile {
+            // A volatile overlay leaves `work/incompat/volatile` behind and
+            // refuses to mount again while it exists (it cannot tell a crash
+            // from a clean stop). A `--rm` container is only started again by
+            // `restart`, after a clean stop in this boot (after a host crash
+            // its cleanup removes it), so its upper dir is intact.
+            let stale = self
+                .engine
+                .snapshots()
+                .mounts(&rec.id)?
+                .work
+                .join("work/incompat");
+            if let Err(e) = std::fs::remove_dir_all(&stale) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(EngineError::io(format!("removing {}", stale.display()), e));
+                }
+            }
+        }
         self.engine
             .snapshots()
-            .mount_with(&rec.id, &paths.rootfs, rec.host_config.auto_remove)?;
+            .mount_with(&rec.id, &paths.rootfs, volatile)?;
         Ok(())
     }
 
@@ -494,8 +513,19 @@ impl ContainerService<'_> {
         signal: Option<&str>,
         timeout: Option<i64>,
     ) -> Result<ContainerRecord, EngineError> {
-        let rec = self.stop_with(word, signal, timeout)?;
-        let rec = self.start(&rec.id)?;
+        let rec = self.get(word)?;
+        // A `--rm` container survives a restart (Docker's behaviour): its
+        // exit cleanup sees this marker and keeps it.
+        let marker = self.paths(&rec.id).run_dir.join(super::RESTARTING_MARKER);
+        if rec.host_config.auto_remove && rec.status.is_active() {
+            std::fs::write(&marker, b"")
+                .map_err(|e| EngineError::io(format!("writing {}", marker.display()), e))?;
+        }
+        let restarted = self
+            .stop_with(&rec.id, signal, timeout)
+            .and_then(|rec| self.start(&rec.id));
+        let _ = std::fs::remove_file(&marker);
+        let rec = restarted?;
         self.event(&rec, "restart");
         Ok(rec)
     }

@@ -158,6 +158,9 @@ pub const DEFAULT_SHM_SIZE: i64 = 64 << 20;
 pub const DEFAULT_LOG_DRIVER: &str = "json-file";
 /// The OCI runtime when `--runtime` is not given: berth's own.
 pub const DEFAULT_RUNTIME: &str = "berth";
+/// In a container's run dir while `restart` stops it: its exit cleanup
+/// then keeps a `--rm` container.
+pub(crate) const RESTARTING_MARKER: &str = "restarting";
 /// Seconds `stop` waits before SIGKILL when neither `--stop-timeout` nor `-t` says.
 pub const DEFAULT_STOP_TIMEOUT: i64 = 10;
 

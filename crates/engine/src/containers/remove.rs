@@ -153,7 +153,7 @@ impl ContainerService<'_> {
         if was_active {
             self.event_with(&rec, "die", &[("exitCode", rec.run.exit_code.to_string())]);
         }
-        if rec.host_config.auto_remove {
+        if rec.host_config.auto_remove && !paths.run_dir.join(super::RESTARTING_MARKER).exists() {
             self.remove_record(&rec)?;
         }
         Ok(())
