@@ -7,14 +7,7 @@ mod common;
 use std::io::Read;
 use std::path::Path;
 
-use common::{stderr, stdout, Berth};
-
-/// A Berth with a busybox image imported as `busybox`.
-fn berth(name: &str) -> Berth {
-    let b = Berth::new(name);
-    b.import_busybox("busybox", &[]);
-    b
-}
+use common::{berth, stderr, stdout};
 
 fn lines(s: &str) -> Vec<&str> {
     s.lines().collect()

@@ -13,28 +13,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{stderr, stdout, Berth};
-
-/// A Berth with a busybox image imported as `busybox`.
-fn berth(name: &str) -> Berth {
-    let b = Berth::new(name);
-    b.import_busybox("busybox", &[]);
-    b
-}
-
-fn inspect(b: &Berth, c: &str) -> serde_json::Value {
-    let out = b.ok(&["inspect", c]);
-    let v: serde_json::Value = serde_json::from_str(&out).expect("inspect JSON");
-    v[0].clone()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{berth, inspect, stderr, stdout, wait_until, Berth};
 
 fn pid_of(b: &Berth, c: &str) -> i64 {
     let pid = inspect(b, c)["State"]["Pid"].as_i64().expect("State.Pid");

@@ -6,28 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Berth;
-
-/// A Berth with a busybox image imported as `busybox`.
-fn berth(name: &str) -> Berth {
-    let b = Berth::new(name);
-    b.import_busybox("busybox", &[]);
-    b
-}
-
-fn inspect(b: &Berth, c: &str) -> serde_json::Value {
-    let out = b.ok(&["inspect", c]);
-    let v: serde_json::Value = serde_json::from_str(&out).expect("inspect JSON");
-    v[0].clone()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{berth, inspect, wait_until};
 
 #[test]
 fn run_prints_output_and_returns_the_exit_code() {

@@ -130,6 +130,32 @@ impl Berth {
     }
 }
 
+/// A Berth with a busybox image imported as `busybox` (for container tests).
+pub fn berth(name: &str) -> Berth {
+    let b = Berth::new(name);
+    b.import_busybox("busybox", &[]);
+    b
+}
+
+/// `berth inspect C`'s document.
+pub fn inspect(b: &Berth, c: &str) -> serde_json::Value {
+    let out = b.ok(&["inspect", c]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("inspect JSON");
+    v[0].clone()
+}
+
+/// Polls `cond` every 50 ms until it holds; fails the test after `timeout`.
+pub fn wait_until(what: &str, timeout: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 impl Drop for Berth {
     /// Removes every container the test made (processes, monitors, mounts,
     /// cgroups), also when it failed half-way.
