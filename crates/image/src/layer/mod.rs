@@ -404,8 +404,14 @@ impl LayerStore {
             fs::create_dir(&path)
                 .map_err(|e| ImageError::io("create staging directory", &path, e))?;
             let guard = RemoveOnDrop(Some(path.clone()));
-            let lock = File::open(&path)
-                .map_err(|e| ImageError::io("open staging directory", &path, e))?;
+            // Another process opening the store sweeps unlocked staging
+            // directories: between our mkdir and our lock it may remove
+            // this one. Then try again under a new name.
+            let lock = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(ImageError::io("open staging directory", &path, e)),
+            };
             fsutil::flock(&lock, &path, false)?;
             if fsutil::still_linked(&lock, &path) {
                 return Ok(Staging { path, lock, guard });
