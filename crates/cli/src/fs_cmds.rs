@@ -83,49 +83,10 @@ pub fn diff(engine: &Engine, a: DiffArgs) -> anyhow::Result<()> {
 }
 
 pub fn export(engine: &Engine, a: ExportArgs) -> anyhow::Result<()> {
-    match &a.output {
-        Some(path) => {
-            // Written beside the target and renamed: a failed export never
-            // leaves a truncated file under the requested name.
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let tmp = tempfile::Builder::new()
-                .prefix(".berth-export-")
-                .tempfile_in(dir)
-                .map_err(|e| {
-                    CliError::new(format!(
-                        "failed to export container: creating a file in {}: {e}",
-                        dir.display()
-                    ))
-                })?;
-            engine.containers().export(
-                &a.container,
-                io::BufWriter::with_capacity(1 << 20, tmp.as_file()),
-            )?;
-            tmp.persist(path).map_err(|e| {
-                CliError::new(format!(
-                    "failed to export container: writing {}: {e}",
-                    path.display()
-                ))
-            })?;
-        }
-        None => {
-            let stdout = io::stdout();
-            if stdout.is_terminal() {
-                return Err(CliError::new(
-                    "cowardly refusing to save to a terminal. Use the -o flag or redirect",
-                )
-                .into());
-            }
-            engine.containers().export(
-                &a.container,
-                io::BufWriter::with_capacity(1 << 20, stdout.lock()),
-            )?;
-        }
-    }
-    Ok(())
+    crate::output::write_archive(a.output.as_deref(), "export container", |w| {
+        engine.containers().export(&a.container, w)?;
+        Ok(())
+    })
 }
 
 pub fn commit(engine: &Engine, a: CommitArgs) -> anyhow::Result<()> {

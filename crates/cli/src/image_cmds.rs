@@ -239,49 +239,10 @@ pub fn save(engine: &Engine, a: SaveArgs) -> anyhow::Result<()> {
             .into())
         }
     };
-    match &a.output {
-        Some(path) => {
-            // Written next to the target and renamed, so a failed save never
-            // leaves a truncated archive under the requested name.
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let tmp = tempfile::Builder::new()
-                .prefix(".berth-save-")
-                .tempfile_in(dir)
-                .map_err(|e| {
-                    CliError::new(format!(
-                        "failed to save image: creating a file in {}: {e}",
-                        dir.display()
-                    ))
-                })?;
-            let writer = io::BufWriter::with_capacity(1 << 20, tmp.as_file());
-            engine.images().save(&a.images, writer, format)?;
-            tmp.persist(path).map_err(|e| {
-                CliError::new(format!(
-                    "failed to save image: writing {}: {e}",
-                    path.display()
-                ))
-            })?;
-        }
-        None => {
-            let stdout = io::stdout();
-            if stdout.is_terminal() {
-                return Err(CliError::new(
-                    "cowardly refusing to save to a terminal. Use the -o flag or redirect",
-                )
-                .into());
-            }
-            let lock = stdout.lock();
-            engine.images().save(
-                &a.images,
-                io::BufWriter::with_capacity(1 << 20, lock),
-                format,
-            )?;
-        }
-    }
-    Ok(())
+    crate::output::write_archive(a.output.as_deref(), "save image", |w| {
+        engine.images().save(&a.images, w, format)?;
+        Ok(())
+    })
 }
 
 pub fn load(engine: &Engine, a: LoadArgs) -> anyhow::Result<()> {

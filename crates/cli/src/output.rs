@@ -170,3 +170,48 @@ pub fn print_inspect(found: &[Value], format: Option<&str>) -> anyhow::Result<()
     }
     Ok(())
 }
+
+/// Writes an archive with `write` to `-o FILE` or, without one, to stdout
+/// (refused when stdout is a terminal, like Docker). A file is written next
+/// to its target and renamed into place, so a failure never leaves a
+/// truncated archive under the requested name. `what` names the operation
+/// in errors ("save image", "export container").
+pub fn write_archive(
+    output: Option<&std::path::Path>,
+    what: &str,
+    write: impl FnOnce(&mut dyn std::io::Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let Some(path) = output else {
+        let stdout = std::io::stdout();
+        if stdout.is_terminal() {
+            return Err(CliError::new(
+                "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+            )
+            .into());
+        }
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        write(&mut w)?;
+        return w.flush().map_err(Into::into);
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".berth-archive-")
+        .tempfile_in(dir)
+        .map_err(|e| {
+            CliError::new(format!(
+                "failed to {what}: creating a file in {}: {e}",
+                dir.display()
+            ))
+        })?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+    write(&mut w)?;
+    w.flush()?;
+    drop(w);
+    tmp.persist(path)
+        .map_err(|e| CliError::new(format!("failed to {what}: writing {}: {e}", path.display())))?;
+    Ok(())
+}
