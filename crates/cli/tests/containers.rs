@@ -494,3 +494,90 @@ fn killed_cli_leaves_a_truthful_state_that_rm_f_cleans() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&b.root().display().to_string()));
 }
+
+#[test]
+fn system_boot_restarts_always_and_unless_stopped_after_a_reboot() {
+    berth_testutil::require_root!();
+    let b = berth("boot");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "unless",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stopped",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    b.ok(&["run", "-d", "--name", "never", "busybox", "sleep", "1000"]);
+    b.ok(&["stop", "-t", "0", "stopped"]);
+    // A reboot: every process dies at once and /run is empty afterwards.
+    for name in ["always", "unless", "never"] {
+        let v = inspect(&b, name);
+        let pid = v["State"]["Pid"].as_i64().unwrap() as i32;
+        let run_dir = b
+            .dir
+            .join("run")
+            .join("containers")
+            .join(v["Id"].as_str().unwrap());
+        let monitor: i32 = std::fs::read_to_string(run_dir.join("monitor.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // SAFETY: signalling this test's own monitor and container processes.
+        unsafe {
+            libc::kill(monitor, libc::SIGKILL);
+            libc::kill(pid, libc::SIGKILL);
+        }
+        wait_until("the container's death", Duration::from_secs(5), || {
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| s.contains(") Z"))
+        });
+    }
+    for name in ["always", "unless", "never"] {
+        // Unmount what the dead monitors left mounted, as a reboot would.
+        let id = inspect(&b, name)["Id"].as_str().unwrap().to_string();
+        let merged = b.root().join("snapshots").join(&id).join("merged");
+        let _ = nix::mount::umount2(&merged, nix::mount::MntFlags::MNT_DETACH);
+    }
+    let runtime_root = b.dir.join("run").join("runtime");
+    let _ = std::fs::remove_dir_all(&runtime_root);
+    let started = b.ok(&["system", "boot"]);
+    let mut names: Vec<&str> = started.lines().collect();
+    names.sort();
+    assert_eq!(names, ["always", "unless"], "{started}");
+    for (name, state) in [
+        ("always", "running"),
+        ("unless", "running"),
+        ("stopped", "exited"),
+        ("never", "exited"),
+    ] {
+        assert_eq!(inspect(&b, name)["State"]["Status"], state, "{name}");
+    }
+    assert_eq!(b.ok(&["exec", "always", "echo", "up"]), "up\n");
+}
