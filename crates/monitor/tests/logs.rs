@@ -98,37 +98,7 @@ fn follow_crosses_rotation_and_ends_with_the_container() {
     let mut ct = Ct::new("follow", Rt::Berth, &["sh", "-c", script]);
     ct.config.log.max_size = Some(1024);
     ct.config.log.max_file = 5;
-    ct.start().expect("start");
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let (config, state_dir, got2) = (
-        ct.config.log.clone(),
-        ct.state_dir().to_path_buf(),
-        Arc::clone(&got),
-    );
-    let reader = std::thread::spawn(move || {
-        let opts = LogReadOptions {
-            follow: true,
-            stdout: true,
-            stderr: true,
-            state_dir: Some(state_dir),
-            ..Default::default()
-        };
-        logs::read(&config, &opts, &mut |_: LogStream, d: &[u8]| {
-            if let Ok(mut g) = got2.lock() {
-                g.push(String::from_utf8_lossy(d).into_owned());
-            }
-            Ok(())
-        })
-    });
-    assert_eq!(ct.wait(), 0);
-    // The reader ends by itself once the container stopped.
-    let deadline = std::time::Instant::now() + common::TIMEOUT;
-    while !reader.is_finished() {
-        assert!(std::time::Instant::now() < deadline, "follow did not end");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    reader.join().expect("reader thread").expect("follow");
-    let got = got.lock().expect("lock").clone();
+    let got = start_and_follow(&mut ct);
     let want: Vec<String> = (0..60).map(|i| format!("follow-{i}\n")).collect();
     assert_eq!(got, want);
 }
@@ -144,36 +114,7 @@ fn follow_keeps_up_with_bursts_of_rotations() {
     ct.config.log.max_size = Some(1024);
     ct.config.log.max_file = 100;
     ct.config.wait_for_attach = false;
-    ct.start().expect("start");
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let (config, state_dir, got2) = (
-        ct.config.log.clone(),
-        ct.state_dir().to_path_buf(),
-        Arc::clone(&got),
-    );
-    let reader = std::thread::spawn(move || {
-        let opts = LogReadOptions {
-            follow: true,
-            stdout: true,
-            stderr: true,
-            state_dir: Some(state_dir),
-            ..Default::default()
-        };
-        logs::read(&config, &opts, &mut |_: LogStream, d: &[u8]| {
-            if let Ok(mut g) = got2.lock() {
-                g.push(String::from_utf8_lossy(d).into_owned());
-            }
-            Ok(())
-        })
-    });
-    assert_eq!(ct.wait(), 0);
-    let deadline = std::time::Instant::now() + common::TIMEOUT;
-    while !reader.is_finished() {
-        assert!(std::time::Instant::now() < deadline, "follow did not end");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    reader.join().expect("reader thread").expect("follow");
-    let got = got.lock().expect("lock").clone();
+    let got = start_and_follow(&mut ct);
     let want: Vec<String> = (0..4)
         .flat_map(|j| (0..100).map(move |i| format!("burst-{j}-{i}\n")))
         .collect();
@@ -199,4 +140,41 @@ fn follow_keeps_up_with_bursts_of_rotations() {
             logged == want,
         );
     }
+}
+
+/// Starts the container and reads its log with `--follow` from a second
+/// thread until the container exits (the reader must end by itself); returns
+/// the entries read.
+fn start_and_follow(ct: &mut Ct) -> Vec<String> {
+    ct.start().expect("start");
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let (config, state_dir, got2) = (
+        ct.config.log.clone(),
+        ct.state_dir().to_path_buf(),
+        Arc::clone(&got),
+    );
+    let reader = std::thread::spawn(move || {
+        let opts = LogReadOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            state_dir: Some(state_dir),
+            ..Default::default()
+        };
+        logs::read(&config, &opts, &mut |_: LogStream, d: &[u8]| {
+            if let Ok(mut g) = got2.lock() {
+                g.push(String::from_utf8_lossy(d).into_owned());
+            }
+            Ok(())
+        })
+    });
+    assert_eq!(ct.wait(), 0);
+    let deadline = std::time::Instant::now() + common::TIMEOUT;
+    while !reader.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "follow did not end");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    reader.join().expect("reader thread").expect("follow");
+    let entries = got.lock().expect("lock").clone();
+    entries
 }
