@@ -141,11 +141,20 @@ fn each(
     names: &[String],
     mut op: impl FnMut(&str) -> Result<(), EngineError>,
 ) -> anyhow::Result<()> {
+    each_line(names, |name| op(name).map(|()| name.to_string()))
+}
+
+/// Runs `op` on each container, printing the line it returns or the error;
+/// fails at the end if any failed.
+fn each_line(
+    names: &[String],
+    mut op: impl FnMut(&str) -> Result<String, EngineError>,
+) -> anyhow::Result<()> {
     let mut failed = false;
     let mut out = io::stdout().lock();
     for name in names {
         match op(name) {
-            Ok(()) => writeln!(out, "{name}")?,
+            Ok(line) => writeln!(out, "{line}")?,
             Err(e) => {
                 failed = true;
                 eprintln!("Error response from daemon: {}", error_chain(&e));
@@ -215,20 +224,7 @@ pub fn rm(engine: &Engine, a: RmArgs) -> anyhow::Result<()> {
 
 pub fn wait(engine: &Engine, a: ContainersArgs) -> anyhow::Result<()> {
     let svc = engine.containers();
-    let mut failed = false;
-    for c in &a.containers {
-        match svc.wait(c) {
-            Ok(code) => println!("{code}"),
-            Err(e) => {
-                failed = true;
-                eprintln!("Error response from daemon: {}", error_chain(&e));
-            }
-        }
-    }
-    if failed {
-        return Err(AlreadyReported.into());
-    }
-    Ok(())
+    each_line(&a.containers, |c| svc.wait(c).map(|code| code.to_string()))
 }
 
 pub fn pause(engine: &Engine, a: ContainersArgs) -> anyhow::Result<()> {
