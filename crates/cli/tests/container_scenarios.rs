@@ -1589,8 +1589,40 @@ fn ps_and_inspect_output_like_docker() {
     }
     assert_eq!(v["Driver"], "overlay2");
     assert!(v["Image"].as_str().unwrap().starts_with("sha256:"));
+    // Docker fills in the default masked and read-only paths at create;
+    // privileged containers show null, systempaths=unconfined empty lists.
+    let masked = v["HostConfig"]["MaskedPaths"].as_array().unwrap();
+    assert!(masked.iter().any(|p| p == "/proc/kcore"), "{masked:?}");
+    let readonly = v["HostConfig"]["ReadonlyPaths"].as_array().unwrap();
+    assert!(readonly.iter().any(|p| p == "/proc/sys"), "{readonly:?}");
+    b.ok(&[
+        "create",
+        "--name",
+        "priv",
+        "--privileged",
+        "busybox",
+        "true",
+    ]);
+    let hc = &inspect(&b, "priv")["HostConfig"];
+    assert!(
+        hc["MaskedPaths"].is_null() && hc["ReadonlyPaths"].is_null(),
+        "{hc}"
+    );
+    let opt = "systempaths=unconfined";
+    b.ok(&[
+        "create",
+        "--name",
+        "unconf",
+        "--security-opt",
+        opt,
+        "busybox",
+        "true",
+    ]);
+    let hc = &inspect(&b, "unconf")["HostConfig"];
+    assert_eq!(hc["MaskedPaths"], serde_json::json!([]));
+    assert_eq!(hc["ReadonlyPaths"], serde_json::json!([]));
     b.fails(&["inspect", "nosuch"], 1);
-    b.ok(&["rm", "-f", "alpha", "beta", "gamma"]);
+    b.ok(&["rm", "-f", "alpha", "beta", "gamma", "priv", "unconf"]);
 }
 
 #[test]

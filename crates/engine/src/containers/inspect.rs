@@ -69,6 +69,9 @@ pub fn inspect_json(
                 lc.insert("Type".into(), json!(super::DEFAULT_LOG_DRIVER));
             }
         }
+        let (masked, readonly) = super::spec::effective_system_paths(&c.host_config);
+        h.insert("MaskedPaths".into(), json!(masked));
+        h.insert("ReadonlyPaths".into(), json!(readonly));
         if h.get("Runtime").and_then(Value::as_str) == Some("") {
             h.insert("Runtime".into(), json!(super::DEFAULT_RUNTIME));
         }

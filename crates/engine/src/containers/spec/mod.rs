@@ -114,6 +114,23 @@ pub fn process_args(config: &ContainerConfig) -> Result<Vec<String>, SpecError> 
     Ok(args)
 }
 
+/// The masked and read-only paths a container gets, as `inspect` shows
+/// them in `HostConfig`: `None` where Docker shows `null` (privileged
+/// without explicit lists).
+pub(crate) fn effective_system_paths(
+    host: &crate::containers::model::HostConfig,
+) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let opts = security::parse_security_opts(host, &mut Vec::new()).unwrap_or_default();
+    let (masked, readonly) = security::system_paths(host, &opts);
+    let shown = |explicit: &Option<Vec<String>>, list: Vec<String>| {
+        (explicit.is_some() || !host.privileged).then_some(list)
+    };
+    (
+        shown(&host.masked_paths, masked),
+        shown(&host.readonly_paths, readonly),
+    )
+}
+
 /// `--user` (and `--group-add`) resolved against the container's own
 /// /etc/passwd and /etc/group, as for the container's process; `exec -u`
 /// uses it too.
