@@ -211,18 +211,13 @@ impl ContainerService<'_> {
     }
 
     pub(crate) fn unmount_rootfs(&self, paths: &ContainerPaths) {
-        // Detach: a process of the host (a shell cd'ed there) must not keep
-        // the container from being cleaned up.
-        loop {
-            match nix::mount::umount2(&paths.rootfs, nix::mount::MntFlags::MNT_DETACH) {
-                Ok(()) => continue,
-                Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => break,
-                Err(e) => {
-                    tracing::warn!("unmounting {}: {e}", paths.rootfs.display());
-                    break;
-                }
-            }
-        }
+        super::unmount::detach(&paths.rootfs);
+    }
+
+    /// [`Self::unmount_rootfs`] for a container whose writable layer is
+    /// deleted next: without waiting for overlayfs's sync.
+    pub(crate) fn unmount_rootfs_discarding(&self, paths: &ContainerPaths) {
+        super::unmount::detach_discarding(&paths.rootfs);
     }
 
     fn write_bundle(

@@ -27,6 +27,7 @@ mod remove;
 pub mod spec;
 mod stats;
 mod store;
+mod unmount;
 mod update;
 
 use std::sync::OnceLock;
@@ -161,6 +162,9 @@ pub const DEFAULT_RUNTIME: &str = "berth";
 /// In a container's run dir while `restart` stops it: its exit cleanup
 /// then keeps a `--rm` container.
 pub(crate) const RESTARTING_MARKER: &str = "restarting";
+/// In a container's run dir while `rm -f` stops it: its exit cleanup then
+/// skips waiting for the writable layer to be synced.
+pub(crate) const REMOVING_MARKER: &str = "removing";
 /// Seconds `stop` waits before SIGKILL when neither `--stop-timeout` nor `-t` says.
 pub const DEFAULT_STOP_TIMEOUT: i64 = 10;
 

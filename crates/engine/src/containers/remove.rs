@@ -33,6 +33,10 @@ impl ContainerService<'_> {
                     rec.name
                 )));
             }
+            // Its exit cleanup then knows the writable layer goes next.
+            let marker = self.paths(&rec.id).run_dir.join(super::REMOVING_MARKER);
+            std::fs::write(&marker, b"")
+                .map_err(|e| EngineError::io(format!("writing {}", marker.display()), e))?;
             self.halt(&rec, libc::SIGKILL, 0)?;
         } else if rec.run.pid > 0 {
             // An unsupervised process of a container the monitor lost.
@@ -81,7 +85,7 @@ impl ContainerService<'_> {
         rec: &ContainerRecord,
         paths: &ContainerPaths,
     ) -> Result<(), EngineError> {
-        self.unmount_rootfs(paths);
+        self.unmount_rootfs_discarding(paths);
         match self.engine.snapshots().remove(&rec.id) {
             Ok(()) => {}
             Err(e) if e.kind() == berth_image::ErrorKind::NotFound => {}
@@ -143,7 +147,13 @@ impl ContainerService<'_> {
         let was_active = rec.status.is_active();
         self.save_state(&rec.id, Status::Exited, &run)?;
         self.delete_runtime_state(&rec);
-        self.unmount_rootfs(&paths);
+        let auto_remove =
+            rec.host_config.auto_remove && !paths.run_dir.join(super::RESTARTING_MARKER).exists();
+        if auto_remove || paths.run_dir.join(super::REMOVING_MARKER).exists() {
+            self.unmount_rootfs_discarding(&paths);
+        } else {
+            self.unmount_rootfs(&paths);
+        }
         let _ = std::fs::remove_dir_all(paths.bundle());
         let rec = ContainerRecord {
             status: Status::Exited,
@@ -153,7 +163,7 @@ impl ContainerService<'_> {
         if was_active {
             self.event_with(&rec, "die", &[("exitCode", rec.run.exit_code.to_string())]);
         }
-        if rec.host_config.auto_remove && !paths.run_dir.join(super::RESTARTING_MARKER).exists() {
+        if auto_remove {
             self.remove_record(&rec)?;
         }
         Ok(())
