@@ -11,12 +11,9 @@ use hyper::StatusCode;
 /// Why the registry could not start or stopped serving.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    // The OS's own message would only repeat this one.
     #[error("cannot listen on {addr}: address already in use (stop what listens there or pick another --addr)")]
-    AddressInUse {
-        addr: SocketAddr,
-        #[source]
-        source: io::Error,
-    },
+    AddressInUse { addr: SocketAddr },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,

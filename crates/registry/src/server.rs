@@ -60,7 +60,7 @@ impl Server {
         let storage = Storage::open(&config.root)?;
         let listener = TcpListener::bind(addr).await.map_err(|source| {
             if source.kind() == std::io::ErrorKind::AddrInUse {
-                RegistryError::AddressInUse { addr, source }
+                RegistryError::AddressInUse { addr }
             } else {
                 RegistryError::Bind { addr, source }
             }
