@@ -20,7 +20,7 @@ use crate::names::{valid_repository, Digest};
 use crate::storage::{hash_file, write_chunks, UploadState};
 
 /// Body chunks queued between the socket and the disk writer.
-const WRITE_QUEUE: usize = 64;
+const WRITE_QUEUE: usize = 32;
 
 fn session_location(name: &str, uuid: &str) -> String {
     format!("/v2/{name}/blobs/uploads/{uuid}")

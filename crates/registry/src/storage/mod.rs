@@ -57,6 +57,7 @@ impl Storage {
             Err(e) => return Err(StorageError::io("remove", tmp, e)),
         }
         mkdirs(&tmp)?;
+        s.purge_stale_uploads(uploads::STALE_UPLOAD_AGE);
         Ok(s)
     }
 

@@ -7,6 +7,7 @@ use std::fs;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
@@ -19,6 +20,10 @@ use crate::names::Digest;
 /// Bytes gathered before a write(2): chunks arrive from the socket in
 /// pieces of a few KiB.
 const WRITE_BUFFER: usize = 1 << 20;
+
+/// Sessions untouched this long are removed when the store is opened
+/// (distribution's default purge age).
+pub(super) const STALE_UPLOAD_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// What the server knows of a session between requests.
 #[derive(Debug)]
@@ -131,6 +136,25 @@ impl Storage {
         self.link_blob(name, d)
     }
 
+    /// Removes sessions whose data was last written more than `age` ago
+    /// (clients that gave up); best effort, a session it cannot remove stays.
+    pub(super) fn purge_stale_uploads(&self, age: Duration) {
+        let Ok(rd) = fs::read_dir(self.uploads_dir()) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for e in rd.flatten() {
+            let data = e.path().join("data");
+            let stale = fs::metadata(&data)
+                .and_then(|m| m.modified())
+                .map(|t| now.duration_since(t).unwrap_or_default() > age)
+                .unwrap_or(true);
+            if stale {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
     pub fn remove_upload(&self, uuid: &str) -> Result<(), StorageError> {
         let dir = self.upload_dir(uuid);
         match fs::remove_dir_all(&dir) {
@@ -187,5 +211,27 @@ pub fn hash_file(path: &Path) -> Result<Sha256, StorageError> {
             return Ok(h);
         }
         h.update(&buf[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_sessions_are_purged_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(dir.path()).unwrap();
+        let (old, fresh) = (s.create_upload("a").unwrap(), s.create_upload("a").unwrap());
+        let week_ago = SystemTime::now() - STALE_UPLOAD_AGE - Duration::from_secs(60);
+        fs::File::options()
+            .write(true)
+            .open(s.upload_data_path(&old))
+            .unwrap()
+            .set_modified(week_ago)
+            .unwrap();
+        let s = Storage::open(dir.path()).unwrap();
+        assert_eq!(s.upload_repository(&old).unwrap(), None);
+        assert_eq!(s.upload_repository(&fresh).unwrap().as_deref(), Some("a"));
     }
 }
