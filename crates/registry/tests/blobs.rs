@@ -324,3 +324,57 @@ fn large_blob_streams_through() {
     let got = body_bytes(reg.get(&format!("/v2/big/blobs/{d}")));
     assert!(got == data, "blob read back differs");
 }
+
+#[test]
+fn chunk_cut_off_mid_body_keeps_what_arrived() {
+    use std::io::Write;
+    let reg = Reg::start("reg-cut");
+    let data = noise(400_000, 8);
+    let loc = header(&reg.post("/v2/x/blobs/uploads/", b""), "Location");
+    {
+        let addr = reg.base.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "PATCH {loc} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            data.len()
+        )
+        .unwrap();
+        s.write_all(&data[..150_000]).unwrap();
+        s.flush().unwrap();
+        // The client dies: the connection closes with the body half sent.
+    }
+    // The server sees the cut and records how far the upload got.
+    let mut got = 0;
+    for _ in 0..100 {
+        let r = reg.get(&loc);
+        assert_eq!(r.status(), 204);
+        got = header(&r, "Range")
+            .split('-')
+            .nth(1)
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            + 1;
+        if got == 150_000 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(got, 150_000, "the bytes that arrived are kept");
+    let r = reg
+        .agent
+        .patch(reg.url(&loc))
+        .header("Content-Range", &format!("{got}-{}", data.len() - 1))
+        .send(&data[got..])
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let d = digest(&data);
+    let r = reg
+        .agent
+        .put(reg.url(&format!("{loc}?digest={d}")))
+        .send_empty()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(body_bytes(reg.get(&format!("/v2/x/blobs/{d}"))), data);
+}
