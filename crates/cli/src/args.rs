@@ -118,6 +118,15 @@ pub enum Command {
     Export(crate::fs_cmds::ExportArgs),
     /// Create a new image from a container's changes
     Commit(crate::fs_cmds::CommitArgs),
+    /// Run a registry
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Serve the OCI distribution API (what docker, podman and skopeo push to and pull from)
+    Serve(crate::registry_serve_cmd::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ mod fs_cmds;
 mod image_cmds;
 mod info_cmds;
 mod output;
+mod registry_serve_cmd;
 mod run_args;
 mod system_cmds;
 mod template;
@@ -81,6 +82,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Ok::<_, anyhow::Error>(engine)
     };
     match cli.command {
+        Command::Registry(args::RegistryCommand::Serve(a)) => {
+            registry_serve_cmd::serve(&cfg.root, a)
+        }
         Command::Images(a) => image_cmds::list(&open()?, a),
         Command::Rmi(a) => image_cmds::remove(&open()?, a),
         Command::Tag(a) => image_cmds::tag(&open()?, a),

@@ -1,0 +1,93 @@
+//! `berth registry serve`: the built-in registry (crates/registry) in the
+//! foreground, logging a line per request to stderr, until SIGINT/SIGTERM.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, CommandFactory};
+
+use crate::output::{error_chain, CliError};
+
+/// Docker's exit status for errors of the tool itself.
+const EXIT_BERTH: u8 = 125;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The registry's storage is the global --root when given on the command line, \
+                        else <BERTH_ROOT>/registry."
+)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "0.0.0.0:5000", value_name = "HOST:PORT")]
+    pub addr: String,
+    /// Require basic authentication against this htpasswd file (bcrypt entries, as `htpasswd -B` makes)
+    #[arg(long, value_name = "FILE")]
+    pub htpasswd: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate (chain)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Whether `--root` was given on the command line: `--root` is berth's
+/// global flag, and `registry serve --root DIR` means the registry's own
+/// storage, while a root from BERTH_ROOT or the default gets `registry/`
+/// below it.
+fn root_given() -> bool {
+    let Ok(m) = crate::args::Cli::command().try_get_matches() else {
+        return false;
+    };
+    let serve = m
+        .subcommand_matches("registry")
+        .and_then(|r| r.subcommand_matches("serve"));
+    let given = |m: &clap::ArgMatches| {
+        m.value_source("root") == Some(clap::parser::ValueSource::CommandLine)
+    };
+    given(&m) || serve.is_some_and(given)
+}
+
+fn fail(message: String) -> anyhow::Error {
+    CliError {
+        message: format!("Error: {message}"),
+        code: EXIT_BERTH,
+    }
+    .into()
+}
+
+fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
+    addr.to_socket_addrs()
+        .map_err(|e| fail(format!("invalid --addr {addr}: {e}")))?
+        .next()
+        .ok_or_else(|| fail(format!("invalid --addr {addr}: it resolves to no address")))
+}
+
+pub fn serve(berth_root: &Path, args: ServeArgs) -> anyhow::Result<()> {
+    let root = if root_given() {
+        berth_root.to_path_buf()
+    } else {
+        berth_root.join("registry")
+    };
+    let addr = resolve(&args.addr)?;
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(berth_registry::TlsFiles { cert, key }),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let config = berth_registry::RegistryConfig {
+        root: root.clone(),
+        htpasswd: args.htpasswd,
+        tls,
+        log_requests: true,
+    };
+    berth_registry::serve_until_signal(addr, config, |bound| {
+        eprintln!(
+            "berth registry listening on {scheme}://{bound} (storage {})",
+            root.display()
+        );
+    })
+    .map_err(|e| fail(error_chain(&e)))?;
+    eprintln!("berth registry stopped");
+    Ok(())
+}
