@@ -309,3 +309,62 @@ fn host_resolv_conf_is_the_default_upstream() {
     let reply = query_udp(listen, "example.test", RecordType::A);
     assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
 }
+
+/// An IPv6 address on `lo` for the test's duration.
+struct Ipv6OnLo(String);
+
+impl Ipv6OnLo {
+    fn add(addr: &str) -> Self {
+        let status = std::process::Command::new("ip")
+            .args([
+                "-6",
+                "addr",
+                "add",
+                &format!("{addr}/128"),
+                "dev",
+                "lo",
+                "nodad",
+            ])
+            .status()
+            .expect("run ip");
+        assert!(status.success(), "ip -6 addr add {addr}");
+        Ipv6OnLo(addr.to_string())
+    }
+}
+
+impl Drop for Ipv6OnLo {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["-6", "addr", "del", &format!("{}/128", self.0), "dev", "lo"])
+            .status();
+    }
+}
+
+#[test]
+fn ipv6_listen_addresses_are_served() {
+    let dns = Dns::new();
+    let addr = format!("fd88:{:x}::1", std::process::id() % 0xffff);
+    let _lo = Ipv6OnLo::add(&addr);
+    let listen: IpAddr = addr.parse().unwrap();
+    dns.write(&network(
+        "six",
+        &[listen],
+        &[],
+        &[("fd88:1::2,172.31.15.2", &["web"])],
+    ));
+    dns.reload().unwrap();
+    let socket = std::net::UdpSocket::bind("[::1]:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let req = request("web", RecordType::AAAA, None);
+    socket
+        .send_to(&req.to_vec().unwrap(), (listen, 53))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = socket.recv(&mut buf).unwrap();
+    let reply = hickory_proto::op::Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(addresses(&reply), vec![v4("fd88:1::2")]);
+    let (ok, out) = nslookup("web", listen);
+    assert!(ok && out.contains("172.31.15.2"), "{out}");
+}

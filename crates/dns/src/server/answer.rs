@@ -52,13 +52,15 @@ pub struct ForwardRequest {
 static ROTATION: AtomicUsize = AtomicUsize::new(0);
 
 /// Decides what to do with `packet`, received on `listen` from `source`
-/// over UDP (`tcp` false) or TCP.
+/// over UDP (`tcp` false) or TCP. With `debug`, also says what it did, for
+/// the log.
 pub fn handle(
     catalog: &Catalog,
     listen: IpAddr,
     source: IpAddr,
     packet: &[u8],
     tcp: bool,
+    debug: bool,
 ) -> (Action, Option<String>) {
     let request = match Message::from_vec(packet) {
         Ok(m) => m,
@@ -94,7 +96,8 @@ pub fn handle(
     let question = &request.queries[0];
     let qname = question.name().clone();
     let qtype = question.query_type();
-    let describe = |what: &str| format!("{} {qtype} from {source}: {what}", qname.to_ascii());
+    let describe =
+        |what: &str| debug.then(|| format!("{} {qtype} from {source}: {what}", qname.to_ascii()));
 
     if question.query_class() == DNSClass::IN {
         if let Some(answers) = local_answers(catalog, listen, source, &qname, qtype) {
@@ -102,7 +105,7 @@ pub fn handle(
             let mut reply = response_to(&request, ResponseCode::NoError);
             reply.metadata.authoritative = true;
             reply.answers = answers;
-            return (reply_action(reply, client_limit), Some(note));
+            return (reply_action(reply, client_limit), note);
         }
     }
     let note = describe("forwarded");
@@ -113,7 +116,7 @@ pub fn handle(
             message: request,
             client_limit,
         }),
-        Some(note),
+        note,
     )
 }
 
@@ -252,6 +255,7 @@ mod tests {
             "10.5.0.1".parse().unwrap(),
             "10.5.0.3".parse().unwrap(),
             packet,
+            false,
             false,
         )
         .0

@@ -88,7 +88,8 @@ impl Forwarder {
                 break;
             }
             let timeout = UPSTREAM_TIMEOUT.min(deadline - now);
-            let mut outcome = exchange_udp(*upstream, &request.query, timeout);
+            let mut outcome =
+                exchange_udp(*upstream, &request.query, request.client_limit, timeout);
             if let Exchange::Truncated = outcome {
                 // Over TCP, then as many records as fit the client's size
                 // (with TC set): clients without TCP (musl before 1.2.4)
@@ -219,7 +220,10 @@ fn servfail(request: &ForwardRequest) -> Vec<u8> {
     })
 }
 
-fn exchange_udp(upstream: SocketAddr, query: &[u8], timeout: Duration) -> Exchange {
+/// One query over UDP. The upstream sees the client's own EDNS size, so an
+/// answer longer than `limit` (the client's size) breaks the protocol: it
+/// is taken as truncated, and asked for again over TCP.
+fn exchange_udp(upstream: SocketAddr, query: &[u8], limit: usize, timeout: Duration) -> Exchange {
     let local: SocketAddr = match upstream {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -233,7 +237,9 @@ fn exchange_udp(upstream: SocketAddr, query: &[u8], timeout: Duration) -> Exchan
         let (id, packet) = with_random_id(query);
         socket.send(&packet)?;
         let deadline = Instant::now() + timeout;
-        let mut buf = vec![0u8; 65535];
+        // Sized by the client's limit, not 64 KiB: a burst of forwards
+        // would otherwise leave megabytes of heap behind.
+        let mut buf = vec![0u8; limit + 1];
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -258,7 +264,7 @@ fn exchange_udp(upstream: SocketAddr, query: &[u8], timeout: Duration) -> Exchan
             // Anything else on the port (a late answer, a spoofing attempt)
             // is ignored; the wait goes on.
             if is_answer_to(&buf[..n], id, &packet) {
-                if buf[2] & 0x02 != 0 {
+                if buf[2] & 0x02 != 0 || n > limit {
                     return Ok(Exchange::Truncated);
                 }
                 return Ok(classify(buf[..n].to_vec()));

@@ -222,8 +222,15 @@ fn drain_udp(udp: &Arc<UdpSocket>, addr: IpAddr, shared: &Arc<Shared>, buf: &mut
             Err(_) => continue,
         };
         let catalog = shared.catalog();
-        let (action, note) = answer::handle(&catalog, addr, client.ip(), &buf[..n], false);
-        if let Some(note) = note.filter(|_| shared.log.debug_enabled()) {
+        let (action, note) = answer::handle(
+            &catalog,
+            addr,
+            client.ip(),
+            &buf[..n],
+            false,
+            shared.log.debug_enabled(),
+        );
+        if let Some(note) = note {
             shared.log.debug(&format!("udp {addr}: {note}"));
         }
         match action {
@@ -334,9 +341,16 @@ fn serve_tcp(mut stream: TcpStream, addr: IpAddr, shared: &Shared) {
             return;
         }
         let catalog = shared.catalog();
-        let (action, note) = answer::handle(&catalog, addr, peer.ip(), &request, true);
+        let (action, note) = answer::handle(
+            &catalog,
+            addr,
+            peer.ip(),
+            &request,
+            true,
+            shared.log.debug_enabled(),
+        );
         drop(catalog);
-        if let Some(note) = note.filter(|_| shared.log.debug_enabled()) {
+        if let Some(note) = note {
             shared.log.debug(&format!("tcp {addr}: {note}"));
         }
         let reply = match action {
