@@ -25,7 +25,9 @@ use crate::error::DnsError;
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Makes the running berth-dns of `dir` serve the current network files,
-/// starting `binary` when none runs. With no network file left, stops it.
+/// starting `binary` when none runs (or when the running one does not
+/// answer within 5 s: it is killed and replaced). With no network file
+/// left, stops it.
 ///
 /// `Err(DnsError::Listen)` means the server runs but could not bind some
 /// listen addresses (the others are served).
@@ -40,12 +42,17 @@ pub fn reload_or_start(dir: &Path, binary: &Path) -> Result<(), DnsError> {
     config::write_atomic(&dir, RELOAD_FILE, format!("{token}\n").as_bytes())?;
     if let Some(pid) = running_pid(&dir) {
         match kill(Pid::from_raw(pid), Signal::SIGHUP) {
-            Ok(()) => {
-                // None: it died before answering; a new one is started.
-                if let Some(state) = wait_ready(&dir, pid, &token)? {
-                    return listen_result(state);
+            Ok(()) => match wait_ready(&dir, pid, &token) {
+                Reload::Done(state) => return listen_result(state),
+                // A new one is started below.
+                Reload::Died => {}
+                Reload::Hung => {
+                    // It does not answer (stopped, deadlocked): a server
+                    // that cannot reload cannot serve either; replace it.
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    wait_gone(pid, &dir, Duration::from_secs(1));
                 }
-            }
+            },
             Err(nix::errno::Errno::ESRCH) => {}
             Err(source) => return Err(DnsError::Signal { pid, source }),
         }
@@ -159,24 +166,26 @@ fn start(dir: &Path, binary: &Path, token: &str) -> Result<(), DnsError> {
     }
 }
 
-/// Waits for the server's answer to the reload request `token`: `None`
-/// when the process died first.
-fn wait_ready(dir: &Path, pid: i32, token: &str) -> Result<Option<ReadyState>, DnsError> {
+/// How a reload request ended.
+enum Reload {
+    Done(ReadyState),
+    Died,
+    Hung,
+}
+
+/// Waits for the server's answer to the reload request `token`.
+fn wait_ready(dir: &Path, pid: i32, token: &str) -> Reload {
     let started = Instant::now();
     let mut pause = Duration::from_micros(200);
     loop {
         if let Some(state) = read_ready(dir).filter(|s| s.token == token && s.pid == pid) {
-            return Ok(Some(state));
+            return Reload::Done(state);
         }
         if !is_server_of(pid, dir) {
-            return Ok(None);
+            return Reload::Died;
         }
         if started.elapsed() > WAIT {
-            return Err(DnsError::NotReady {
-                pid,
-                waited_ms: started.elapsed().as_millis(),
-                log: dir.join(LOG_FILE),
-            });
+            return Reload::Hung;
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));

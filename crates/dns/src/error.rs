@@ -42,13 +42,6 @@ pub enum DnsError {
     #[error("berth-dns failed to start: {message} (log: {log})")]
     Start { message: String, log: PathBuf },
 
-    #[error("berth-dns (pid {pid}) did not confirm its reload within {waited_ms} ms (log: {log})")]
-    NotReady {
-        pid: i32,
-        waited_ms: u128,
-        log: PathBuf,
-    },
-
     #[error("signal berth-dns (pid {pid}): {source}")]
     Signal {
         pid: i32,

@@ -275,3 +275,37 @@ fn bad_arguments_and_empty_directories_fail_with_a_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.json"));
 }
+
+#[test]
+fn a_hung_server_is_replaced() {
+    let dns = Dns::new();
+    let listen = ip(28, 0);
+    dns.write(&network(
+        "hung",
+        &[listen],
+        &[],
+        &[("172.31.28.2", &["web"])],
+    ));
+    dns.reload().unwrap();
+    let pid = dns.pid().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    dns.write(&network(
+        "hung",
+        &[listen],
+        &[],
+        &[("172.31.28.3", &["web"])],
+    ));
+    let started = std::time::Instant::now();
+    dns.reload().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert!(wait_until(Duration::from_secs(2), || !alive(pid)));
+    assert_ne!(dns.pid(), Some(pid));
+    assert_eq!(
+        addresses(&query_udp(listen, "web", RecordType::A)),
+        vec![v4("172.31.28.3")]
+    );
+}

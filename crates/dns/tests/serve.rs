@@ -368,3 +368,112 @@ fn ipv6_listen_addresses_are_served() {
     let (ok, out) = nslookup("web", listen);
     assert!(ok && out.contains("172.31.15.2"), "{out}");
 }
+
+/// A network namespace joined to the host by a veth pair: the host end
+/// has `host_ip`, the namespace end `ns_ip` (a /30). Removed on drop.
+struct VethNetns {
+    ns: String,
+    host_link: String,
+}
+
+impl VethNetns {
+    fn create(host_ip: &str, ns_ip: &str) -> Self {
+        let pid = std::process::id();
+        let guard = VethNetns {
+            ns: format!("bthdns{pid}"),
+            host_link: format!("bthd{pid}h"),
+        };
+        let ns_link = format!("bthd{pid}c");
+        let run = |args: &[&str]| {
+            let status = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .expect("run ip");
+            assert!(status.success(), "ip {}", args.join(" "));
+        };
+        run(&["netns", "add", &guard.ns]);
+        run(&[
+            "link",
+            "add",
+            &guard.host_link,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &ns_link,
+        ]);
+        run(&["link", "set", &ns_link, "netns", &guard.ns]);
+        run(&[
+            "addr",
+            "add",
+            &format!("{host_ip}/30"),
+            "dev",
+            &guard.host_link,
+        ]);
+        run(&["link", "set", &guard.host_link, "up"]);
+        run(&[
+            "-n",
+            &guard.ns,
+            "addr",
+            "add",
+            &format!("{ns_ip}/30"),
+            "dev",
+            &ns_link,
+        ]);
+        run(&["-n", &guard.ns, "link", "set", &ns_link, "up"]);
+        run(&["-n", &guard.ns, "link", "set", "lo", "up"]);
+        guard
+    }
+
+    /// `busybox nslookup NAME SERVER` inside the namespace.
+    fn nslookup(&self, name: &str, server: &str) -> (bool, String) {
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns", "exec", &self.ns, "busybox", "nslookup", name, server,
+            ])
+            .output()
+            .expect("run ip netns exec");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+}
+
+impl Drop for VethNetns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.ns])
+            .status();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.host_link])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn a_container_namespace_asks_its_gateway_address() {
+    let dns = Dns::new();
+    let n = std::process::id() % 250;
+    let (gateway, client) = (format!("100.88.{n}.1"), format!("100.88.{n}.2"));
+    // The server is told about the network before the gateway address
+    // exists (it binds with IP_FREEBIND); the order must not matter.
+    dns.write(&network(
+        "ctr",
+        &[gateway.parse().unwrap()],
+        &[],
+        &[
+            (client.as_str(), &["client"]),
+            ("100.88.250.9", &["web", "www"]),
+        ],
+    ));
+    dns.reload().unwrap();
+    let netns = VethNetns::create(&gateway, &client);
+    let (ok, out) = netns.nslookup("www", &gateway);
+    assert!(ok && out.contains("100.88.250.9"), "{out}");
+    let (ok, out) = netns.nslookup(&client, &gateway);
+    assert!(ok && out.contains("client.ctr"), "{out}");
+}
