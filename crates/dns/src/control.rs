@@ -10,7 +10,7 @@
 //! written before it are being served, and a container started next can
 //! query at once.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -76,16 +76,19 @@ pub fn stop_if_idle(dir: &Path) -> Result<(), DnsError> {
 
 /// The pid of the berth-dns serving `dir`, if one runs.
 pub fn running_pid(dir: &Path) -> Option<i32> {
+    let dir = std::fs::canonicalize(dir).ok()?;
     let pid: i32 = std::fs::read_to_string(dir.join(PID_FILE))
         .ok()?
         .trim()
         .parse()
         .ok()?;
-    (pid > 0 && is_server_of(pid, dir)).then_some(pid)
+    (pid > 0 && is_server_of(pid, &dir)).then_some(pid)
 }
 
 /// Whether `pid` is a live berth-dns started for `dir` (not a zombie, not
-/// another program that got the pid after berth-dns died).
+/// another program that got the pid after berth-dns died): its arguments
+/// hold `--config-dir <dir>`. The program's name is not checked, so a
+/// renamed binary (`BERTH_DNS=/opt/x/dns-server`) is recognised too.
 fn is_server_of(pid: i32, dir: &Path) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
@@ -101,15 +104,9 @@ fn is_server_of(pid: i32, dir: &Path) -> bool {
         return false;
     };
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    let is_berth_dns = args
-        .first()
-        .and_then(|a0| Path::new(std::str::from_utf8(a0).ok()?).file_name())
-        .is_some_and(|n| n == "berth-dns");
     let dir = dir.as_os_str().as_encoded_bytes();
-    is_berth_dns
-        && args
-            .windows(2)
-            .any(|w| w[0] == b"--config-dir" && w[1] == dir)
+    args.windows(2)
+        .any(|w| w[0] == b"--config-dir" && w[1] == dir)
 }
 
 fn lock(dir: &Path) -> Result<Flock<std::fs::File>, DnsError> {
@@ -144,7 +141,7 @@ fn start(dir: &Path, binary: &Path, token: &str) -> Result<(), DnsError> {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let message = stderr
             .lines()
-            .map(|l| l.trim().trim_start_matches("Error: "))
+            .map(|l| l.trim().trim_start_matches("berth-dns: "))
             .filter(|l| !l.is_empty())
             .collect::<Vec<_>>()
             .join("; ");
@@ -245,9 +242,4 @@ fn new_token() -> String {
     let thread = format!("{:?}", std::thread::current().id());
     let digits: String = thread.chars().filter(char::is_ascii_digit).collect();
     format!("{}-{digits}-{nanos}", std::process::id())
-}
-
-/// Where `reload_or_start` expects the server's files (for diagnostics).
-pub fn log_file(dir: &Path) -> PathBuf {
-    dir.join(LOG_FILE)
 }

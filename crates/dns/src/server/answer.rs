@@ -75,14 +75,14 @@ pub fn handle(
         usize::from(request.max_payload()).max(CLASSIC_UDP_SIZE)
     };
     if request.metadata.op_code != OpCode::Query {
-        let reply = error_reply(&request, ResponseCode::NotImp);
+        let reply = response_to(&request, ResponseCode::NotImp);
         return (
             reply_action(reply, client_limit),
             Some("not a query".into()),
         );
     }
     if request.queries.len() != 1 {
-        let reply = error_reply(&request, ResponseCode::FormErr);
+        let reply = response_to(&request, ResponseCode::FormErr);
         return (
             reply_action(reply, client_limit),
             Some("not one question".into()),
@@ -90,7 +90,7 @@ pub fn handle(
     }
     let Some(network) = catalog.network_at(listen) else {
         // The listener outlived its network by a moment (reload).
-        let reply = error_reply(&request, ResponseCode::Refused);
+        let reply = response_to(&request, ResponseCode::Refused);
         return (reply_action(reply, client_limit), Some("no network".into()));
     };
     let question = &request.queries[0];
@@ -188,10 +188,6 @@ pub fn response_to(request: &Message, code: ResponseCode) -> Message {
         reply.edns = Some(edns);
     }
     reply
-}
-
-pub fn error_reply(request: &Message, code: ResponseCode) -> Message {
-    response_to(request, code)
 }
 
 /// Encodes `reply`; a reply larger than the client accepts goes out with

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hickory_proto::op::{Message, ResponseCode};
 
-use super::answer::{encode_limited, error_reply, ForwardRequest};
+use super::answer::{encode_limited, response_to, ForwardRequest};
 use super::log::Log;
 use crate::config::DNS_PORT;
 
@@ -129,7 +129,7 @@ impl Forwarder {
             return bytes;
         }
         fit(&bytes, request.client_limit).unwrap_or_else(|| {
-            let mut reply = error_reply(&request.message, ResponseCode::NoError);
+            let mut reply = response_to(&request.message, ResponseCode::NoError);
             reply.metadata.truncation = true;
             encode_limited(&reply, request.client_limit).unwrap_or_else(|| servfail(request))
         })
@@ -209,7 +209,7 @@ fn fit(answer: &[u8], limit: usize) -> Option<Vec<u8>> {
 }
 
 fn servfail(request: &ForwardRequest) -> Vec<u8> {
-    let reply = error_reply(&request.message, ResponseCode::ServFail);
+    let reply = response_to(&request.message, ResponseCode::ServFail);
     encode_limited(&reply, request.client_limit).unwrap_or_else(|| {
         // A header alone always encodes; this is the raw form of it.
         let mut raw = vec![0u8; 12];

@@ -256,7 +256,7 @@ fn forward_udp(
             &format!("more than {MAX_FORWARDS} forwarded queries in flight: answering SERVFAIL"),
         );
         let reply =
-            answer::error_reply(&request.message, hickory_proto::op::ResponseCode::ServFail);
+            answer::response_to(&request.message, hickory_proto::op::ResponseCode::ServFail);
         if let Some(bytes) = answer::encode_limited(&reply, request.client_limit) {
             let _ = udp.send_to(&bytes, client);
         }
