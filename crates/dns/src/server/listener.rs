@@ -217,9 +217,9 @@ fn drain_udp(udp: &Arc<UdpSocket>, addr: IpAddr, shared: &Arc<Shared>, buf: &mut
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            // ICMP errors of earlier sends surface here (ECONNREFUSED):
-            // nothing to do but go on.
-            Err(_) => continue,
+            // ICMP errors of earlier sends surface here (ECONNREFUSED),
+            // once each: back to poll, which reports what is still queued.
+            Err(_) => return,
         };
         let catalog = shared.catalog();
         let (action, note) = answer::handle(
