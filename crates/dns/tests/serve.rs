@@ -440,10 +440,30 @@ impl VethNetns {
         );
         (out.status.success(), text)
     }
+
+    /// `getent hosts NAME` inside the namespace with `resolv_conf` as its
+    /// /etc/resolv.conf (`ip netns exec` bind-mounts /etc/netns/NS/*):
+    /// glibc's resolver, as most containers have it.
+    fn getent(&self, resolv_conf: &str, name: &str) -> (bool, String) {
+        let dir = format!("/etc/netns/{}", self.ns);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(format!("{dir}/resolv.conf"), resolv_conf).unwrap();
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns, "getent", "ahosts", name])
+            .output()
+            .expect("run ip netns exec");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
 }
 
 impl Drop for VethNetns {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.ns));
+        // /etc/netns itself when nothing else is in it
+        let _ = std::fs::remove_dir("/etc/netns");
         let _ = std::process::Command::new("ip")
             .args(["netns", "del", &self.ns])
             .status();
@@ -476,4 +496,12 @@ fn a_container_namespace_asks_its_gateway_address() {
     assert!(ok && out.contains("100.88.250.9"), "{out}");
     let (ok, out) = netns.nslookup(&client, &gateway);
     assert!(ok && out.contains("client.ctr"), "{out}");
+    // glibc, with a search domain the network does not know (asked
+    // first: "web" has fewer dots than ndots:1) and options kept
+    let resolv =
+        format!("nameserver {gateway}\nsearch corp.invalid\noptions timeout:2 attempts:1\n");
+    let (ok, out) = netns.getent(&resolv, "WEB");
+    assert!(ok && out.contains("100.88.250.9"), "{out}");
+    let (ok, out) = netns.getent(&resolv, "web.ctr.");
+    assert!(ok && out.contains("100.88.250.9"), "{out}");
 }

@@ -343,4 +343,42 @@ mod tests {
         assert!(m.metadata.truncation && m.answers.is_empty());
         assert!(bytes.len() <= CLASSIC_UDP_SIZE);
     }
+
+    #[test]
+    fn random_and_mutated_packets_never_panic() {
+        let catalog = catalog();
+        let valid = query("web.", RecordType::A);
+        // xorshift: deterministic, no dependency
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let packet: Vec<u8> = if round % 2 == 0 {
+                let len = (next() % 80) as usize;
+                (0..len).map(|_| next() as u8).collect()
+            } else {
+                let mut p = valid.clone();
+                for _ in 0..=(next() % 4) {
+                    let at = (next() as usize) % p.len();
+                    p[at] = next() as u8;
+                }
+                p.truncate(p.len() - (next() % 3) as usize);
+                p
+            };
+            for tcp in [false, true] {
+                let _ = handle(
+                    &catalog,
+                    "10.5.0.1".parse().unwrap(),
+                    "10.5.0.3".parse().unwrap(),
+                    &packet,
+                    tcp,
+                    true,
+                );
+            }
+        }
+    }
 }
