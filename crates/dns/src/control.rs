@@ -50,7 +50,7 @@ pub fn reload_or_start(dir: &Path, binary: &Path) -> Result<(), DnsError> {
                     // It does not answer (stopped, deadlocked): a server
                     // that cannot reload cannot serve either; replace it.
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                    wait_gone(pid, &dir, Duration::from_secs(1));
+                    wait_gone(pid, Duration::from_secs(2));
                 }
             },
             Err(nix::errno::Errno::ESRCH) => {}
@@ -90,14 +90,7 @@ pub fn running_pid(dir: &Path) -> Option<i32> {
 /// hold `--config-dir <dir>`. The program's name is not checked, so a
 /// renamed binary (`BERTH_DNS=/opt/x/dns-server`) is recognised too.
 fn is_server_of(pid: i32, dir: &Path) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the parenthesised command name.
-    let state = stat
-        .rsplit_once(") ")
-        .and_then(|(_, rest)| rest.chars().next());
-    if matches!(state, Some('Z' | 'X')) {
+    if !any_task_alive(pid) {
         return false;
     }
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
@@ -107,6 +100,25 @@ fn is_server_of(pid: i32, dir: &Path) -> bool {
     let dir = dir.as_os_str().as_encoded_bytes();
     args.windows(2)
         .any(|w| w[0] == b"--config-dir" && w[1] == dir)
+}
+
+/// Whether a thread of `pid` still runs. The main thread of a killed
+/// multi-threaded process turns zombie before the others are gone, and
+/// those still hold its sockets: only when all are gone is the address
+/// free for the next server.
+fn any_task_alive(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            // The state follows the parenthesised command name.
+            let state = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next());
+            !matches!(state, Some('Z' | 'X') | None)
+        })
+    })
 }
 
 fn lock(dir: &Path) -> Result<Flock<std::fs::File>, DnsError> {
@@ -178,7 +190,9 @@ fn wait_ready(dir: &Path, pid: i32, token: &str) -> Reload {
         if let Some(state) = read_ready(dir).filter(|s| s.token == token && s.pid == pid) {
             return Reload::Done(state);
         }
-        if !is_server_of(pid, dir) {
+        // Not is_server_of: a dying process loses its command line before
+        // it closes its sockets; what counts is that no thread is left.
+        if !any_task_alive(pid) {
             return Reload::Died;
         }
         if started.elapsed() > WAIT {
@@ -212,9 +226,9 @@ fn stop_locked(dir: &Path) -> Result<(), DnsError> {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
             Err(source) => return Err(DnsError::Signal { pid, source }),
         }
-        if !wait_gone(pid, dir, WAIT) {
+        if !wait_gone(pid, WAIT) {
             let _ = kill(target, Signal::SIGKILL);
-            wait_gone(pid, dir, Duration::from_secs(1));
+            wait_gone(pid, Duration::from_secs(2));
         }
     }
     for name in [PID_FILE, READY_FILE, RELOAD_FILE] {
@@ -223,9 +237,11 @@ fn stop_locked(dir: &Path) -> Result<(), DnsError> {
     Ok(())
 }
 
-fn wait_gone(pid: i32, dir: &Path, limit: Duration) -> bool {
+/// Waits until no thread of `pid` (identified as the server before it was
+/// signalled) is left, so its sockets are closed.
+fn wait_gone(pid: i32, limit: Duration) -> bool {
     let started = Instant::now();
-    while is_server_of(pid, dir) {
+    while any_task_alive(pid) {
         if started.elapsed() > limit {
             return false;
         }

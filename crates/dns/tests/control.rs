@@ -234,22 +234,35 @@ fn the_server_exits_by_itself_when_its_files_are_gone() {
     let dns = Dns::new();
     let listen = ip(27, 0);
     dns.write(&network("idle", &[listen], &[], &[]));
-    let status = Command::new(BINARY)
-        .arg("--config-dir")
-        .arg(dns.path())
-        .env("BERTH_DNS_IDLE_CHECK_MS", "100")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    dns.reload().unwrap();
     let pid = dns.pid().unwrap();
+    // not for the engine's own temporary files
+    dns.write(&network("idle", &[listen], &[], &[]));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(alive(pid));
     config::remove(dns.path(), "idle").unwrap();
     assert!(
-        wait_until(Duration::from_secs(3), || !alive(pid)),
+        wait_until(Duration::from_secs(2), || !alive(pid)),
         "log: {}",
         dns.log()
     );
     assert!(dns.log().contains("no network files left"), "{}", dns.log());
     assert!(!dns.path().join(config::PID_FILE).exists());
+}
+
+#[test]
+fn the_server_exits_at_once_when_its_directory_is_removed() {
+    // A test or a user removing a runroot without `network rm`: the
+    // gateway address must not stay taken.
+    let dns = Dns::new();
+    let dir = dns.path().join("runroot/dns");
+    let listen = ip(29, 0);
+    config::write(&dir, &network("gone", &[listen], &[], &[])).unwrap();
+    control::reload_or_start(&dir, std::path::Path::new(BINARY)).unwrap();
+    let pid = control::running_pid(&dir).unwrap();
+    std::fs::remove_dir_all(dns.path().join("runroot")).unwrap();
+    assert!(wait_until(Duration::from_secs(2), || !alive(pid)));
+    drop(UdpSocket::bind(SocketAddr::new(listen, 53)).expect("the address is free"));
 }
 
 #[test]

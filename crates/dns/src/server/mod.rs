@@ -21,6 +21,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nix::fcntl::{Flock, FlockArg};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::os::fd::AsFd;
 
 use crate::config::{
     self, ReadyState, DNS_PORT, LOCK_FILE, LOG_FILE, PID_FILE, READY_FILE, RELOAD_FILE,
@@ -29,16 +34,9 @@ use catalog::Catalog;
 use listener::{Bound, Listener, Shared};
 use log::Log;
 
-/// How often the server checks whether it is still needed
-/// (`BERTH_DNS_IDLE_CHECK_MS` overrides it, for tests).
+/// How often the server checks whether it is still needed (besides the
+/// directory watch), and gives back the heap of a burst.
 const IDLE_CHECK: Duration = Duration::from_secs(30);
-
-fn idle_check() -> Duration {
-    std::env::var("BERTH_DNS_IDLE_CHECK_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(IDLE_CHECK, Duration::from_millis)
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -85,6 +83,11 @@ struct Server {
     shared: Arc<Shared>,
     listeners: HashMap<IpAddr, Listener>,
     log: &'static Log,
+    signals: SignalFd,
+    /// The directory watch: the server exits at once when its runroot is
+    /// removed or its last network file goes. Without it (inotify limits),
+    /// the periodic check does the same, later.
+    watch: Option<Inotify>,
 }
 
 /// Runs the server; returns when it is told to stop or is no longer needed.
@@ -94,6 +97,9 @@ pub fn run(options: Options) -> Result<(), ServerError> {
     let dir = std::fs::canonicalize(&options.dir).map_err(os("resolve the config directory"))?;
     block_signals()?;
     limit_malloc_arenas();
+    if !options.foreground {
+        close_inherited_fds();
+    }
     let log = Log::new((!options.foreground).then(|| dir.join(LOG_FILE)));
 
     // Everything that can fail for a reason the engine should report is
@@ -131,12 +137,31 @@ pub fn run(options: Options) -> Result<(), ServerError> {
         Some(daemonize(&dir)?)
     };
 
+    // Both before the server says it is ready: a signal or a removal right
+    // after `reload_or_start` returns must be seen.
+    let signals = SignalFd::with_flags(
+        &signal_set(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(|e| ServerError::Os {
+        action: "signalfd",
+        source: e.into(),
+    })?;
+    let watch = match watch_directory(&dir) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            log.problem("inotify", &format!("cannot watch {}: {e}", dir.display()));
+            None
+        }
+    };
     let mut server = Server {
         dir: dir.clone(),
         port: options.port,
         shared: Arc::new(Shared::new(log)),
         listeners: HashMap::new(),
         log,
+        signals,
+        watch,
     };
     config::write_atomic(
         &dir,
@@ -157,7 +182,7 @@ pub fn run(options: Options) -> Result<(), ServerError> {
         // The engine's `reload_or_start` returns once this arrives.
         let _ = notify.write_all(b"1");
     }
-    server.signal_loop();
+    server.event_loop();
     Ok(())
 }
 
@@ -258,30 +283,83 @@ impl Server {
         Ok(())
     }
 
-    fn signal_loop(&mut self) {
-        let idle_check = idle_check();
+    /// Waits for signals, for changes of the directory, and every
+    /// [`IDLE_CHECK`] checks whether it is still needed.
+    fn event_loop(&mut self) {
+        let timeout = PollTimeout::try_from(IDLE_CHECK).unwrap_or(PollTimeout::MAX);
         loop {
-            match wait_signal(idle_check) {
-                Some(libc::SIGHUP) => {
-                    let token = read_token(&self.dir);
-                    let failures = self.reload();
-                    if let Err(e) = self.write_ready(&token, failures) {
-                        self.log
-                            .problem("ready", &format!("write the ready file: {e}"));
-                    }
+            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            if let Some(w) = &self.watch {
+                fds.push(PollFd::new(w.as_fd(), PollFlags::POLLIN));
+            }
+            let ready = match poll(&mut fds, timeout) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    self.log.problem("poll", &format!("poll: {e}"));
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
                 }
-                Some(libc::SIGTERM | libc::SIGINT) => {
-                    self.log.info("stopping (signal)");
-                    self.shutdown(true);
+            };
+            let is_ready = |i: usize| {
+                fds.get(i)
+                    .and_then(PollFd::revents)
+                    .is_some_and(|r| !r.is_empty())
+            };
+            let (signal_ready, watch_ready) = (is_ready(0), is_ready(1));
+            drop(fds);
+            if ready == 0 {
+                if let Some(reason) = self.idle_reason() {
+                    self.log.info(&format!("stopping: {reason}"));
                     return;
                 }
-                Some(_) => {}
-                None => {
+                release_free_memory();
+                continue;
+            }
+            if signal_ready {
+                while let Ok(Some(info)) = self.signals.read_signal() {
+                    match i32::try_from(info.ssi_signo).unwrap_or(0) {
+                        libc::SIGHUP => {
+                            let token = read_token(&self.dir);
+                            let failures = self.reload();
+                            if let Err(e) = self.write_ready(&token, failures) {
+                                self.log
+                                    .problem("ready", &format!("write the ready file: {e}"));
+                            }
+                        }
+                        libc::SIGTERM | libc::SIGINT => {
+                            self.log.info("stopping (signal)");
+                            self.shutdown(true);
+                            return;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if watch_ready {
+                let events = match &self.watch {
+                    Some(w) => w.read_events().unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                let gone = AddWatchFlags::IN_DELETE_SELF
+                    | AddWatchFlags::IN_MOVE_SELF
+                    | AddWatchFlags::IN_IGNORED;
+                if events.iter().any(|e| e.mask.intersects(gone)) {
+                    self.log.info("stopping: its directory was removed");
+                    self.shutdown(false);
+                    return;
+                }
+                let relevant = events.iter().any(|e| {
+                    e.name.as_ref().is_some_and(|n| {
+                        let n = n.to_string_lossy();
+                        n == PID_FILE || (n.ends_with(".json") && !n.starts_with('.'))
+                    })
+                });
+                if relevant {
                     if let Some(reason) = self.idle_reason() {
                         self.log.info(&format!("stopping: {reason}"));
                         return;
                     }
-                    release_free_memory();
                 }
             }
         }
@@ -370,44 +448,44 @@ fn read_token(dir: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn signal_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset/sigaddset initialise and fill the zeroed set we
-    // own; the signal numbers are valid.
+fn watch_directory(dir: &Path) -> nix::Result<Inotify> {
+    let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+    inotify.add_watch(
+        dir,
+        AddWatchFlags::IN_DELETE_SELF
+            | AddWatchFlags::IN_MOVE_SELF
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_MOVED_FROM,
+    )?;
+    Ok(inotify)
+}
+
+/// Closes every descriptor above stderr that the caller let the server
+/// inherit (a test harness's pipe, a shell's descriptors): a daemon holding
+/// them would keep pipes open for as long as it runs.
+fn close_inherited_fds() {
+    // SAFETY: close_range closes descriptors only; none above 2 is in use
+    // by this process yet (run() calls this before it opens anything).
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in [libc::SIGHUP, libc::SIGTERM, libc::SIGINT] {
-            libc::sigaddset(&mut set, sig);
-        }
-        set
+        libc::close_range(3, libc::c_uint::MAX, 0);
     }
 }
 
-/// Blocks the signals the main thread waits for, before any thread exists
-/// (threads inherit the mask, so only `sigtimedwait` ever sees them).
+fn signal_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGINT] {
+        set.add(sig);
+    }
+    set
+}
+
+/// Blocks the signals the main loop reads from its signalfd, before any
+/// thread exists (threads inherit the mask, so no handler ever runs).
 fn block_signals() -> Result<(), ServerError> {
-    let set = signal_set();
-    // SAFETY: set is a valid initialised sigset; no old mask is requested.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    if rc != 0 {
-        return Err(ServerError::Os {
-            action: "block signals",
-            source: std::io::Error::from_raw_os_error(rc),
-        });
-    }
-    Ok(())
-}
-
-/// The next of SIGHUP/SIGTERM/SIGINT, or `None` after `timeout`.
-fn wait_signal(timeout: Duration) -> Option<i32> {
-    let set = signal_set();
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
-    };
-    // SAFETY: set and ts are valid for the call; no siginfo is requested.
-    let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
-    (sig > 0).then_some(sig)
+    signal_set().thread_block().map_err(|e| ServerError::Os {
+        action: "block signals",
+        source: e.into(),
+    })
 }
 
 /// Forks; the parent waits until the child reports it is serving, then

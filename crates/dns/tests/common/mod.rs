@@ -74,7 +74,8 @@ impl Drop for Dns {
     }
 }
 
-/// The pids of every berth-dns process started for `dir`.
+/// The pids of every berth-dns process started for `dir` or a directory
+/// below it.
 pub fn servers_of(dir: &Path) -> Vec<i32> {
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut pids = Vec::new();
@@ -95,7 +96,8 @@ pub fn servers_of(dir: &Path) -> Vec<i32> {
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
         let ours = args.first().is_some_and(|a| a.ends_with(b"berth-dns"))
             && args.windows(2).any(|w| {
-                w[0] == b"--config-dir" && Path::new(std::str::from_utf8(w[1]).unwrap_or("")) == dir
+                w[0] == b"--config-dir"
+                    && Path::new(std::str::from_utf8(w[1]).unwrap_or("")).starts_with(&dir)
             });
         if ours && alive(pid) {
             pids.push(pid);
@@ -104,15 +106,18 @@ pub fn servers_of(dir: &Path) -> Vec<i32> {
     pids
 }
 
-/// Whether `pid` exists and is not a zombie.
+/// Whether a thread of `pid` still runs (a killed process's main thread
+/// is a zombie before its other threads, which hold its sockets, are gone).
 pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !matches!(
-            stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next()),
-            Some('Z' | 'X')
-        ),
-        Err(_) => false,
-    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+            !matches!(state, Some('Z' | 'X') | None)
+        })
+    })
 }
 
 pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
