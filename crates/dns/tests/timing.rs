@@ -15,6 +15,13 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// (time on a CPU, time waiting for one) of `pid`'s main thread, in ns.
+fn schedstat(pid: i32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap();
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().unwrap());
+    (fields.next().unwrap(), fields.next().unwrap())
+}
+
 #[test]
 #[ignore = "a measurement, not a check"]
 fn reload_and_start_latency() {
@@ -42,6 +49,8 @@ fn reload_and_start_latency() {
         let _ = t;
     }
     control::reload_or_start(dns.path(), &binary).unwrap();
+    let server = dns.pid().unwrap();
+    let before = schedstat(server);
     let mut reloads = Vec::new();
     for i in 0..50u8 {
         cfg.records.push(berth_dns::config::Record {
@@ -54,6 +63,12 @@ fn reload_and_start_latency() {
         control::reload_or_start(dns.path(), &binary).unwrap();
         reloads.push(t.elapsed());
     }
+    let after = schedstat(server);
+    eprintln!(
+        "berth-dns: per reload, the server's main thread ran {:?} and waited {:?} for a CPU",
+        Duration::from_nanos((after.0 - before.0) / 50),
+        Duration::from_nanos((after.1 - before.1) / 50),
+    );
     eprintln!(
         "berth-dns: start (reload_or_start, none running) median {:?}; reload (SIGHUP + handshake, 1..50 records) median {:?}, max {:?}",
         median(starts),
