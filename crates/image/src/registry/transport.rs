@@ -1,0 +1,632 @@
+//! The HTTP(S) side of the client: choosing an endpoint for a registry
+//! (mirrors, HTTPS, HTTP for insecure registries), TLS roots (system CAs
+//! plus certs.d), and authorising each request (Basic, or Bearer tokens per
+//! scope obtained from the challenge's realm).
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ureq::http::{self, Response};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::{Agent, Body, SendBody};
+
+use super::auth::{Challenge, Credentials, TokenResponse};
+use super::config::RegistryConfig;
+use super::error::RegistryError;
+
+/// Docker Hub's API host; references name it `docker.io`.
+pub const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+];
+const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
+
+/// One place a registry can be reached at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `https://registry-1.docker.io`, `http://localhost:5000`.
+    pub base: String,
+    /// `host[:port]` for messages and certs.d.
+    pub host: String,
+    /// HTTPS without certificate verification (an insecure registry).
+    pub skip_verify: bool,
+    pub mirror: bool,
+}
+
+/// The endpoints to try for `registry` (the reference's domain), in order:
+/// mirrors first (Docker Hub only); an insecure registry over HTTPS without
+/// verification, then plain HTTP.
+pub fn endpoints(registry: &str, config: &RegistryConfig) -> Vec<Endpoint> {
+    let mut out = Vec::new();
+    let host = if registry == crate::reference::DEFAULT_DOMAIN {
+        for m in &config.mirrors {
+            let m = m.trim_end_matches('/');
+            let mhost = m
+                .split_once("://")
+                .map_or(m, |(_, h)| h)
+                .split('/')
+                .next()
+                .unwrap_or(m)
+                .to_string();
+            out.push(Endpoint {
+                base: m.to_string(),
+                skip_verify: config.is_insecure(&mhost),
+                host: mhost,
+                mirror: true,
+            });
+        }
+        DOCKER_HUB_API_HOST.to_string()
+    } else {
+        registry.to_string()
+    };
+    let insecure = config.is_insecure(&host);
+    out.push(Endpoint {
+        base: format!("https://{host}"),
+        host: host.clone(),
+        skip_verify: insecure,
+        mirror: false,
+    });
+    if insecure {
+        out.push(Endpoint {
+            base: format!("http://{host}"),
+            host,
+            skip_verify: false,
+            mirror: false,
+        });
+    }
+    out
+}
+
+/// A body to send; bytes can be sent again after a 401, readers cannot.
+pub(crate) enum CallBody<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    Reader(&'a mut dyn Read, u64),
+}
+
+/// A connection to one registry: its endpoint and authorisation state.
+/// Shared by the download and upload threads (`Sync`).
+pub struct RegistryClient {
+    pub(crate) registry: String,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) config: RegistryConfig,
+    agent: Agent,
+    credentials: Option<Credentials>,
+    challenge: Mutex<Option<Challenge>>,
+    /// Bearer tokens by the scopes they were issued for.
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("registry", &self.registry)
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+impl RegistryClient {
+    /// Finds a working endpoint for `registry` (`GET /v2/`) and remembers
+    /// its authentication challenge. `credentials` are used when a
+    /// challenge asks for them.
+    pub fn connect(
+        registry: &str,
+        config: &RegistryConfig,
+        credentials: Option<Credentials>,
+    ) -> Result<Self, RegistryError> {
+        let candidates = endpoints(registry, config);
+        let mut last_err = None;
+        for (i, endpoint) in candidates.iter().enumerate() {
+            let last = i + 1 == candidates.len();
+            let agent = build_agent(endpoint, config)?;
+            let client = Self {
+                registry: registry.to_string(),
+                endpoint: endpoint.clone(),
+                config: config.clone(),
+                agent,
+                credentials: credentials.clone(),
+                challenge: Mutex::new(None),
+                tokens: Mutex::new(HashMap::new()),
+            };
+            match client.ping() {
+                Ok(()) => return Ok(client),
+                // A mirror that fails, or an insecure registry's HTTPS that
+                // turns out to be plain HTTP: try the next endpoint.
+                Err(e) if !last && (endpoint.mirror || endpoint.skip_verify) => {
+                    tracing::debug!("registry endpoint {} failed: {e}", endpoint.base);
+                    last_err = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| RegistryError::Protocol {
+            endpoint: registry.to_string(),
+            reason: "no endpoint to try".into(),
+        }))
+    }
+
+    /// The registry as the reference names it (`docker.io`, `localhost:5000`).
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    fn ping(&self) -> Result<(), RegistryError> {
+        let url = self.url("/v2/");
+        let resp = self.raw("GET", &url, &[], CallBody::Empty, None)?;
+        match resp.status().as_u16() {
+            200..=299 => Ok(()),
+            401 => {
+                let challenge =
+                    header(&resp, "www-authenticate").and_then(|h| Challenge::parse(&h));
+                *lock(&self.challenge) = challenge;
+                Ok(())
+            }
+            _ => Err(self.status_error("GET", &url, resp, None)),
+        }
+    }
+
+    /// Checks that the credentials are accepted (`login`): a Basic registry
+    /// must answer `/v2/` with 200, a token registry must issue a token.
+    pub fn verify_login(&self) -> Result<(), RegistryError> {
+        let challenge = lock(&self.challenge).clone();
+        match challenge {
+            None => Ok(()),
+            Some(Challenge::Basic) => {
+                let url = self.url("/v2/");
+                let resp = self.raw(
+                    "GET",
+                    &url,
+                    &[],
+                    CallBody::Empty,
+                    self.credentials.as_ref().map(Credentials::basic_header),
+                )?;
+                match resp.status().as_u16() {
+                    200..=299 => Ok(()),
+                    401 => Err(self.unauthorized_login()),
+                    _ => Err(self.status_error("GET", &url, resp, None)),
+                }
+            }
+            Some(Challenge::Bearer { realm, service, .. }) => self
+                .fetch_token(&realm, service.as_deref(), &[])
+                .map(|_| ()),
+        }
+    }
+
+    fn unauthorized_login(&self) -> RegistryError {
+        RegistryError::Unauthorized {
+            detail: format!("incorrect username or password for {}", self.registry),
+            hint: format!("check them and run `berth login {}` again", self.registry),
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoint.base)
+    }
+
+    /// Sends a request authorised for `scopes` (`repository:NAME:pull`);
+    /// after a 401 with a replayable body, fetches a fresh token and sends
+    /// it once more.
+    pub(crate) fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        mut body: CallBody<'_>,
+        scopes: &[String],
+    ) -> Result<Response<Body>, RegistryError> {
+        let auth = self.authorization(scopes, false)?;
+        let replayable = !matches!(body, CallBody::Reader(..));
+        let first_body = match &mut body {
+            CallBody::Empty => CallBody::Empty,
+            CallBody::Bytes(b) => CallBody::Bytes(b),
+            CallBody::Reader(r, n) => CallBody::Reader(&mut **r, *n),
+        };
+        let resp = self.raw(method, url, headers, first_body, auth.clone())?;
+        if resp.status().as_u16() != 401 || !replayable {
+            return Ok(resp);
+        }
+        if let Some(c) = header(&resp, "www-authenticate").and_then(|h| Challenge::parse(&h)) {
+            *lock(&self.challenge) = Some(c);
+        }
+        let retry = self.authorization(scopes, true)?;
+        if retry.is_none() || retry == auth {
+            return Ok(resp);
+        }
+        self.raw(method, url, headers, body, retry)
+    }
+
+    /// The `Authorization` value for `scopes`, fetching a token if needed.
+    fn authorization(
+        &self,
+        scopes: &[String],
+        fresh: bool,
+    ) -> Result<Option<String>, RegistryError> {
+        let challenge = lock(&self.challenge).clone();
+        match challenge {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self.credentials.as_ref().map(Credentials::basic_header)),
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                let key = scopes.join(" ");
+                if !fresh {
+                    if let Some(t) = lock(&self.tokens).get(&key) {
+                        return Ok(Some(format!("Bearer {t}")));
+                    }
+                }
+                let token = self.fetch_token(&realm, service.as_deref(), scopes)?;
+                lock(&self.tokens).insert(key, token.clone());
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+    ) -> Result<String, RegistryError> {
+        let mut query = Vec::new();
+        if let Some(s) = service {
+            query.push(format!("service={}", encode(s)));
+        }
+        for s in scopes {
+            query.push(format!("scope={}", encode(s)));
+        }
+        if let Some(c) = &self.credentials {
+            query.push(format!("account={}", encode(&c.username)));
+        }
+        let sep = if realm.contains('?') { '&' } else { '?' };
+        let url = if query.is_empty() {
+            realm.to_string()
+        } else {
+            format!("{realm}{sep}{}", query.join("&"))
+        };
+        // The realm is often another host (auth.docker.io): its own TLS
+        // settings, by its own host name.
+        let realm_host = url
+            .split_once("://")
+            .map_or("", |(_, r)| r)
+            .split(['/', '?'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let agent = if realm_host == self.endpoint.host {
+            self.agent.clone()
+        } else {
+            build_agent(
+                &Endpoint {
+                    base: String::new(),
+                    skip_verify: self.config.is_insecure(&realm_host),
+                    host: realm_host.clone(),
+                    mirror: false,
+                },
+                &self.config,
+            )?
+        };
+        let mut req = http::Request::builder().method("GET").uri(&url);
+        if let Some(c) = &self.credentials {
+            req = req.header("Authorization", c.basic_header());
+        }
+        let req = req
+            .body(SendBody::none())
+            .map_err(|e| self.protocol(format!("building token request for {url}: {e}")))?;
+        let mut resp = agent
+            .run(req)
+            .map_err(|e| self.transport_error("GET", &url, &realm_host, e))?;
+        match resp.status().as_u16() {
+            200..=299 => {}
+            401 | 403 if self.credentials.is_some() => return Err(self.unauthorized_login()),
+            401 | 403 => {
+                return Err(RegistryError::Unauthorized {
+                    detail: format!("the token service {realm} refused an anonymous token"),
+                    hint: format!("log in first: berth login {}", self.registry),
+                })
+            }
+            _ => return Err(self.status_error("GET", &url, resp, None)),
+        }
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .map_err(|e| self.transport_error("GET", &url, &realm_host, e))?;
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| self.protocol(format!("token response from {realm}: {e}")))?;
+        parsed
+            .token
+            .or(parsed.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| self.protocol(format!("token response from {realm} holds no token")))
+    }
+
+    /// One request without authorisation logic.
+    fn raw(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: CallBody<'_>,
+        authorization: Option<String>,
+    ) -> Result<Response<Body>, RegistryError> {
+        let mut req = http::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(a) = authorization {
+            req = req.header("Authorization", a);
+        }
+        let build_err = |e: http::Error| self.protocol(format!("building {method} {url}: {e}"));
+        let result = match body {
+            CallBody::Empty => {
+                if matches!(method, "PUT" | "POST" | "PATCH") {
+                    req = req.header("Content-Length", "0");
+                }
+                self.agent
+                    .run(req.body(SendBody::none()).map_err(build_err)?)
+            }
+            CallBody::Bytes(b) => self.agent.run(req.body(b).map_err(build_err)?),
+            CallBody::Reader(r, len) => {
+                req = req.header("Content-Length", len.to_string());
+                self.agent
+                    .run(req.body(SendBody::from_reader(r)).map_err(build_err)?)
+            }
+        };
+        result.map_err(|e| self.transport_error(method, url, &self.endpoint.host, e))
+    }
+
+    pub(crate) fn transport_error(
+        &self,
+        method: &str,
+        url: &str,
+        host: &str,
+        e: ureq::Error,
+    ) -> RegistryError {
+        let unreachable = match &e {
+            ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => true,
+            ureq::Error::Timeout(t) => matches!(t, ureq::Timeout::Connect | ureq::Timeout::Resolve),
+            ureq::Error::Io(io) => matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::HostUnreachable
+                    | std::io::ErrorKind::NetworkUnreachable
+                    | std::io::ErrorKind::AddrNotAvailable
+            ),
+            _ => false,
+        };
+        if unreachable {
+            return RegistryError::Unreachable {
+                endpoint: host.to_string(),
+                source: Box::new(e),
+            };
+        }
+        if matches!(e, ureq::Error::Rustls(_) | ureq::Error::Tls(_)) {
+            return RegistryError::Tls {
+                endpoint: host.to_string(),
+                certs_dir: self.config.certs_dir(host),
+                config: self.config.config_path.clone(),
+                source: Box::new(e),
+            };
+        }
+        RegistryError::Transport {
+            method: method.to_string(),
+            url: url.to_string(),
+            source: Box::new(e),
+        }
+    }
+
+    pub(crate) fn protocol(&self, reason: String) -> RegistryError {
+        RegistryError::Protocol {
+            endpoint: self.endpoint.host.clone(),
+            reason,
+        }
+    }
+
+    /// Turns an error status into an error, reading the registry's
+    /// `{"errors":[{"code","message"}]}` body. `reference` names what a
+    /// `MANIFEST_UNKNOWN` was about.
+    pub(crate) fn status_error(
+        &self,
+        method: &str,
+        url: &str,
+        mut resp: Response<Body>,
+        reference: Option<&str>,
+    ) -> RegistryError {
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 10)
+            .read_to_vec()
+            .unwrap_or_default();
+        #[derive(serde::Deserialize)]
+        struct Errors {
+            #[serde(default)]
+            errors: Vec<ErrorEntry>,
+        }
+        #[derive(serde::Deserialize)]
+        struct ErrorEntry {
+            #[serde(default)]
+            code: String,
+            #[serde(default)]
+            message: String,
+        }
+        let parsed = serde_json::from_slice::<Errors>(&body).ok();
+        let first = parsed.as_ref().and_then(|p| p.errors.first());
+        let code = first.map_or("", |e| e.code.as_str());
+        let message = first
+            .map(|e| e.message.clone())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| {
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+                    .trim()
+                    .to_string()
+            });
+        let what = reference.unwrap_or(url).to_string();
+        match (status, code) {
+            (_, "MANIFEST_UNKNOWN") => RegistryError::ManifestUnknown {
+                reference: what,
+                detail: message,
+            },
+            (_, "NAME_UNKNOWN") => RegistryError::NameUnknown {
+                repository: what,
+                detail: message,
+            },
+            (404, _) if reference.is_some() => RegistryError::ManifestUnknown {
+                reference: what,
+                detail: if message.is_empty() {
+                    "not found".into()
+                } else {
+                    message
+                },
+            },
+            (401 | 403, _) => RegistryError::Unauthorized {
+                detail: format!(
+                    "{method} {what}: {}",
+                    if message.is_empty() {
+                        "access denied"
+                    } else {
+                        &message
+                    }
+                ),
+                hint: if self.credentials.is_some() {
+                    format!("the stored login for {} is not allowed this", self.registry)
+                } else {
+                    format!("log in with `berth login {}`", self.registry)
+                },
+            },
+            _ => RegistryError::Status {
+                method: method.to_string(),
+                url: url.to_string(),
+                status,
+                detail: if message.is_empty() {
+                    resp.status().canonical_reason().unwrap_or("").to_string()
+                } else {
+                    message
+                },
+            },
+        }
+    }
+}
+
+pub(crate) fn header(resp: &Response<Body>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn build_agent(endpoint: &Endpoint, config: &RegistryConfig) -> Result<Agent, RegistryError> {
+    let mut tls = TlsConfig::builder();
+    if endpoint.skip_verify {
+        tls = tls.disable_verification(true);
+    } else if endpoint.base.starts_with("https://") || endpoint.base.is_empty() {
+        let roots = trusted_roots(&config.certs_dir(&endpoint.host))?;
+        if !roots.is_empty() {
+            tls = tls.root_certs(RootCerts::new_with_certs(&roots));
+        }
+    }
+    let cfg = Agent::config_builder()
+        .http_status_as_error(false)
+        .user_agent(USER_AGENT)
+        .timeout_connect(Some(Duration::from_secs(15)))
+        .timeout_recv_response(Some(Duration::from_secs(120)))
+        .max_idle_connections_per_host(8)
+        .input_buffer_size(256 << 10)
+        .output_buffer_size(256 << 10)
+        .tls_config(tls.build())
+        .build();
+    Ok(cfg.new_agent())
+}
+
+/// The system CA bundle plus every `*.crt` in the registry's certs.d
+/// directory. Empty: ureq's built-in Mozilla roots.
+fn trusted_roots(certs_dir: &std::path::Path) -> Result<Vec<Certificate<'static>>, RegistryError> {
+    let mut out = Vec::new();
+    let mut add_pem = |path: &std::path::Path, required: bool| -> Result<(), RegistryError> {
+        let pem = match std::fs::read(path) {
+            Ok(p) => p,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(RegistryError::io("reading CA certificates", path, e)),
+        };
+        let before = out.len();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(PemItem::Certificate(c)) => out.push(c),
+                Ok(_) => {}
+                Err(e) if required => {
+                    return Err(RegistryError::Config {
+                        path: path.to_path_buf(),
+                        reason: format!("not a PEM certificate: {e}"),
+                    })
+                }
+                Err(_) => {}
+            }
+        }
+        if required && out.len() == before {
+            return Err(RegistryError::Config {
+                path: path.to_path_buf(),
+                reason: "holds no PEM certificate".into(),
+            });
+        }
+        Ok(())
+    };
+    for bundle in SYSTEM_CA_BUNDLES {
+        add_pem(std::path::Path::new(bundle), false)?;
+    }
+    if let Ok(rd) = std::fs::read_dir(certs_dir) {
+        let mut files: Vec<_> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+            .collect();
+        files.sort();
+        for f in files {
+            add_pem(&f, true)?;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_mirrors_first_and_insecure_falls_back_to_http() {
+        let cfg = RegistryConfig {
+            mirrors: vec!["https://mirror.example:8443/".into()],
+            ..RegistryConfig::default()
+        };
+        let eps = endpoints("docker.io", &cfg);
+        assert_eq!(eps.len(), 2);
+        assert_eq!(eps[0].base, "https://mirror.example:8443");
+        assert_eq!(eps[0].host, "mirror.example:8443");
+        assert!(eps[0].mirror);
+        assert_eq!(eps[1].base, "https://registry-1.docker.io");
+        assert!(!eps[1].skip_verify);
+        let eps = endpoints("localhost:5000", &cfg);
+        assert_eq!(
+            eps.iter().map(|e| e.base.as_str()).collect::<Vec<_>>(),
+            ["https://localhost:5000", "http://localhost:5000"]
+        );
+        assert!(eps[0].skip_verify);
+        let eps = endpoints("reg.example.com", &cfg);
+        assert_eq!(eps.len(), 1);
+    }
+}
