@@ -407,7 +407,16 @@ impl RegistryClient {
                 source: Box::new(e),
             };
         }
-        if matches!(e, ureq::Error::Rustls(_) | ureq::Error::Tls(_)) {
+        // rustls reports handshake failures (an unknown issuer, a name
+        // mismatch) through the socket as InvalidData I/O errors.
+        let tls = match &e {
+            ureq::Error::Rustls(_) | ureq::Error::Tls(_) => true,
+            ureq::Error::Io(io) => {
+                url.starts_with("https://") && io.kind() == std::io::ErrorKind::InvalidData
+            }
+            _ => false,
+        };
+        if tls {
             return RegistryError::Tls {
                 endpoint: host.to_string(),
                 certs_dir: self.config.certs_dir(host),
