@@ -569,3 +569,23 @@ fn manifest_list_picks_the_platform() {
         "{err}"
     );
 }
+
+#[test]
+fn docker_hub_names_go_to_a_configured_mirror() {
+    require_registry!();
+    let reg = Registry::start("mirror", RegistryOptions::default());
+    let c = Client::new("mirror");
+    // What Docker Hub calls `library/mirrored` lives in the mirror.
+    let in_mirror = format!("{}/library/mirrored:1", reg.host);
+    let id = c.busybox(&in_mirror);
+    c.ok(&["push", &in_mirror]);
+    let c2 = Client::new("mirror-pull");
+    std::fs::write(
+        c2.b.dir.join("berth.toml"),
+        format!("registry-mirrors = [\"http://{}\"]\n", reg.host),
+    )
+    .expect("berth.toml");
+    let out = c2.ok(&["pull", "mirrored:1"]);
+    assert!(out.ends_with("docker.io/library/mirrored:1\n"), "{out}");
+    assert_eq!(c2.id("mirrored:1"), id);
+}
