@@ -518,3 +518,170 @@ impl Read for BlobReader<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::registry::config::RegistryConfig;
+
+    /// How the fake registry serves the blob.
+    #[derive(Clone, Copy)]
+    enum Mode {
+        /// The first GET is cut after this many bytes; ranges are honoured.
+        CutOnce(usize),
+        /// Like `CutOnce`, but ranges are ignored (the whole blob again).
+        CutOnceNoRanges(usize),
+        /// Serves these bytes instead of the blob's.
+        Wrong,
+    }
+
+    /// A one-blob registry on 127.0.0.1; returns its `host:port` and the
+    /// number of blob GETs it answered.
+    fn serve(blob: Vec<u8>, mode: Mode) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let gets = Arc::new(AtomicUsize::new(0));
+        let counter = gets.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let blob = blob.clone();
+                let counter = counter.clone();
+                std::thread::spawn(move || handle(conn, &blob, mode, &counter));
+            }
+        });
+        (host, gets)
+    }
+
+    fn handle(mut conn: TcpStream, blob: &[u8], mode: Mode, gets: &AtomicUsize) {
+        // The client tries HTTPS first on a loopback registry: refuse TLS.
+        let mut first = [0u8; 1];
+        if conn.peek(&mut first).unwrap_or(0) == 0 || first[0] == 0x16 {
+            return;
+        }
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        loop {
+            let mut request = String::new();
+            if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                return;
+            }
+            let mut range = None;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                    range = v.trim().trim_end_matches('-').parse::<usize>().ok();
+                }
+            }
+            let path = request
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
+            if path == "/v2/" {
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+                continue;
+            }
+            let n = gets.fetch_add(1, Ordering::SeqCst);
+            let body: Vec<u8> = match mode {
+                Mode::Wrong => blob.iter().map(|b| b ^ 1).collect(),
+                _ => blob.to_vec(),
+            };
+            let honour = matches!(mode, Mode::CutOnce(_));
+            let (status, start) = match range {
+                Some(s) if honour => ("206 Partial Content", s),
+                _ => ("200 OK", 0),
+            };
+            let mut head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\n",
+                body.len() - start
+            );
+            if start > 0 {
+                head.push_str(&format!(
+                    "Content-Range: bytes {start}-{}/{}\r\n",
+                    body.len() - 1,
+                    body.len()
+                ));
+            }
+            head.push_str("\r\n");
+            let _ = conn.write_all(head.as_bytes());
+            let cut = match mode {
+                Mode::CutOnce(c) | Mode::CutOnceNoRanges(c) if n == 0 => Some(c),
+                _ => None,
+            };
+            match cut {
+                Some(c) => {
+                    let _ = conn.write_all(&body[start..c]);
+                    let _ = conn.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                None => {
+                    let _ = conn.write_all(&body[start..]);
+                }
+            }
+        }
+    }
+
+    fn blob() -> Vec<u8> {
+        (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    fn client(host: &str) -> RegistryClient {
+        RegistryClient::connect(host, &RegistryConfig::default(), None).unwrap()
+    }
+
+    #[test]
+    fn resumes_with_range_after_a_cut() {
+        let data = blob();
+        let digest = Digest::of_bytes(&data);
+        let (host, gets) = serve(data.clone(), Mode::CutOnce(100_000));
+        let c = client(&host);
+        let mut seen = 0u64;
+        let mut r = c
+            .open_blob(
+                "r",
+                &digest,
+                data.len() as u64,
+                Some(Box::new(|n| seen += n)),
+            )
+            .unwrap();
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        drop(r);
+        assert_eq!(out, data);
+        assert_eq!(seen, data.len() as u64);
+        assert_eq!(gets.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn resumes_when_the_server_ignores_ranges() {
+        let data = blob();
+        let digest = Digest::of_bytes(&data);
+        let (host, _) = serve(data.clone(), Mode::CutOnceNoRanges(123_457));
+        let c = client(&host);
+        let out = c.get_blob_bytes("r", &digest, data.len() as u64).unwrap();
+        assert_eq!(out, data);
+    }
+
+    #[test]
+    fn a_wrong_blob_is_a_digest_mismatch() {
+        let data = blob();
+        let digest = Digest::of_bytes(&data);
+        let (host, _) = serve(data.clone(), Mode::Wrong);
+        let c = client(&host);
+        let err = c
+            .get_blob_bytes("r", &digest, data.len() as u64)
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::DigestMismatch { expected, .. } if expected == digest),
+            "{err}"
+        );
+    }
+}

@@ -2,8 +2,9 @@
 //!
 //! - [`config`]: `/etc/berth/berth.toml` (insecure registries, Docker Hub
 //!   mirrors, certs.d);
-//! - [`transport`]: endpoint choice (mirrors, HTTPS, HTTP for insecure
-//!   registries), TLS roots, Basic and Bearer-token authorisation;
+//! - [`endpoint`]: endpoint choice (mirrors, HTTPS, HTTP for insecure
+//!   registries) and TLS roots;
+//! - [`transport`]: requests, Basic and Bearer-token authorisation;
 //! - [`auth`]: challenges and Docker's `config.json` credentials;
 //! - [`manifest`]: manifests and indexes (platform selection), tags;
 //! - [`blob`]: verified, resumable downloads; mounts; uploads.
@@ -13,6 +14,7 @@
 pub mod auth;
 pub mod blob;
 pub mod config;
+pub mod endpoint;
 mod error;
 pub mod manifest;
 pub mod transport;
@@ -20,6 +22,7 @@ pub mod transport;
 pub use auth::{Credentials, DockerConfigFile};
 pub use blob::{BlobReader, ProgressFn};
 pub use config::RegistryConfig;
+pub use endpoint::Endpoint;
 pub use error::RegistryError;
 pub use manifest::{FetchedManifest, ResolvedImage};
-pub use transport::{Endpoint, RegistryClient};
+pub use transport::RegistryClient;
