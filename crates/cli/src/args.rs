@@ -57,6 +57,14 @@ pub enum Command {
     Load(LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(crate::registry_cmds::PullArgs),
+    /// Upload an image to a registry
+    Push(crate::registry_cmds::PushArgs),
+    /// Log in to a registry
+    Login(crate::registry_cmds::LoginArgs),
+    /// Log out from a registry
+    Logout(crate::registry_cmds::LogoutArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -210,6 +218,10 @@ pub enum ImageCommand {
     Import(ImportArgs),
     /// Remove unused images
     Prune(PruneArgs),
+    /// Download an image from a registry
+    Pull(crate::registry_cmds::PullArgs),
+    /// Upload an image to a registry
+    Push(crate::registry_cmds::PushArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -56,10 +56,8 @@ fn create_record(
     for w in a.warnings() {
         eprintln!("WARNING: {w}");
     }
-    let rec = engine
-        .containers()
-        .create(req)
-        .map_err(|e| run_error(&e, command))?;
+    let rec =
+        crate::registry_cmds::create_pulling(engine, a, req).map_err(|e| run_error(&e, command))?;
     if let Some(path) = a.cidfile.as_deref().filter(|p| !p.is_empty()) {
         write_cidfile(std::path::Path::new(path), &rec.id)?;
     }

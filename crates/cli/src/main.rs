@@ -9,6 +9,8 @@ mod image_cmds;
 mod info_cmds;
 mod output;
 mod registry_serve_cmd;
+mod progress;
+mod registry_cmds;
 mod run_args;
 mod system_cmds;
 mod template;
@@ -93,6 +95,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Save(a) => image_cmds::save(&open()?, a),
         Command::Load(a) => image_cmds::load(&open()?, a),
         Command::Import(a) => image_cmds::import(&open()?, a),
+        Command::Pull(a) => registry_cmds::pull(&open()?, a),
+        Command::Push(a) => registry_cmds::push(&open()?, a),
+        Command::Login(a) => registry_cmds::login(a),
+        Command::Logout(a) => registry_cmds::logout(a),
         Command::Image(sub) => match sub {
             ImageCommand::Ls(a) => image_cmds::list(&open()?, a),
             ImageCommand::Rm(a) => image_cmds::remove(&open()?, a),
@@ -103,6 +109,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ImageCommand::Load(a) => image_cmds::load(&open()?, a),
             ImageCommand::Import(a) => image_cmds::import(&open()?, a),
             ImageCommand::Prune(a) => image_cmds::prune(&open()?, a),
+            ImageCommand::Pull(a) => registry_cmds::pull(&open()?, a),
+            ImageCommand::Push(a) => registry_cmds::push(&open()?, a),
         },
         Command::System(SystemCommand::Df(a)) => system_cmds::df(&open()?, a),
         Command::System(SystemCommand::Info(a)) => info_cmds::info(&open()?, a),

@@ -21,7 +21,7 @@ pub enum EngineError {
     #[error("multiple IDs found with provided prefix: {0}")]
     AmbiguousId(String),
     /// `run`/`create` of an image that is not stored (and cannot be pulled).
-    #[error("Unable to find image '{0}' locally: berth cannot pull images yet: load or import it first (berth load -i FILE)")]
+    #[error("Unable to find image '{0}' locally")]
     ImageNotFoundLocally(String),
     #[error("No such container: {0}")]
     NoSuchContainer(String),
@@ -51,6 +51,9 @@ pub enum EngineError {
     Image(#[from] berth_image::ImageError),
     #[error(transparent)]
     Archive(#[from] berth_archive::ArchiveError),
+    /// Pull, push and login failures (see `images/pull.rs`).
+    #[error(transparent)]
+    Registry(#[from] berth_image::registry::RegistryError),
     #[error("corrupt state: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -99,6 +102,15 @@ impl EngineError {
             Self::Conflict(_) => ErrorKind::Conflict,
             Self::Db { .. } | Self::Io { .. } | Self::Corrupt(_) => ErrorKind::Internal,
             Self::Image(e) => image_kind(e),
+            Self::Registry(e) => match e {
+                berth_image::registry::RegistryError::Image(i) => image_kind(i),
+                other => match other.kind() {
+                    berth_image::ErrorKind::NotFound => ErrorKind::NotFound,
+                    berth_image::ErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
+                    berth_image::ErrorKind::Corrupt => ErrorKind::DataLoss,
+                    _ => ErrorKind::Internal,
+                },
+            },
             Self::Archive(e) => match e.kind() {
                 berth_archive::ArchiveErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
                 berth_archive::ArchiveErrorKind::DataLoss => ErrorKind::DataLoss,

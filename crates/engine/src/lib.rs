@@ -22,7 +22,8 @@ pub use df::{DiskUsage, UsageRow};
 pub use error::{EngineError, ErrorKind};
 pub use images::{
     change::apply_changes, HistoryEntry, ImageFilters, ImageService, ImageSummary, ImportOptions,
-    ImportSource, LoadReport, LoadedImage, PruneFilters, PruneReport, RemoveEvent,
+    ImportSource, LayerStatus, LoadReport, LoadedImage, NoProgress, PruneFilters, PruneReport,
+    PullReport, PushReport, RemoveEvent, TransferProgress,
 };
 
 /// Where an engine keeps its state.

@@ -27,6 +27,7 @@ mod layer;
 pub mod model;
 mod overlay_mount;
 mod reference;
+pub mod registry;
 mod snapshot;
 
 pub use compression::{decompress, detect_compression, Compression};

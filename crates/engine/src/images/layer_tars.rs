@@ -33,7 +33,7 @@ impl Engine {
         self.layer_tars_dir().join(chain.hex())
     }
 
-    fn has_layer_tar(&self, chain: &Digest, diff_id: &Digest) -> bool {
+    pub(crate) fn has_layer_tar(&self, chain: &Digest, diff_id: &Digest) -> bool {
         self.split_path(chain).is_file() || self.content.contains(diff_id)
     }
 

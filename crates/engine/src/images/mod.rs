@@ -8,10 +8,14 @@ mod ingest;
 mod inspect;
 mod layer_tars;
 pub(crate) mod list;
+mod pull;
+mod push;
 mod remove;
 mod resolve;
 mod save;
+mod sources;
 mod store;
+mod transfer;
 
 use berth_image::{Digest, Reference};
 use chrono::{DateTime, Utc};
@@ -21,7 +25,10 @@ use crate::Engine;
 pub use ingest::{ImportOptions, ImportSource, LoadReport, LoadedImage};
 pub use inspect::HistoryEntry;
 pub use list::{ImageFilters, ImageSummary};
+pub use pull::PullReport;
+pub use push::PushReport;
 pub use remove::{PruneFilters, PruneReport, RemoveEvent};
+pub use transfer::{LayerStatus, NoProgress, TransferProgress};
 
 /// The id (`sha256:…`) of the image `name` refers to among `images`, if any.
 pub(crate) fn resolve_id(images: &[ImageRecord], name: &str) -> Option<String> {
