@@ -166,7 +166,7 @@ fn anonymous_volume_listed_with_label_and_files_on_host() {
     b.ok(&["rm", "a1"]);
     assert_eq!(
         names(&b.ok(&["volume", "ls", "-q", "--filter", "dangling=true"])),
-        [name.clone()]
+        std::slice::from_ref(name)
     );
     let out = b.ok(&["volume", "prune", "-f"]);
     assert_eq!(
