@@ -126,6 +126,9 @@ pub enum Command {
     Export(crate::fs_cmds::ExportArgs),
     /// Create a new image from a container's changes
     Commit(crate::fs_cmds::CommitArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(crate::volume_cmds::VolumeCommand),
     /// Run a registry
     #[command(subcommand)]
     Registry(RegistryCommand),

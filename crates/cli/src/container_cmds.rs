@@ -96,7 +96,7 @@ pub fn run(engine: &Engine, a: RunArgs) -> anyhow::Result<()> {
     if a.detach {
         if let Err(e) = svc.start(&rec.id) {
             if rec.host_config.auto_remove {
-                let _ = svc.remove(&rec.id, true);
+                let _ = svc.remove_with_volumes(&rec.id, true, true);
             }
             return Err(run_error(&e, "run"));
         }
@@ -114,7 +114,7 @@ pub fn run(engine: &Engine, a: RunArgs) -> anyhow::Result<()> {
         Ok(code) => exit_with(code),
         Err(e) => {
             if rec.host_config.auto_remove {
-                let _ = svc.remove(&rec.id, true);
+                let _ = svc.remove_with_volumes(&rec.id, true, true);
             }
             Err(run_error(&e, "run"))
         }
@@ -217,7 +217,9 @@ pub fn rm(engine: &Engine, a: RmArgs) -> anyhow::Result<()> {
         );
     }
     let svc = engine.containers();
-    each(&a.containers, |c| svc.remove(c, a.force).map(drop))
+    each(&a.containers, |c| {
+        svc.remove_with_volumes(c, a.force, a.volumes).map(drop)
+    })
 }
 
 pub fn wait(engine: &Engine, a: ContainersArgs) -> anyhow::Result<()> {
@@ -575,7 +577,8 @@ pub fn inspect_typed(
 pub fn system_prune(engine: &Engine, a: crate::args::SystemPruneArgs) -> anyhow::Result<()> {
     if !a.force {
         eprint!(
-            "WARNING! This will remove:\n  - all stopped containers\n  - all {}images\n\nAre you sure you want to continue? [y/N] ",
+            "WARNING! This will remove:\n  - all stopped containers\n{}  - all {}images\n\nAre you sure you want to continue? [y/N] ",
+            if a.volumes { "  - all anonymous volumes not used by at least one container\n" } else { "" },
             if a.all { "images without at least one container associated to them\n  - all " } else { "dangling " }
         );
         let mut answer = String::new();
@@ -593,6 +596,19 @@ pub fn system_prune(engine: &Engine, a: crate::args::SystemPruneArgs) -> anyhow:
         }
         writeln!(out)?;
     }
+    let mut volumes_reclaimed = 0;
+    if a.volumes {
+        // Volumes take only the label filters, as Docker's prune does.
+        let labels: Vec<String> = a
+            .filter
+            .iter()
+            .filter(|f| f.starts_with("label=") || f.starts_with("label!="))
+            .cloned()
+            .collect();
+        let report = engine.volumes().prune(false, &labels)?;
+        crate::volume_cmds::print_pruned(&mut out, &report.removed)?;
+        volumes_reclaimed = report.reclaimed;
+    }
     let images = engine
         .images()
         .prune(a.all, &berth_engine::PruneFilters::parse(&a.filter)?)?;
@@ -609,7 +625,7 @@ pub fn system_prune(engine: &Engine, a: crate::args::SystemPruneArgs) -> anyhow:
     writeln!(
         out,
         "Total reclaimed space: {}",
-        human_size(report.reclaimed + images.reclaimed)
+        human_size(report.reclaimed + images.reclaimed + volumes_reclaimed)
     )?;
     Ok(())
 }

@@ -15,6 +15,7 @@ mod run_args;
 mod system_cmds;
 mod template;
 mod units;
+mod volume_cmds;
 
 use std::process::ExitCode;
 
@@ -125,6 +126,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cp(a) => fs_cmds::cp(&open()?, a),
         Command::Export(a) => fs_cmds::export(&open()?, a),
         Command::Commit(a) => fs_cmds::commit(&open()?, a),
+        Command::Volume(sub) => volume_cmds::run(&open()?, sub),
         Command::Run(a) => container_cmds::run(&open()?, *a),
         Command::Create(a) => container_cmds::create(&open()?, *a),
         Command::Start(a) => container_cmds::start(&open()?, a),

@@ -52,7 +52,16 @@ pub fn df(engine: &Engine, a: DfArgs) -> anyhow::Result<()> {
             .as_bytes(),
         )?;
         writeln!(out, "\nLocal Volumes space usage:\n")?;
-        out.write_all(align_table("VOLUME NAME\tLINKS\tSIZE\n").as_bytes())?;
+        let mut t = String::from("VOLUME NAME\tLINKS\tSIZE\n");
+        for v in &usage.volume_details {
+            t.push_str(&format!(
+                "{}\t{}\t{}\n",
+                v.name,
+                v.links,
+                human_size(v.size)
+            ));
+        }
+        out.write_all(align_table(&t).as_bytes())?;
         writeln!(
             out,
             "\nBuild cache usage: {}\n",

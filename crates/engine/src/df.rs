@@ -26,6 +26,8 @@ pub struct DiskUsage {
     pub build_cache: UsageRow,
     /// Per-image detail for `-v`, newest first.
     pub image_details: Vec<ImageSummary>,
+    /// Per-volume detail for `-v`, by name.
+    pub volume_details: Vec<crate::volumes::VolumeUsage>,
 }
 
 impl Engine {
@@ -76,16 +78,28 @@ impl Engine {
                     COALESCE(SUM(CASE WHEN state IN ('running','paused','restarting') THEN 0 ELSE size END), 0)
              FROM containers",
         )?;
-        let volumes =
-            row("SELECT COUNT(*), 0, COALESCE(SUM(size), 0), COALESCE(SUM(size), 0) FROM volumes")?;
+
         let build_cache = row(
             "SELECT COUNT(*), COALESCE(SUM(in_use != 0), 0), COALESCE(SUM(size), 0),
                     COALESCE(SUM(CASE WHEN in_use != 0 THEN 0 ELSE size END), 0) FROM build_cache",
         )?;
+        drop(db);
+        let volume_details = self.volumes().usage()?;
+        let volumes = UsageRow {
+            total: volume_details.len() as u64,
+            active: volume_details.iter().filter(|v| v.links > 0).count() as u64,
+            size: volume_details.iter().map(|v| v.size).sum(),
+            reclaimable: volume_details
+                .iter()
+                .filter(|v| v.links == 0)
+                .map(|v| v.size)
+                .sum(),
+        };
         Ok(DiskUsage {
             images,
             containers,
             volumes,
+            volume_details,
             build_cache,
             image_details: summaries,
         })

@@ -60,6 +60,8 @@ pub enum EngineError {
     Spec(#[from] crate::containers::spec::SpecError),
     #[error(transparent)]
     ContainerFs(#[from] crate::containers::fs::ContainerFsError),
+    #[error(transparent)]
+    Volume(#[from] crate::volumes::VolumeError),
 }
 
 impl EngineError {
@@ -99,6 +101,7 @@ impl EngineError {
             Self::StartFailed { .. } => ErrorKind::Internal,
             Self::Spec(e) => e.kind(),
             Self::ContainerFs(e) => e.kind(),
+            Self::Volume(e) => e.kind(),
             Self::Conflict(_) => ErrorKind::Conflict,
             Self::Db { .. } | Self::Io { .. } | Self::Corrupt(_) => ErrorKind::Internal,
             Self::Image(e) => image_kind(e),

@@ -11,6 +11,7 @@ mod df;
 mod error;
 mod images;
 mod lock;
+pub mod volumes;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
@@ -86,6 +87,11 @@ impl Engine {
     /// The container operations.
     pub fn containers(&self) -> containers::ContainerService<'_> {
         containers::ContainerService::new(self)
+    }
+
+    /// The volume operations.
+    pub fn volumes(&self) -> volumes::VolumeService<'_> {
+        volumes::VolumeService::new(self)
     }
 
     fn snapshots(&self) -> &OverlaySnapshotter {

@@ -83,15 +83,18 @@ impl ContainerService<'_> {
         };
         let record = self.insert_named(record, req.name)?;
         let paths = self.paths(&id);
-        if let Err(e) =
+        let volumes = self.engine.volumes();
+        if let Err(e) = volumes.register_container(&record).and_then(|()| {
             self.prepare_files(&record, &paths, image.layers.last().map(|l| &l.chain_id))
-        {
+        }) {
+            let mounts = volumes.mounts_of(&id).unwrap_or_default();
             if let Err(cleanup) = self.remove_files(&record, &paths) {
                 tracing::warn!("cleaning up after a failed create of {id}: {cleanup}");
             }
             if let Err(cleanup) = self.delete_row(&id) {
                 tracing::warn!("cleaning up after a failed create of {id}: {cleanup}");
             }
+            volumes.release_removed(&mounts, true);
             return Err(e);
         }
         self.event(&record, "create");

@@ -156,6 +156,7 @@ impl ContainerService<'_> {
     }
 
     fn record_start_failure(&self, rec: &ContainerRecord, paths: &ContainerPaths, e: &EngineError) {
+        self.engine.volumes().release_stopped(rec);
         self.unmount_rootfs(paths);
         let mut run = rec.run.clone();
         run.error = e.to_string();
@@ -243,10 +244,13 @@ impl ContainerService<'_> {
         let hostname = etc_paths.hostname();
         let hosts = etc_paths.hosts();
         let resolv = etc_paths.resolv_conf();
+        // Volumes ready (mounted, filled from the image) and every mount
+        // as a bind of a host directory.
+        let host = self.engine.volumes().prepare_start(rec, &paths.rootfs)?;
         let input = spec::SpecInput {
             id: &rec.id,
             config: &rec.config,
-            host: &rec.host_config,
+            host: &host,
             rootfs: &paths.rootfs,
             etc_files: spec::EtcFiles {
                 hostname: Some(&hostname),

@@ -21,6 +21,8 @@ pub struct ContainerFilters {
     pub since: Option<String>,
     /// `starting`, `healthy`, `unhealthy`, `none`.
     pub health: Vec<String>,
+    /// A volume name or a mount destination the container has.
+    pub volume: Vec<String>,
 }
 
 impl ContainerFilters {
@@ -47,6 +49,7 @@ impl ContainerFilters {
                     ))
                 })?),
                 "ancestor" => f.ancestor.push(v),
+                "volume" => f.volume.push(v),
                 "before" => f.before = Some(v),
                 "since" => f.since = Some(v),
                 "health" => {

@@ -106,6 +106,12 @@ impl<'e> ContainerService<'e> {
                     None => Ok(None),
                 }
             };
+        let mut using_volume: Option<std::collections::HashSet<String>> = None;
+        for v in &filters.volume {
+            using_volume
+                .get_or_insert_with(Default::default)
+                .extend(self.engine.volumes().containers_using(v)?);
+        }
         let before = created_of(&filters.before)?;
         let since = created_of(&filters.since)?;
         let mut out = Vec::new();
@@ -117,6 +123,12 @@ impl<'e> ContainerService<'e> {
                 || !filters.status.is_empty()
                 || !filters.exited.is_empty();
             if !all && !implicit_all && !rec.status.is_active() {
+                continue;
+            }
+            if using_volume
+                .as_ref()
+                .is_some_and(|ids| !ids.contains(&rec.id))
+            {
                 continue;
             }
             if before.is_some_and(|t| rec.created >= t) || since.is_some_and(|t| rec.created <= t) {
@@ -144,12 +156,12 @@ impl<'e> ContainerService<'e> {
                 "Name": "overlay2",
             })
         });
-        Ok(inspect::inspect_json(
-            &rec,
-            &paths,
-            graph,
-            self.health_json(&rec),
-        ))
+        let mut doc = inspect::inspect_json(&rec, &paths, graph, self.health_json(&rec));
+        let mounts = self.engine.volumes().mounts_of(&rec.id)?;
+        if !mounts.is_empty() {
+            doc["Mounts"] = self.engine.volumes().mounts_json(&rec.id)?;
+        }
+        Ok(doc)
     }
 }
 

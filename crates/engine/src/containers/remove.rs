@@ -20,6 +20,17 @@ impl ContainerService<'_> {
     /// `rm [-f]`: removes a container; a running one only with `force`
     /// (which kills it first).
     pub fn remove(&self, word: &str, force: bool) -> Result<ContainerRecord, EngineError> {
+        self.remove_with_volumes(word, force, false)
+    }
+
+    /// `rm [-f] [-v]`: with `volumes`, the container's anonymous volumes
+    /// that no other container uses go too (named volumes never do).
+    pub fn remove_with_volumes(
+        &self,
+        word: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<ContainerRecord, EngineError> {
         let rec = self.get(word)?;
         if rec.status.is_active() {
             if !force {
@@ -49,13 +60,22 @@ impl ContainerService<'_> {
             }
         }
         let rec = store::get(self.engine.db().conn(), &rec.id)?.unwrap_or(rec);
-        self.remove_record(&rec)?;
+        self.remove_record_with(&rec, volumes)?;
         Ok(rec)
     }
 
     /// Removes everything of a stopped container: runtime state, mounts,
     /// snapshot, files, the row. Missing pieces are fine.
     pub(crate) fn remove_record(&self, rec: &ContainerRecord) -> Result<(), EngineError> {
+        self.remove_record_with(rec, false)
+    }
+
+    /// [`Self::remove_record`], and with `volumes` the anonymous volumes.
+    pub(crate) fn remove_record_with(
+        &self,
+        rec: &ContainerRecord,
+        volumes: bool,
+    ) -> Result<(), EngineError> {
         let paths = self.paths(&rec.id);
         if store::get(self.engine.db().conn(), &rec.id)?.is_none() {
             return Ok(());
@@ -63,7 +83,9 @@ impl ContainerService<'_> {
         self.save_state(&rec.id, Status::Removing, &rec.run)?;
         self.delete_runtime_state(rec);
         self.remove_files(rec, &paths)?;
+        let mounts = self.engine.volumes().mounts_of(&rec.id)?;
         self.delete_row(&rec.id)?;
+        self.engine.volumes().release_removed(&mounts, volumes);
         self.event(rec, "destroy");
         Ok(())
     }
@@ -147,6 +169,7 @@ impl ContainerService<'_> {
         let was_active = rec.status.is_active();
         self.save_state(&rec.id, Status::Exited, &run)?;
         self.delete_runtime_state(&rec);
+        self.engine.volumes().release_stopped(&rec);
         let auto_remove =
             rec.host_config.auto_remove && !paths.run_dir.join(super::RESTARTING_MARKER).exists();
         if auto_remove || paths.run_dir.join(super::REMOVING_MARKER).exists() {
@@ -164,7 +187,8 @@ impl ContainerService<'_> {
             self.event_with(&rec, "die", &[("exitCode", rec.run.exit_code.to_string())]);
         }
         if auto_remove {
-            self.remove_record(&rec)?;
+            // `--rm` takes the container's anonymous volumes along, as Docker does.
+            self.remove_record_with(&rec, true)?;
         }
         Ok(())
     }

@@ -35,6 +35,7 @@ pub use mounts::INIT_PATH;
 pub use namespaces::NamespaceJoins;
 pub use oci_spec::runtime::LinuxSeccomp;
 pub use resources::MIN_MEMORY;
+pub(crate) use user_mounts::{clean as clean_path, user_mounts, UserMountKind};
 
 use super::model::{ContainerConfig, HostConfig};
 use namespaces::ShareMode;

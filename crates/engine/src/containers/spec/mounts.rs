@@ -239,6 +239,9 @@ fn default_mounts(input: &MountInput<'_>) -> Result<Vec<Mount>, SpecError> {
 fn user_mount(u: &UserMount, rootfs_propagation: &mut Option<String>) -> Result<Mount, SpecError> {
     let dest = u.destination.to_string_lossy().into_owned();
     match &u.kind {
+        UserMountKind::Volume { .. } => Err(SpecError::Internal(format!(
+            "the volume at {dest} was not resolved to its directory before building the spec"
+        ))),
         UserMountKind::Tmpfs { data } => {
             let options = merge_tmpfs_options(data)?;
             let refs: Vec<&str> = options.iter().map(String::as_str).collect();

@@ -1,8 +1,9 @@
-//! The mounts a user asks for: `-v /host:/ctr[:opts]`, `--mount` and
-//! `--tmpfs`, parsed and checked like moby's `volume/mounts/linux_parser.go`.
-//! Named and anonymous volumes are not supported yet.
+//! The mounts a user asks for: `-v /host:/ctr[:opts]`, `-v name:/ctr`,
+//! `--mount` and `--tmpfs`, parsed and checked like moby's
+//! `volume/mounts/linux_parser.go`. Volumes are resolved to their
+//! directories by the engine's volume service before a spec is built.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
 use super::SpecError;
@@ -25,6 +26,20 @@ pub(crate) enum UserMountKind {
     /// tmpfs with its mount data (`size=64m,mode=1777`), before merging
     /// with Docker's defaults.
     Tmpfs { data: String },
+    /// A named (`name` given) or anonymous volume.
+    Volume {
+        name: Option<String>,
+        read_only: bool,
+        no_copy: bool,
+        /// `volume-subpath`: relative, inside the volume.
+        subpath: String,
+        /// `volume-driver` (empty: the container's or `local`).
+        driver: String,
+        /// `volume-opt`, used when the volume is created.
+        options: BTreeMap<String, String>,
+        /// `volume-label`, used when the volume is created.
+        labels: BTreeMap<String, String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +47,9 @@ pub(crate) struct UserMount {
     /// Clean and absolute.
     pub destination: PathBuf,
     pub kind: UserMountKind,
+    /// The options text of a `-v` spec (Docker's `Mode`); `None` for
+    /// `--mount` and `--tmpfs`.
+    pub mode: Option<String>,
 }
 
 /// `path.Clean` for absolute paths.
@@ -70,10 +88,15 @@ fn check_destination(
     Ok(dest)
 }
 
-fn volumes_unsupported(what: &str) -> SpecError {
-    SpecError::Unsupported(format!(
-        "volumes are not supported yet: {what}: bind-mount a host directory instead (-v /host/dir:/path or --mount type=bind)"
-    ))
+/// Docker's local volume name rule, and its refusal (which also catches
+/// relative host paths given where a volume name is expected).
+fn check_volume_name(name: &str) -> Result<(), SpecError> {
+    if crate::volumes::valid_name(name) {
+        return Ok(());
+    }
+    Err(SpecError::invalid(format!(
+        "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+    )))
 }
 
 /// Every user mount of `host`: `Binds`, then `Mounts`, then `Tmpfs`.
@@ -91,6 +114,7 @@ pub(crate) fn user_mounts(host: &HostConfig) -> Result<Vec<UserMount>, SpecError
         out.push(UserMount {
             destination,
             kind: UserMountKind::Tmpfs { data: data.clone() },
+            mode: None,
         });
     }
     let mut seen = BTreeSet::new();
@@ -143,11 +167,7 @@ fn parse_bind(raw: &str) -> Result<UserMount, SpecError> {
         return Err(SpecError::invalid(invalid()));
     }
     let (source, target, mode) = match parts[..] {
-        [target] => {
-            return Err(volumes_unsupported(&format!(
-                "-v {target} asks for an anonymous volume"
-            )))
-        }
+        [target] => ("", target, ""),
         [source, target] => {
             if valid_mode(target) {
                 return Err(SpecError::invalid(format!(
@@ -172,12 +192,33 @@ fn parse_bind(raw: &str) -> Result<UserMount, SpecError> {
     }
     let context = |why: String| SpecError::invalid(format!("{}: {why}", invalid()));
     let destination = check_destination(target, &context)?;
-    if !source.starts_with('/') {
-        return Err(volumes_unsupported(&format!(
-            "-v {raw} names volume {source:?}"
-        )));
-    }
     let options: Vec<&str> = mode.split(',').collect();
+    if !source.starts_with('/') {
+        if options.iter().any(|o| PROPAGATIONS.contains(o)) {
+            return Err(context(
+                "invalid mount config for type \"volume\": field BindOptions must not be specified (propagation is for binds)".into(),
+            ));
+        }
+        let name = if source.is_empty() {
+            None
+        } else {
+            check_volume_name(source)?;
+            Some(source.to_string())
+        };
+        return Ok(UserMount {
+            destination,
+            kind: UserMountKind::Volume {
+                name,
+                read_only: options.contains(&"ro"),
+                no_copy: options.contains(&"nocopy"),
+                subpath: String::new(),
+                driver: String::new(),
+                options: BTreeMap::new(),
+                labels: BTreeMap::new(),
+            },
+            mode: Some(mode.to_string()),
+        });
+    }
     if options.contains(&"nocopy") {
         return Err(context(
             "invalid mount config for type \"bind\": field VolumeOptions must not be specified (nocopy is for volumes)".into(),
@@ -202,6 +243,7 @@ fn parse_bind(raw: &str) -> Result<UserMount, SpecError> {
             propagation,
             recursive: true,
         },
+        mode: Some(mode.to_string()),
     })
 }
 
@@ -262,6 +304,7 @@ fn parse_mount(m: &MountSpec) -> Result<UserMount, SpecError> {
                     propagation,
                     recursive: !opts.non_recursive,
                 },
+                mode: None,
             })
         }
         "tmpfs" => {
@@ -273,18 +316,50 @@ fn parse_mount(m: &MountSpec) -> Result<UserMount, SpecError> {
                 kind: UserMountKind::Tmpfs {
                     data: tmpfs_data(m.tmpfs_options.as_ref(), m.read_only),
                 },
+                mode: None,
             })
         }
-        "volume" => Err(volumes_unsupported(&if m.source.is_empty() {
-            format!(
-                "--mount type=volume,target={} asks for an anonymous volume",
-                m.target
-            )
-        } else {
-            format!("--mount type=volume,source={}", m.source)
-        })),
+        "volume" => {
+            let opts = m.volume_options.clone().unwrap_or_default();
+            let anonymous = m.source.is_empty();
+            if anonymous && m.read_only {
+                return Err(context(
+                    "must not set ReadOnly mode when using anonymous volumes".into(),
+                ));
+            }
+            if !opts.subpath.is_empty() {
+                if anonymous {
+                    return Err(context(
+                        "must not set Subpath when using anonymous volumes".into(),
+                    ));
+                }
+                let p = Path::new(&opts.subpath);
+                if p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
+                    return Err(context(
+                        "subpath must be a relative path within the volume".into(),
+                    ));
+                }
+            }
+            let driver = opts.driver_config.clone().unwrap_or_default();
+            if !anonymous && matches!(driver.name.as_str(), "" | "local") {
+                check_volume_name(&m.source)?;
+            }
+            Ok(UserMount {
+                destination,
+                kind: UserMountKind::Volume {
+                    name: (!anonymous).then(|| m.source.clone()),
+                    read_only: m.read_only,
+                    no_copy: opts.no_copy,
+                    subpath: opts.subpath,
+                    driver: driver.name,
+                    options: driver.options,
+                    labels: opts.labels,
+                },
+                mode: None,
+            })
+        }
         _ => Err(context(
-            "mount type unknown: --mount type= takes bind or tmpfs".into(),
+            "mount type unknown: --mount type= takes bind, volume or tmpfs".into(),
         )),
     }
 }
@@ -425,14 +500,49 @@ mod tests {
             assert!(e.to_string().starts_with(want), "{raw}: {e}");
             assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument);
         }
-        for raw in ["data:/x", "/only-a-path"] {
-            let e = bind(raw).unwrap_err();
-            assert!(matches!(e, SpecError::Unsupported(_)), "{raw}: {e}");
-            assert!(
-                e.to_string().starts_with("volumes are not supported yet"),
-                "{e}"
-            );
-        }
+        let e = bind("x/y:/x").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("includes invalid characters for a local volume name"),
+            "{e}"
+        );
+        let e = bind("data:/x:rshared").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("field BindOptions must not be specified"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn volume_forms() {
+        let m = bind("data:/x:ro,nocopy").unwrap();
+        assert_eq!(m.mode.as_deref(), Some("ro,nocopy"));
+        assert!(matches!(
+            m.kind,
+            UserMountKind::Volume { ref name, read_only: true, no_copy: true, .. } if name.as_deref() == Some("data")
+        ));
+        let m = bind("/only-a-path").unwrap();
+        assert!(matches!(m.kind, UserMountKind::Volume { name: None, .. }));
+        let mut v = mount("volume", "", "/x");
+        assert!(matches!(
+            parse_mount(&v).unwrap().kind,
+            UserMountKind::Volume { name: None, .. }
+        ));
+        v.read_only = true;
+        assert!(parse_mount(&v)
+            .unwrap_err()
+            .to_string()
+            .contains("must not set ReadOnly"));
+        let mut v = mount("volume", "data", "/x");
+        v.volume_options = Some(crate::containers::model::VolumeOptions {
+            subpath: "../up".into(),
+            ..Default::default()
+        });
+        assert!(parse_mount(&v)
+            .unwrap_err()
+            .to_string()
+            .contains("subpath must be a relative path"));
     }
 
     fn mount(kind: &str, source: &str, target: &str) -> MountSpec {
@@ -483,7 +593,7 @@ mod tests {
             (mount("tmpfs", "/src", "/x"), "invalid mount config for type \"tmpfs\": field Source must not be specified"),
             (mount("bind", "/etc", ""), "invalid mount config for type \"bind\": field Target must not be empty"),
             (mount("npipe", "/etc", "/x"), "invalid mount config for type \"npipe\": mount type unknown"),
-            (mount("volume", "data", "/x"), "volumes are not supported yet"),
+            (mount("volume", "a/b", "/x"), "create a/b: \"a/b\" includes invalid characters"),
         ];
         for (m, want) in cases {
             let e = parse_mount(&m).unwrap_err();

@@ -500,8 +500,10 @@ fn refused_input() {
             ..Default::default()
         },
     );
+    // Volumes are resolved to host directories before a spec is built.
     assert!(
-        e.to_string().starts_with("volumes are not supported yet"),
+        e.to_string()
+            .contains("was not resolved to its directory before building the spec"),
         "{e}"
     );
     let e = err(
