@@ -311,11 +311,34 @@ fn command_text(rec: &ContainerRecord, no_trunc: bool) -> String {
     format!("\"{cmd}\"")
 }
 
-/// Docker's `Ports` text from the published port bindings.
-fn ports_text(rec: &ContainerRecord) -> String {
-    let _ = rec;
-    // Ports are published by the networking code; until then none are.
-    String::new()
+/// Docker's `Ports` text: `0.0.0.0:8080->80/tcp, 443/tcp` (published
+/// ports, then exposed ones that are not).
+fn ports_text(engine: &Engine, rec: &ContainerRecord) -> String {
+    let published = engine
+        .networks()
+        .published_ports(&rec.id)
+        .unwrap_or_default();
+    let mut parts: Vec<String> = published
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}->{}/{}",
+                p.host_ip, p.host_port, p.container_port, p.proto
+            )
+        })
+        .collect();
+    if rec.status.is_active() {
+        for key in rec.config.exposed_ports.iter().flat_map(|e| e.keys()) {
+            let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+            if !published
+                .iter()
+                .any(|p| p.container_port.to_string() == port && p.proto == proto)
+            {
+                parts.push(key.clone());
+            }
+        }
+    }
+    parts.join(", ")
 }
 
 pub fn ps(engine: &Engine, a: PsArgs) -> anyhow::Result<()> {
@@ -370,7 +393,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> anyhow::Result<()> {
                 "Mounts": "",
                 "Names": rec.name,
                 "Networks": berth_engine::containers::network_mode(rec),
-                "Ports": ports_text(rec),
+                "Ports": ports_text(engine, rec),
                 "RunningFor": format!("{} ago", human_duration(Utc::now() - rec.created)),
                 "Size": if a.size { format!("{} (virtual {})", human_size(0), human_size(0)) } else { "0B".to_string() },
                 "State": rec.status.as_str(),
@@ -464,20 +487,39 @@ pub fn top(engine: &Engine, a: TopArgs) -> anyhow::Result<()> {
 
 pub fn port(engine: &Engine, a: PortArgs) -> anyhow::Result<()> {
     let rec = engine.containers().get(&a.container)?;
+    let mut published = engine.networks().published_ports(&rec.id)?;
+    published.sort_by(|x, y| (x.container_port, &x.proto).cmp(&(y.container_port, &y.proto)));
+    let mut out = io::stdout().lock();
     if let Some(p) = &a.port {
         let key = if p.contains('/') {
             p.clone()
         } else {
             format!("{p}/tcp")
         };
-        return Err(CliError::new(format!(
-            "Error: No public port '{key}' published for {}",
-            a.container
-        ))
-        .into());
+        let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+        let hits: Vec<_> = published
+            .iter()
+            .filter(|x| x.container_port.to_string() == port && x.proto == proto)
+            .collect();
+        if hits.is_empty() {
+            return Err(CliError::new(format!(
+                "Error: No public port '{key}' published for {}",
+                a.container
+            ))
+            .into());
+        }
+        for x in hits {
+            writeln!(out, "{}:{}", x.host_ip, x.host_port)?;
+        }
+        return Ok(());
     }
-    // Nothing is published until the networking code publishes ports.
-    let _ = rec;
+    for x in &published {
+        writeln!(
+            out,
+            "{}/{} -> {}:{}",
+            x.container_port, x.proto, x.host_ip, x.host_port
+        )?;
+    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@ mod df;
 mod error;
 mod images;
 mod lock;
+pub mod networks;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
@@ -85,6 +86,11 @@ impl Engine {
     /// The container operations.
     pub fn containers(&self) -> containers::ContainerService<'_> {
         containers::ContainerService::new(self)
+    }
+
+    /// The network operations.
+    pub fn networks(&self) -> networks::NetworkService<'_> {
+        networks::NetworkService::new(self)
     }
 
     fn snapshots(&self) -> &OverlaySnapshotter {

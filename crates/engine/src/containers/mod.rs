@@ -2,7 +2,7 @@
 //! (capabilities, seccomp profile, names, /etc files), the OCI spec a
 //! container runs with, and the lifecycle over the per-container monitor.
 
-mod binaries;
+pub(crate) mod binaries;
 
 mod boot;
 
@@ -143,12 +143,9 @@ impl<'e> ContainerService<'e> {
                 "Name": "overlay2",
             })
         });
-        Ok(inspect::inspect_json(
-            &rec,
-            &paths,
-            graph,
-            self.health_json(&rec),
-        ))
+        let mut doc = inspect::inspect_json(&rec, &paths, graph, self.health_json(&rec));
+        doc["NetworkSettings"] = self.engine.networks().container_settings(&rec)?;
+        Ok(doc)
     }
 }
 
@@ -164,12 +161,11 @@ pub(crate) const RESTARTING_MARKER: &str = "restarting";
 /// Seconds `stop` waits before SIGKILL when neither `--stop-timeout` nor `-t` says.
 pub const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
-/// The network mode a container effectively has. Until bridge networking
-/// exists, a container that asked for none gets `none` (its own network
-/// namespace with only loopback), and says so.
+/// The network mode a container effectively has: Docker's default is the
+/// default `bridge` network.
 pub fn network_mode(c: &ContainerRecord) -> String {
     match c.host_config.network_mode.as_str() {
-        "" | "default" => "none".to_string(),
+        "" | "default" => crate::networks::DEFAULT_NETWORK.to_string(),
         m => m.to_string(),
     }
 }

@@ -58,6 +58,7 @@ impl ContainerService<'_> {
         }
         self.save_state(&rec.id, Status::Removing, &rec.run)?;
         self.delete_runtime_state(rec);
+        self.engine.networks().detach_container(&rec.id);
         self.remove_files(rec, &paths)?;
         self.delete_row(&rec.id)?;
         self.event(rec, "destroy");
@@ -143,6 +144,7 @@ impl ContainerService<'_> {
         let was_active = rec.status.is_active();
         self.save_state(&rec.id, Status::Exited, &run)?;
         self.delete_runtime_state(&rec);
+        self.engine.networks().detach_container(&rec.id);
         self.unmount_rootfs(&paths);
         let _ = std::fs::remove_dir_all(paths.bundle());
         let rec = ContainerRecord {
