@@ -121,7 +121,9 @@ impl<'e> ContainerService<'e> {
             if before.is_some_and(|t| rec.created >= t) || since.is_some_and(|t| rec.created <= t) {
                 continue;
             }
-            if filters.matches(&rec, &ancestors, &health) {
+            if filters.matches(&rec, &ancestors, &health)
+                && self.engine.networks().ps_filter(&rec, filters)?
+            {
                 out.push(rec);
             }
         }

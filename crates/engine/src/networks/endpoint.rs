@@ -103,7 +103,12 @@ impl NetworkService<'_> {
                 EngineError::InvalidArgument(format!("invalid IPv4 address: {}", r.ipv4_address))
             })?;
             let subnet = n.subnet()?;
-            let mut reserved = HashSet::new();
+            let mut reserved: HashSet<Ipv4Addr> =
+                store::endpoints_of_network(self.engine.db().conn(), &n.id)?
+                    .iter()
+                    .filter_map(|e| e.state.as_ref())
+                    .filter_map(|s| s.ip.parse().ok())
+                    .collect();
             reserved.insert(n.gateway()?);
             ipam::check_address(&subnet, ip, &reserved).map_err(|e| {
                 EngineError::InvalidArgument(format!(

@@ -98,6 +98,49 @@ impl NetworkService<'_> {
         }))
     }
 
+    /// `ps --filter network= publish= expose=`.
+    pub(crate) fn ps_filter(
+        &self,
+        rec: &ContainerRecord,
+        f: &crate::containers::ContainerFilters,
+    ) -> Result<bool, EngineError> {
+        if f.network.is_empty() && f.publish.is_empty() && f.expose.is_empty() {
+            return Ok(true);
+        }
+        let published: Vec<String> = self
+            .published_ports(&rec.id)?
+            .iter()
+            .map(|p| format!("{}/{}", p.container_port, p.proto))
+            .collect();
+        if !f.publish.is_empty() && !f.publish.iter().any(|p| published.contains(p)) {
+            return Ok(false);
+        }
+        if !f.expose.is_empty() {
+            let exposed = rec.config.exposed_ports.iter().flat_map(|e| e.keys());
+            let hit = f
+                .expose
+                .iter()
+                .any(|p| published.contains(p) || exposed.clone().any(|e| e == p));
+            if !hit {
+                return Ok(false);
+            }
+        }
+        if !f.network.is_empty() {
+            let mode = crate::containers::network_mode(rec);
+            let eps = self.endpoints(&rec.id)?;
+            let hit = f.network.iter().any(|w| {
+                *w == mode
+                    || eps
+                        .iter()
+                        .any(|e| e.network.name == *w || e.network.id.starts_with(w.as_str()))
+            });
+            if !hit {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// `NetworkSettings.Ports`: published ports with their bindings,
     /// exposed ones as `null`.
     fn ports_json(&self, rec: &ContainerRecord) -> Result<Value, EngineError> {
