@@ -147,8 +147,11 @@ impl NetworkService<'_> {
         if eps.is_empty() {
             return Ok(None);
         }
+        let t0 = std::time::Instant::now();
         // Left over from a start that died half-way.
-        self.detach_container(&rec.id);
+        if eps.iter().any(|e| e.state.is_some()) || self.netns_path(&rec.id).exists() {
+            self.detach_container(&rec.id);
+        }
         let path = self.netns_path(&rec.id);
         let result = (|| -> Result<(), EngineError> {
             let ns = Netns::create(&path)?;
@@ -161,6 +164,7 @@ impl NetworkService<'_> {
             }
             Ok(())
         })();
+        tracing::debug!("container {}: network set up in {:?}", rec.id, t0.elapsed());
         match result {
             Ok(()) => Ok(Some(path)),
             Err(e) => {
@@ -289,6 +293,7 @@ impl NetworkService<'_> {
     /// its names in berth-dns, the namespace). Idempotent; failures are
     /// logged and the rest still happens.
     pub(crate) fn detach_container(&self, container_id: &str) {
+        let t0 = std::time::Instant::now();
         let eps = match self.endpoints(container_id) {
             Ok(e) => e,
             Err(e) => {
@@ -336,6 +341,7 @@ impl NetworkService<'_> {
                 tracing::warn!("network {}: updating berth-dns: {e}", n.name);
             }
         }
+        tracing::debug!("container {container_id}: network torn down in {:?}", t0.elapsed());
     }
 
     fn clear_endpoint(&self, container_id: &str, network_id: &str) -> Result<(), EngineError> {
