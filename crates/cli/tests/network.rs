@@ -672,33 +672,56 @@ fn internal_network_and_icc_disabled() {
     let b = berth("net-internal");
     let outside = outside_address();
     let ping = |net: &str, target: &str| {
-        b.run(&["run", "--rm", "--network", net, "busybox", "ping", "-c", "1", "-W", "1", target])
-            .status
-            .success()
+        b.run(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "busybox",
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            target,
+        ])
+        .status
+        .success()
     };
     let open = format!("open{}", pid());
     let internal = format!("internal{}", pid());
     b.ok(&["network", "create", &open]);
     b.ok(&["network", "create", "--internal", &internal]);
-    assert!(ping(&open, &outside), "an ordinary network reaches {outside}");
-    assert!(!ping(&internal, &outside), "an internal network reached {outside}");
+    assert!(
+        ping(&open, &outside),
+        "an ordinary network reaches {outside}"
+    );
+    assert!(
+        !ping(&internal, &outside),
+        "an internal network reached {outside}"
+    );
     let v: serde_json::Value =
         serde_json::from_str(&b.ok(&["network", "inspect", &internal])).unwrap();
     assert_eq!(v[0]["Internal"], true);
     let noicc = format!("noicc{}", pid());
-    b.ok(&["network", "create", "-o", "com.docker.network.bridge.enable_icc=false", &noicc]);
+    b.ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        &noicc,
+    ]);
     let a = b
         .ok(&["run", "-d", "--network", &noicc, "busybox", "sleep", "300"])
         .trim()
         .to_string();
-    let a_ip: serde_json::Value = serde_json::from_str(&b.ok(&[
-        "inspect",
-        "-f",
-        "{{json .NetworkSettings.Networks}}",
-        &a,
-    ]))
-    .unwrap();
-    let a_ip = a_ip[noicc.as_str()]["IPAddress"].as_str().unwrap().to_string();
+    let a_ip: serde_json::Value =
+        serde_json::from_str(&b.ok(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", &a]))
+            .unwrap();
+    let a_ip = a_ip[noicc.as_str()]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(!ping(&noicc, &a_ip), "icc=false let two containers talk");
     assert!(ping(&open, &outside));
     b.ok(&["rm", "-f", &a]);
@@ -713,7 +736,11 @@ fn user_network_names_resolve() {
     if !root_only() {
         return;
     }
-    let dns = std::path::Path::new(env!("CARGO_BIN_EXE_berth")).with_file_name("berth-dns");
+    let dns = std::env::var_os("BERTH_DNS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_BIN_EXE_berth")).with_file_name("berth-dns")
+        });
     if !dns.exists() {
         eprintln!("SKIPPED: berth-dns is not built beside berth");
         return;
@@ -722,8 +749,17 @@ fn user_network_names_resolve() {
     let net = format!("dnsnet{}", pid());
     b.ok(&["network", "create", &net]);
     b.ok(&[
-        "run", "-d", "--network", &net, "--name", "web", "--network-alias", "webalias", "busybox",
-        "sleep", "300",
+        "run",
+        "-d",
+        "--network",
+        &net,
+        "--name",
+        "web",
+        "--network-alias",
+        "webalias",
+        "busybox",
+        "sleep",
+        "300",
     ]);
     let ip: serde_json::Value = serde_json::from_str(&b.ok(&[
         "inspect",
@@ -734,12 +770,31 @@ fn user_network_names_resolve() {
     .unwrap();
     let ip = ip[net.as_str()]["IPAddress"].as_str().unwrap().to_string();
     for name in ["web", "webalias"] {
-        let out = b.ok(&["run", "--rm", "--network", &net, "busybox", "nslookup", name]);
+        let out = b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "nslookup",
+            name,
+        ]);
         assert!(out.contains(&ip), "{name}: {out}");
     }
-    let resolv = b.ok(&["run", "--rm", "--network", &net, "busybox", "cat", "/etc/resolv.conf"]);
+    let resolv = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
     let gw: serde_json::Value = serde_json::from_str(&b.ok(&["network", "inspect", &net])).unwrap();
-    let gw = gw[0]["IPAM"]["Config"][0]["Gateway"].as_str().unwrap().to_string();
+    let gw = gw[0]["IPAM"]["Config"][0]["Gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(resolv.contains(&format!("nameserver {gw}")), "{resolv}");
     b.ok(&["rm", "-f", "web"]);
     b.ok(&["network", "rm", &net]);

@@ -6,6 +6,7 @@
 //! `berth_dns::config::{write, remove}` and
 //! `berth_dns::control::{reload_or_start, stop_if_idle}`.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -93,64 +94,84 @@ pub(super) fn remove(runroot: &Path, network: &str) {
     stop_if_idle(&d);
 }
 
+/// The pid of the live berth-dns serving `d` (its command line names the
+/// directory, so a recycled pid is never signalled).
 fn running_pid(d: &Path) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(d.join(PID_FILE))
         .ok()?
         .trim()
         .parse()
         .ok()?;
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    (comm.trim() == "berth-dns").then_some(pid)
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    if stat
+        .rsplit_once(") ")
+        .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    {
+        return None;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let dir = std::fs::canonicalize(d).ok()?;
+    let serves = cmdline
+        .split(|b| *b == 0)
+        .any(|arg| Path::new(std::ffi::OsStr::from_bytes(arg)) == dir);
+    serves.then_some(pid)
 }
 
-/// SIGHUP to a running berth-dns, else starts one and waits until it has
-/// written its pid file (it binds its listeners before that).
+/// The readiness protocol of berth-dns (DNS-INTERFACE.md, crates/dns
+/// control.rs): a fresh token in `berth-dns.reload`, then SIGHUP to the
+/// running server or a start of the binary (which returns once its daemon
+/// serves); the server writes the token back in `berth-dns.ready` when the
+/// files are applied, so a container started next can query at once.
 fn reload_or_start(d: &Path, bin: &Path) -> Result<(), EngineError> {
-    if let Some(pid) = running_pid(d) {
+    let d = std::fs::canonicalize(d)
+        .map_err(|e| EngineError::io(format!("resolving {}", d.display()), e))?;
+    let _lock = crate::lock::FileLock::exclusive(&d.join("berth-dns.lock"))?;
+    let token = format!("{:016x}", rand::random::<u64>());
+    berth_monitor::files::write_atomic(
+        &d.join("berth-dns.reload"),
+        format!("{token}\n").as_bytes(),
+    )
+    .map_err(|e| EngineError::io(format!("writing {}/berth-dns.reload", d.display()), e))?;
+    let ready = |pid: Option<i32>| -> bool {
+        let Ok(data) = std::fs::read(d.join("berth-dns.ready")) else {
+            return false;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) else {
+            return false;
+        };
+        v["token"] == token.as_str() && pid.is_none_or(|p| v["pid"] == p)
+    };
+    if let Some(pid) = running_pid(&d) {
         // SAFETY: kill(2) of a pid just checked to be berth-dns.
         unsafe { libc::kill(pid, libc::SIGHUP) };
-        return Ok(());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && running_pid(&d) == Some(pid) {
+            if ready(Some(pid)) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if running_pid(&d) == Some(pid) {
+            // SAFETY: as above; a server that cannot reload cannot serve.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
     }
-    let _ = std::fs::remove_file(d.join(PID_FILE));
-    let log = std::fs::File::create(d.join("berth-dns.log"))
-        .map_err(|e| EngineError::io(format!("creating {}/berth-dns.log", d.display()), e))?;
-    let err = log
-        .try_clone()
-        .map_err(|e| EngineError::io("duplicating a log fd", e))?;
-    let mut cmd = std::process::Command::new(bin);
-    cmd.arg("--config-dir")
-        .arg(d)
+    let _ = std::fs::remove_file(d.join("berth-dns.ready"));
+    let out = std::process::Command::new(bin)
+        .arg("--config-dir")
+        .arg(&d)
         .stdin(std::process::Stdio::null())
-        .stdout(log)
-        .stderr(err);
-    // SAFETY: setsid in the child before exec is async-signal-safe.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
         .map_err(|e| EngineError::io(format!("starting {}", bin.display()), e))?;
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        if running_pid(d).is_some() {
-            // berth-dns outlives this command (init reaps it).
-            drop(child);
-            return Ok(());
-        }
-        if let Ok(Some(st)) = child.try_wait() {
-            return Err(EngineError::Conflict(format!(
-                "berth-dns exited at start ({st}): see {}/berth-dns.log",
-                d.display()
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    if !out.status.success() || !ready(None) {
+        return Err(EngineError::Conflict(format!(
+            "berth-dns did not start: {}: see {}/berth-dns.log",
+            String::from_utf8_lossy(&out.stderr).trim(),
+            d.display()
+        )));
     }
-    tracing::warn!("berth-dns did not report ready within 3 s");
-    drop(child);
     Ok(())
 }
 

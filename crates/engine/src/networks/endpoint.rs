@@ -341,7 +341,10 @@ impl NetworkService<'_> {
                 tracing::warn!("network {}: updating berth-dns: {e}", n.name);
             }
         }
-        tracing::debug!("container {container_id}: network torn down in {:?}", t0.elapsed());
+        tracing::debug!(
+            "container {container_id}: network torn down in {:?}",
+            t0.elapsed()
+        );
     }
 
     fn clear_endpoint(&self, container_id: &str, network_id: &str) -> Result<(), EngineError> {
