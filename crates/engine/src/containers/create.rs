@@ -207,6 +207,13 @@ impl ContainerService<'_> {
                 nets.get(&e.network)?;
             }
         }
+        if mode.starts_with("container:")
+            && (!req.host_config.port_bindings.is_empty() || req.host_config.publish_all_ports)
+        {
+            return Err(EngineError::InvalidArgument(
+                "conflicting options: port publishing and the container type network mode".into(),
+            ));
+        }
         if !req.host_config.port_bindings.is_empty()
             && !crate::networks::mode_uses_network(if mode.is_empty() { "default" } else { mode })
         {

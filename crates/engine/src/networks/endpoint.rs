@@ -182,7 +182,11 @@ impl NetworkService<'_> {
         ep: &Endpoint,
     ) -> Result<(), EngineError> {
         let n = &ep.network;
-        self.setup_host(n)?;
+        // A bridge missing here was lost with the host's state (a reboot,
+        // `network reset`): its masquerade and isolation rules went with it.
+        if self.setup_host(n)? {
+            self.sync_firewall()?;
+        }
         let subnet = n.subnet()?;
         let gateway = n.gateway()?;
         let state = {
