@@ -799,3 +799,58 @@ fn user_network_names_resolve() {
     b.ok(&["rm", "-f", "web"]);
     b.ok(&["network", "rm", &net]);
 }
+
+/// `-p` forms: `ip::cp` (ephemeral on one address), `hp:cp/udp`, ranges,
+/// several `-p`; `port` lists them all.
+#[test]
+fn publish_forms() {
+    if !root_only() {
+        return;
+    }
+    let b = berth("net-publish-forms");
+    let (u, r1) = (free_port(), free_port());
+    // Two consecutive free ports for the range.
+    let r = (r1..r1 + 2)
+        .all(|p| TcpListener::bind(("0.0.0.0", p)).is_ok())
+        .then_some(r1)
+        .unwrap_or_else(|| {
+            (20000..30000)
+                .find(|p| {
+                    TcpListener::bind(("0.0.0.0", *p)).is_ok()
+                        && TcpListener::bind(("0.0.0.0", p + 1)).is_ok()
+                })
+                .unwrap()
+        });
+    let id = httpd(
+        &b,
+        &[
+            "-p",
+            "127.0.0.1::80",
+            "-p",
+            &format!("{u}:53/udp"),
+            "-p",
+            &format!("{r}-{}:81-82", r + 1),
+        ],
+        "hello-forms",
+    );
+    let ports = b.ok(&["port", &id]);
+    assert!(ports.contains(&format!("53/udp -> 0.0.0.0:{u}")), "{ports}");
+    assert!(ports.contains(&format!("81/tcp -> 0.0.0.0:{r}")), "{ports}");
+    assert!(
+        ports.contains(&format!("82/tcp -> 0.0.0.0:{}", r + 1)),
+        "{ports}"
+    );
+    let local = b.ok(&["port", &id, "80"]);
+    assert!(local.starts_with("127.0.0.1:"), "{local}");
+    wait_http(&format!("http://{}/", local.trim()), "hello-forms");
+    // Bound to 127.0.0.1 only: not published on the host's own address.
+    let p = local.trim().rsplit(':').next().unwrap();
+    assert!(curl(&format!("http://{}:{p}/", host_address())).is_none());
+    let ps = b.ok(&["ps", "--filter", "publish=53/udp", "-q"]);
+    assert_eq!(ps.trim(), &id[..12]);
+    let v = inspect(&b, &id);
+    assert_eq!(
+        v["NetworkSettings"]["Ports"]["53/udp"][0]["HostPort"],
+        u.to_string()
+    );
+}

@@ -413,6 +413,7 @@ impl NetworkService<'_> {
                 return Err(e);
             }
         }
+        self.network_event_with(&n, "connect", &rec.id);
         Ok(())
     }
 
@@ -434,6 +435,7 @@ impl NetworkService<'_> {
         if n.has_dns() {
             self.sync_dns(&n)?;
         }
+        self.network_event_with(&n, "disconnect", &rec.id);
         Ok(())
     }
 

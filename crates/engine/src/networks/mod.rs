@@ -294,8 +294,17 @@ impl<'e> NetworkService<'e> {
     }
 
     fn network_event(&self, n: &NetworkRecord, action: &str) {
+        self.network_event_with(n, action, "");
+    }
+
+    /// Records a network event (`container` for connect/disconnect).
+    fn network_event_with(&self, n: &NetworkRecord, action: &str, container: &str) {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-        let attrs = serde_json::json!({"name": n.name, "type": n.config.driver}).to_string();
+        let mut attrs = serde_json::json!({"name": n.name, "type": n.config.driver});
+        if !container.is_empty() {
+            attrs["container"] = serde_json::json!(container);
+        }
+        let attrs = attrs.to_string();
         let mut db = self.engine.db();
         let res = db.write().and_then(|tx| {
             tx.execute(
