@@ -510,6 +510,8 @@ impl NetworkService<'_> {
                     Err(_) => EtcNetwork::Private { ipv6: false },
                 }
             }
+            // No IPv6 addresses (berth networks are IPv4): IPv6 resolvers
+            // are unreachable from the container.
             _ => EtcNetwork::Private { ipv6: false },
         };
         let links = self.link_entries(rec)?;

@@ -71,6 +71,12 @@ impl NetworkService<'_> {
                 ))
             })
         };
+        if req.ipv6 {
+            return Err(EngineError::InvalidArgument(
+                "IPv6 networks are not supported by berth yet: create the network without --ipv6"
+                    .into(),
+            ));
+        }
         if req.subnet.is_none() && (req.gateway.is_some() || req.ip_range.is_some()) {
             return Err(EngineError::InvalidArgument(
                 "every ip-range or gateway must have a corresponding subnet: add --subnet".into(),
