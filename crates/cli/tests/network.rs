@@ -810,17 +810,12 @@ fn publish_forms() {
     let b = berth("net-publish-forms");
     let (u, r1) = (free_port(), free_port());
     // Two consecutive free ports for the range.
-    let r = (r1..r1 + 2)
-        .all(|p| TcpListener::bind(("0.0.0.0", p)).is_ok())
-        .then_some(r1)
-        .unwrap_or_else(|| {
-            (20000..30000)
-                .find(|p| {
-                    TcpListener::bind(("0.0.0.0", *p)).is_ok()
-                        && TcpListener::bind(("0.0.0.0", p + 1)).is_ok()
-                })
-                .unwrap()
-        });
+    let pair_free = |p: u16| (p..p + 2).all(|q| TcpListener::bind(("0.0.0.0", q)).is_ok());
+    let r = if pair_free(r1) {
+        r1
+    } else {
+        (20000..30000).find(|p| pair_free(*p)).unwrap()
+    };
     let id = httpd(
         &b,
         &[
