@@ -99,6 +99,18 @@ impl NetworkService<'_> {
                 )));
             }
         }
+        if req.options.get(OPT_ICC).is_some_and(|v| v == "false") {
+            // Traffic between two ports of one bridge is switched, not
+            // routed: only br_netfilter shows it to the forward hook where
+            // the icc rule drops it (Docker turns this on as well).
+            let knob = "net/bridge/bridge-nf-call-iptables";
+            if !std::path::Path::new("/proc/sys").join(knob).exists() {
+                return Err(EngineError::InvalidArgument(format!(
+                    "{OPT_ICC}=false needs the br_netfilter kernel module: load it (modprobe br_netfilter) or leave icc enabled"
+                )));
+            }
+            berth_net::netns::sysctl(knob, "1")?;
+        }
         let id = names::new_container_id();
         let host_link = match driver {
             "bridge" => match req.options.get(OPT_BRIDGE_NAME) {
