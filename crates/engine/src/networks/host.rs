@@ -243,6 +243,13 @@ impl NetworkService<'_> {
                 host_link,
             },
         };
+        if driver == "bridge" && link_index(&rec.config.host_link).is_some() {
+            // Never adopt (and later delete) a link berth did not make.
+            return Err(EngineError::Conflict(format!(
+                "bridge name {} is already in use by a host interface: pick another -o {OPT_BRIDGE_NAME}=",
+                rec.config.host_link
+            )));
+        }
         let made_bridge = self.setup_host(&rec)?;
         let stored = (|| {
             let mut db = self.engine.db();
