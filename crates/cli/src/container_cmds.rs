@@ -567,12 +567,15 @@ pub fn inspect_typed(
 ) -> anyhow::Result<()> {
     let kind = kind.or(a.kind.as_deref());
     if let Some(k) = kind {
-        if k != "container" && k != "image" {
+        if k != "container" && k != "image" && k != "network" {
             return Err(CliError::new(format!("\"{k}\" is not a valid value for --type")).into());
         }
     }
     if kind == Some("image") {
         return crate::image_cmds::inspect(engine, a, false);
+    }
+    if kind == Some("network") {
+        return crate::network_cmds::inspect_words(engine, &a.images, a.format.as_deref());
     }
     let mut found = Vec::new();
     let mut failed = false;
@@ -581,7 +584,12 @@ pub fn inspect_typed(
             Ok(Some(v)) => Some(v),
             Ok(None) if kind.is_none() => match engine.images().inspect(name) {
                 Ok(v) => Some(v),
-                Err(e) if e.kind() == berth_engine::ErrorKind::NotFound => None,
+                // Docker's plain `inspect` also finds networks.
+                Err(e) if e.kind() == berth_engine::ErrorKind::NotFound => engine
+                    .networks()
+                    .get(name)
+                    .and_then(|n| engine.networks().inspect_json(&n))
+                    .ok(),
                 Err(e) => {
                     failed = true;
                     eprintln!("Error response from daemon: {}", error_chain(&e));

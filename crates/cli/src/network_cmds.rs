@@ -316,10 +316,19 @@ fn ls(engine: &Engine, a: NetworkLsArgs) -> anyhow::Result<()> {
 }
 
 fn inspect(engine: &Engine, a: NetworkInspectArgs) -> anyhow::Result<()> {
+    inspect_words(engine, &a.networks, a.format.as_deref())
+}
+
+/// `network inspect` / `inspect --type network`.
+pub fn inspect_words(
+    engine: &Engine,
+    words: &[String],
+    format: Option<&str>,
+) -> anyhow::Result<()> {
     let svc = engine.networks();
     let mut found = Vec::new();
     let mut failed = false;
-    for word in &a.networks {
+    for word in words {
         match svc.get(word).and_then(|n| svc.inspect_json(&n)) {
             Ok(v) => found.push(v),
             Err(e) => {
@@ -328,7 +337,7 @@ fn inspect(engine: &Engine, a: NetworkInspectArgs) -> anyhow::Result<()> {
             }
         }
     }
-    crate::output::print_inspect(&found, a.format.as_deref())?;
+    crate::output::print_inspect(&found, format)?;
     if failed {
         return Err(AlreadyReported.into());
     }
