@@ -134,14 +134,27 @@ impl FirewallState {
             }
         }
         s.push_str("\t}\n");
-        s.push_str(
-            "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n",
-        );
         let bridges: Vec<&NetworkRules> = self
             .networks
             .iter()
             .filter(|n| !n.bridge.is_empty())
             .collect();
+        // route_localnet=1 (for publishing on 127.0.0.1) would also let a
+        // container (CAP_NET_RAW) send packets to the host's loopback-only
+        // services through its bridge (CVE-2020-8558's shape): only replies
+        // of connections the host made may arrive that way.
+        s.push_str("\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n");
+        for n in &bridges {
+            let _ = writeln!(
+                s,
+                "\t\tiifname \"{}\" ip daddr 127.0.0.0/8 ct state new,invalid drop comment \"network {}: no loopback from containers\"",
+                n.bridge, n.name
+            );
+        }
+        s.push_str("\t}\n");
+        s.push_str(
+            "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n",
+        );
         for n in &bridges {
             let (br, name) = (&n.bridge, &n.name);
             if n.internal {
@@ -273,5 +286,6 @@ mod tests {
         assert!(!s.contains("oifname != \"berth-b\" ip saddr 10.2.0.0/24 masquerade"));
         assert!(s.contains("iifname \"berth-b\" oifname \"berth-b\" drop"));
         assert!(s.contains("iifname \"berth-a\" oifname { \"berth-b\" } drop"));
+        assert!(s.contains("iifname \"berth-a\" ip daddr 127.0.0.0/8 ct state new,invalid drop"));
     }
 }
