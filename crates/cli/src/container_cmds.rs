@@ -311,6 +311,22 @@ fn command_text(rec: &ContainerRecord, no_trunc: bool) -> String {
     format!("\"{cmd}\"")
 }
 
+/// The networks a container is on (`bridge`, `net1,net2`, `host`).
+fn networks_text(engine: &Engine, rec: &ContainerRecord) -> String {
+    let names: Vec<String> = engine
+        .networks()
+        .endpoints(&rec.id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.network.name)
+        .collect();
+    if names.is_empty() {
+        berth_engine::containers::network_mode(rec)
+    } else {
+        names.join(",")
+    }
+}
+
 /// Docker's `Ports` text: `0.0.0.0:8080->80/tcp, 443/tcp` (published
 /// ports, then exposed ones that are not).
 fn ports_text(engine: &Engine, rec: &ContainerRecord) -> String {
@@ -392,7 +408,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> anyhow::Result<()> {
                 "LocalVolumes": "0",
                 "Mounts": "",
                 "Names": rec.name,
-                "Networks": berth_engine::containers::network_mode(rec),
+                "Networks": networks_text(engine, rec),
                 "Ports": ports_text(engine, rec),
                 "RunningFor": format!("{} ago", human_duration(Utc::now() - rec.created)),
                 "Size": if a.size { format!("{} (virtual {})", human_size(0), human_size(0)) } else { "0B".to_string() },

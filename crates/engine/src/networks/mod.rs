@@ -31,8 +31,8 @@ use crate::Engine;
 pub(crate) use endpoint::mode_uses_network;
 pub use endpoint::NetEtc;
 pub use model::{
-    EndpointRequest, NetworkConfig, NetworkRecord, PublishedPort, DEFAULT_NETWORK, OPT_BRIDGE_NAME,
-    OPT_ICC, OPT_PARENT,
+    Endpoint, EndpointRequest, NetworkConfig, NetworkRecord, PublishedPort, DEFAULT_NETWORK,
+    OPT_BRIDGE_NAME, OPT_ICC, OPT_PARENT,
 };
 
 /// `network create`'s input.
