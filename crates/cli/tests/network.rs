@@ -119,7 +119,12 @@ fn default_bridge_publish_fetch_and_cleanup() {
     assert!(hosts.contains(&format!("{ip}\t{}", &id[..12])), "{hosts}");
     assert_eq!(links_of(&id).len(), 1);
     b.ok(&["rm", "-f", &id]);
-    assert!(links_of(&id).is_empty());
+    // The kernel destroys the veth pair with the unpinned namespace.
+    wait_until(
+        "the veth pair to go",
+        std::time::Duration::from_secs(5),
+        || links_of(&id).is_empty(),
+    );
     assert!(curl(&format!("http://127.0.0.1:{port}/")).is_none());
     let netns_dir = b.dir.join("run/netns");
     let left: Vec<_> = std::fs::read_dir(&netns_dir)
@@ -638,7 +643,11 @@ fn killed_monitor_leaves_nothing_after_the_next_command() {
     );
     let ps = b.ok(&["ps", "-a"]);
     assert!(ps.contains("Exited"), "{ps}");
-    assert!(links_of(&id).is_empty(), "{:?}", links_of(&id));
+    wait_until(
+        "the veth pair to go",
+        std::time::Duration::from_secs(5),
+        || links_of(&id).is_empty(),
+    );
     assert!(!ps.contains(&format!("{port}->")), "{ps}");
     let netns = b.dir.join(format!("run/netns/{id}"));
     assert!(!netns.exists());

@@ -253,14 +253,25 @@ impl NetworkService<'_> {
                     n.config.host_link, n.name
                 ))
             })?;
-            nl.create_veth(
-                &state.host_link,
-                Some(br),
-                &state.ifname,
-                ns.fd(),
-                mac,
-                None,
-            )?;
+            let make = |nl: &mut Netlink| {
+                nl.create_veth(
+                    &state.host_link,
+                    Some(br),
+                    &state.ifname,
+                    ns.fd(),
+                    mac,
+                    None,
+                )
+            };
+            match make(&mut nl) {
+                // The pair of this container's previous run, still being
+                // destroyed with its old namespace (see detach_container).
+                Err(e) if e.errno() == Some(libc::EEXIST) => {
+                    nl.delete_link(&state.host_link)?;
+                    make(&mut nl)?;
+                }
+                other => other?,
+            }
             if let Some(idx) = link_index(&state.host_link) {
                 nl.set_hairpin(idx, true)?;
             }
@@ -305,7 +316,14 @@ impl NetworkService<'_> {
                 Vec::new()
             }
         };
-        let mut nl = Netlink::open().ok();
+        // The links are not deleted one by one: deleting a veth waits for an
+        // RCU grace period (~20 ms here, on every `run --rm`'s path), while
+        // unpinning the namespace (below; its processes are gone) makes the
+        // kernel destroy it with every link in it, and so each veth pair,
+        // in the background. Only when no namespace is pinned (a reboot, a
+        // crash before it was made) are leftover host links deleted here.
+        let pinned = self.netns_path(container_id).exists();
+        let mut nl = if pinned { None } else { Netlink::open().ok() };
         let mut dns_networks = Vec::new();
         for ep in eps.iter().filter(|e| e.state.is_some()) {
             if let (Some(nl), Some(s)) = (nl.as_mut(), &ep.state) {
