@@ -110,6 +110,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(crate::network_cmds::NetworkCommand),
     /// Display a live stream of container(s) resource usage statistics
     Stats(crate::info_cmds::StatsArgs),
     /// Display system-wide information

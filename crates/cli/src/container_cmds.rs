@@ -311,11 +311,50 @@ fn command_text(rec: &ContainerRecord, no_trunc: bool) -> String {
     format!("\"{cmd}\"")
 }
 
-/// Docker's `Ports` text from the published port bindings.
-fn ports_text(rec: &ContainerRecord) -> String {
-    let _ = rec;
-    // Ports are published by the networking code; until then none are.
-    String::new()
+/// The networks a container is on (`bridge`, `net1,net2`, `host`).
+fn networks_text(engine: &Engine, rec: &ContainerRecord) -> String {
+    let names: Vec<String> = engine
+        .networks()
+        .endpoints(&rec.id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.network.name)
+        .collect();
+    if names.is_empty() {
+        berth_engine::containers::network_mode(rec)
+    } else {
+        names.join(",")
+    }
+}
+
+/// Docker's `Ports` text: `0.0.0.0:8080->80/tcp, 443/tcp` (published
+/// ports, then exposed ones that are not).
+fn ports_text(engine: &Engine, rec: &ContainerRecord) -> String {
+    let published = engine
+        .networks()
+        .published_ports(&rec.id)
+        .unwrap_or_default();
+    let mut parts: Vec<String> = published
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}->{}/{}",
+                p.host_ip, p.host_port, p.container_port, p.proto
+            )
+        })
+        .collect();
+    if rec.status.is_active() {
+        for key in rec.config.exposed_ports.iter().flat_map(|e| e.keys()) {
+            let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+            if !published
+                .iter()
+                .any(|p| p.container_port.to_string() == port && p.proto == proto)
+            {
+                parts.push(key.clone());
+            }
+        }
+    }
+    parts.join(", ")
 }
 
 pub fn ps(engine: &Engine, a: PsArgs) -> anyhow::Result<()> {
@@ -369,8 +408,8 @@ pub fn ps(engine: &Engine, a: PsArgs) -> anyhow::Result<()> {
                 "LocalVolumes": "0",
                 "Mounts": "",
                 "Names": rec.name,
-                "Networks": berth_engine::containers::network_mode(rec),
-                "Ports": ports_text(rec),
+                "Networks": networks_text(engine, rec),
+                "Ports": ports_text(engine, rec),
                 "RunningFor": format!("{} ago", human_duration(Utc::now() - rec.created)),
                 "Size": if a.size { format!("{} (virtual {})", human_size(0), human_size(0)) } else { "0B".to_string() },
                 "State": rec.status.as_str(),
@@ -464,20 +503,39 @@ pub fn top(engine: &Engine, a: TopArgs) -> anyhow::Result<()> {
 
 pub fn port(engine: &Engine, a: PortArgs) -> anyhow::Result<()> {
     let rec = engine.containers().get(&a.container)?;
+    let mut published = engine.networks().published_ports(&rec.id)?;
+    published.sort_by(|x, y| (x.container_port, &x.proto).cmp(&(y.container_port, &y.proto)));
+    let mut out = io::stdout().lock();
     if let Some(p) = &a.port {
         let key = if p.contains('/') {
             p.clone()
         } else {
             format!("{p}/tcp")
         };
-        return Err(CliError::new(format!(
-            "Error: No public port '{key}' published for {}",
-            a.container
-        ))
-        .into());
+        let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+        let hits: Vec<_> = published
+            .iter()
+            .filter(|x| x.container_port.to_string() == port && x.proto == proto)
+            .collect();
+        if hits.is_empty() {
+            return Err(CliError::new(format!(
+                "Error: No public port '{key}' published for {}",
+                a.container
+            ))
+            .into());
+        }
+        for x in hits {
+            writeln!(out, "{}:{}", x.host_ip, x.host_port)?;
+        }
+        return Ok(());
     }
-    // Nothing is published until the networking code publishes ports.
-    let _ = rec;
+    for x in &published {
+        writeln!(
+            out,
+            "{}/{} -> {}:{}",
+            x.container_port, x.proto, x.host_ip, x.host_port
+        )?;
+    }
     Ok(())
 }
 
@@ -525,12 +583,15 @@ pub fn inspect_typed(
 ) -> anyhow::Result<()> {
     let kind = kind.or(a.kind.as_deref());
     if let Some(k) = kind {
-        if k != "container" && k != "image" {
+        if k != "container" && k != "image" && k != "network" {
             return Err(CliError::new(format!("\"{k}\" is not a valid value for --type")).into());
         }
     }
     if kind == Some("image") {
         return crate::image_cmds::inspect(engine, a, false);
+    }
+    if kind == Some("network") {
+        return crate::network_cmds::inspect_words(engine, &a.images, a.format.as_deref());
     }
     let mut found = Vec::new();
     let mut failed = false;
@@ -539,7 +600,12 @@ pub fn inspect_typed(
             Ok(Some(v)) => Some(v),
             Ok(None) if kind.is_none() => match engine.images().inspect(name) {
                 Ok(v) => Some(v),
-                Err(e) if e.kind() == berth_engine::ErrorKind::NotFound => None,
+                // Docker's plain `inspect` also finds networks.
+                Err(e) if e.kind() == berth_engine::ErrorKind::NotFound => engine
+                    .networks()
+                    .get(name)
+                    .and_then(|n| engine.networks().inspect_json(&n))
+                    .ok(),
                 Err(e) => {
                     failed = true;
                     eprintln!("Error response from daemon: {}", error_chain(&e));

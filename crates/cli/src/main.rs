@@ -7,6 +7,7 @@ mod container_cmds;
 mod fs_cmds;
 mod image_cmds;
 mod info_cmds;
+mod network_cmds;
 mod output;
 mod registry_serve_cmd;
 mod progress;
@@ -144,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pause(a) => container_cmds::pause(&open()?, a),
         Command::Unpause(a) => container_cmds::unpause(&open()?, a),
         Command::Port(a) => container_cmds::port(&open()?, a),
+        Command::Network(sub) => network_cmds::run(&open()?, sub),
         Command::Update(a) => container_cmds::update(&open()?, a),
         Command::Container(sub) => match sub {
             ContainerCommand::Run(a) => container_cmds::run(&open()?, *a),

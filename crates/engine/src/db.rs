@@ -109,6 +109,39 @@ CREATE TABLE container_mounts (
 CREATE INDEX container_mounts_volume ON container_mounts(volume);
 "#,
     ),
+    (
+        4,
+        r#"
+-- Networks (Docker's model as JSON) and each container's endpoints: the
+-- requested settings (aliases, --ip, --mac-address) from its create, and
+-- while it runs the live state (address, MAC, host link). The unique index
+-- makes two containers' addresses on one network collide in SQLite, not on
+-- the wire.
+CREATE TABLE networks (
+    id      TEXT PRIMARY KEY,
+    name    TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL,
+    config  TEXT NOT NULL
+);
+CREATE TABLE endpoints (
+    container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    network_id   TEXT NOT NULL REFERENCES networks(id),
+    position     INTEGER NOT NULL,
+    config       TEXT NOT NULL DEFAULT '{}',
+    ip           TEXT,
+    state        TEXT,
+    PRIMARY KEY (container_id, network_id)
+);
+CREATE UNIQUE INDEX endpoints_address ON endpoints(network_id, ip);
+CREATE INDEX endpoints_network ON endpoints(network_id);
+-- The host ports a running container publishes (resolved: ephemeral ports
+-- picked), as Docker's NetworkSettings.Ports.
+CREATE TABLE published_ports (
+    container_id TEXT PRIMARY KEY REFERENCES containers(id) ON DELETE CASCADE,
+    ports        TEXT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// WAL size over which closing a connection checkpoints and truncates it

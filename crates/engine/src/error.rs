@@ -27,6 +27,10 @@ pub enum EngineError {
     NoSuchContainer(String),
     #[error("Multiple IDs found with provided prefix: {0}")]
     AmbiguousContainer(String),
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
+    #[error(transparent)]
+    Net(#[from] berth_net::NetError),
     /// The container could not be started; `exit_code` is Docker's 125, 126
     /// (not executable) or 127 (not found).
     #[error("{message}")]
@@ -92,9 +96,15 @@ impl EngineError {
 
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::NoSuchImage(_) | Self::NoSuchContainer(_) | Self::ImageNotFoundLocally(_) => {
-                ErrorKind::NotFound
-            }
+            Self::NoSuchImage(_)
+            | Self::NoSuchContainer(_)
+            | Self::ImageNotFoundLocally(_)
+            | Self::NoSuchNetwork(_) => ErrorKind::NotFound,
+            Self::Net(e) => match e {
+                berth_net::NetError::Invalid(_) => ErrorKind::InvalidArgument,
+                berth_net::NetError::Conflict(_) => ErrorKind::Conflict,
+                _ => ErrorKind::Internal,
+            },
             Self::AmbiguousId(_) | Self::AmbiguousContainer(_) | Self::InvalidArgument(_) => {
                 ErrorKind::InvalidArgument
             }

@@ -12,6 +12,7 @@ mod error;
 mod images;
 mod lock;
 pub mod volumes;
+pub mod networks;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
@@ -92,6 +93,11 @@ impl Engine {
     /// The volume operations.
     pub fn volumes(&self) -> volumes::VolumeService<'_> {
         volumes::VolumeService::new(self)
+    }
+
+    /// The network operations.
+    pub fn networks(&self) -> networks::NetworkService<'_> {
+        networks::NetworkService::new(self)
     }
 
     fn snapshots(&self) -> &OverlaySnapshotter {

@@ -67,10 +67,22 @@ impl CreateArgs {
             ),
             _ => None,
         };
+        let endpoints = self
+            .networks()?
+            .into_iter()
+            .map(|n| berth_engine::networks::EndpointRequest {
+                network: n.network,
+                aliases: n.aliases,
+                links: n.links,
+                ipv4_address: n.ipv4_address,
+                mac_address: n.mac_address,
+            })
+            .collect();
         Ok(CreateRequest {
             name,
             config,
             host_config: host,
+            endpoints,
         })
     }
 

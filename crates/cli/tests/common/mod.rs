@@ -160,7 +160,7 @@ impl Drop for Berth {
     /// Removes every container the test made (processes, monitors, mounts,
     /// cgroups), also when it failed half-way.
     fn drop(&mut self) {
-        if !self.root().join("containers").exists() {
+        if !self.root().join("berth.db").exists() {
             return;
         }
         let out = self.run(&["ps", "-aq", "--no-trunc"]);
@@ -173,6 +173,8 @@ impl Drop for Berth {
             args.extend(ids.iter().map(String::as_str));
             let _ = self.run(&args);
         }
+        // This root's bridges, nftables table and berth-dns.
+        let _ = self.run(&["network", "reset"]);
     }
 }
 

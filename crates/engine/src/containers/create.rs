@@ -28,6 +28,8 @@ impl ContainerService<'_> {
             names::validate_name(name).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         }
         validate_modes(&req)?;
+        let endpoints = req.endpoints.clone();
+        self.check_networks(&req)?;
         let image = engine.images().record(&image_word).map_err(|e| match e {
             EngineError::NoSuchImage(_) => EngineError::ImageNotFoundLocally(
                 berth_image::Reference::parse(&image_word)
@@ -41,8 +43,8 @@ impl ContainerService<'_> {
             .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         config.image = image_word;
         let mut host_config = req.host_config;
-        if host_config.network_mode.is_empty() {
-            host_config.network_mode = "none".into();
+        if host_config.network_mode.is_empty() || host_config.network_mode == "default" {
+            host_config.network_mode = crate::networks::DEFAULT_NETWORK.into();
         }
         // Docker's daemon stores the defaults it applies, so that inspect
         // shows what the container runs with (swap: as much again as -m).
@@ -84,9 +86,13 @@ impl ContainerService<'_> {
         let record = self.insert_named(record, req.name)?;
         let paths = self.paths(&id);
         let volumes = self.engine.volumes();
-        if let Err(e) = volumes.register_container(&record).and_then(|()| {
-            self.prepare_files(&record, &paths, image.layers.last().map(|l| &l.chain_id))
-        }) {
+        let prepared = volumes
+            .register_container(&record)
+            .and_then(|()| self.engine.networks().add_endpoints(&record, &endpoints))
+            .and_then(|()| {
+                self.prepare_files(&record, &paths, image.layers.last().map(|l| &l.chain_id))
+            });
+        if let Err(e) = prepared {
             let mounts = volumes.mounts_of(&id).unwrap_or_default();
             if let Err(cleanup) = self.remove_files(&record, &paths) {
                 tracing::warn!("cleaning up after a failed create of {id}: {cleanup}");
@@ -143,19 +149,20 @@ impl ContainerService<'_> {
         }
         self.engine.snapshots().prepare(&c.id, top_layer)?;
         // Bad --add-host/--dns values fail the create; `start` writes the files.
-        etc_files_for(c)?;
+        let net = self.engine.networks().etc_inputs(c)?;
+        etc_files_for(c, &net)?;
         Ok(())
     }
 }
 
 /// The container's /etc/hostname, hosts and resolv.conf, from its config
 /// and the host's files.
-pub(crate) fn etc_files_for(c: &ContainerRecord) -> Result<defaults::EtcFiles, EngineError> {
+pub(crate) fn etc_files_for(
+    c: &ContainerRecord,
+    net: &crate::networks::NetEtc,
+) -> Result<defaults::EtcFiles, EngineError> {
     let h = &c.host_config;
-    let network = match h.network_mode.as_str() {
-        "host" => defaults::EtcNetwork::Host,
-        _ => defaults::EtcNetwork::None,
-    };
+    let network = net.network;
     let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
     let resolv_path = defaults::etc_files::host_resolv_conf_path();
     let host_resolv = std::fs::read_to_string(&resolv_path).unwrap_or_default();
@@ -171,10 +178,10 @@ pub(crate) fn etc_files_for(c: &ContainerRecord) -> Result<defaults::EtcFiles, E
             hostname: &hostname,
             domainname: &c.config.domainname,
             network,
-            container_ips: &[],
+            container_ips: &net.ips,
             extra_hosts: h.extra_hosts.as_deref().unwrap_or_default(),
-            host_gateway_ips: &[],
-            links: &[],
+            host_gateway_ips: &net.host_gateway,
+            links: &net.links,
             host_hosts: &host_hosts,
         },
         dns: defaults::etc_files::DnsOverrides {
@@ -188,16 +195,40 @@ pub(crate) fn etc_files_for(c: &ContainerRecord) -> Result<defaults::EtcFiles, E
     defaults::etc_files(&input).map_err(|e| EngineError::InvalidArgument(e.to_string()))
 }
 
+impl ContainerService<'_> {
+    /// The networks named exist, and fixed host ports are free, before
+    /// anything of the container is created.
+    fn check_networks(&self, req: &CreateRequest) -> Result<(), EngineError> {
+        let nets = self.engine.networks();
+        let mode = req.host_config.network_mode.as_str();
+        if crate::networks::mode_uses_network(mode) && !mode.is_empty() {
+            nets.get(mode)?;
+        }
+        for e in &req.endpoints {
+            if crate::networks::mode_uses_network(&e.network) && e.network != "default" {
+                nets.get(&e.network)?;
+            }
+        }
+        if mode.starts_with("container:")
+            && (!req.host_config.port_bindings.is_empty() || req.host_config.publish_all_ports)
+        {
+            return Err(EngineError::InvalidArgument(
+                "conflicting options: port publishing and the container type network mode".into(),
+            ));
+        }
+        if !req.host_config.port_bindings.is_empty()
+            && !crate::networks::mode_uses_network(if mode.is_empty() { "default" } else { mode })
+        {
+            // Docker drops port bindings of host/none/container: modes.
+            return Ok(());
+        }
+        nets.check_ports(&req.host_config)
+    }
+}
+
 /// Modes this build can honour; the rest fail before anything is created.
 fn validate_modes(req: &CreateRequest) -> Result<(), EngineError> {
     let h = &req.host_config;
-    let net = h.network_mode.as_str();
-    let net_ok = matches!(net, "" | "default" | "none" | "host") || net.starts_with("container:");
-    if !net_ok {
-        return Err(EngineError::InvalidArgument(format!(
-            "network {net} is not available: berth has no bridge or user networks yet; use --network none, host or container:NAME"
-        )));
-    }
     match h.runtime.as_str() {
         "" | "berth" | "runc" | "crun" => {}
         r if r.starts_with('/') => {}

@@ -96,7 +96,8 @@ impl ContainerService<'_> {
         }
         let spawned = self
             .mount_rootfs(&rec, &paths)
-            .and_then(|()| self.write_bundle(&rec, &paths))
+            .and_then(|()| self.engine.networks().attach_container(&rec))
+            .and_then(|netns| self.write_bundle(&rec, &paths, netns))
             .and_then(|()| self.launch(&rec, &paths, wait_attach));
         match spawned {
             Ok(s) => Ok(StartTicket {
@@ -157,6 +158,7 @@ impl ContainerService<'_> {
 
     fn record_start_failure(&self, rec: &ContainerRecord, paths: &ContainerPaths, e: &EngineError) {
         self.engine.volumes().release_stopped(rec);
+        self.engine.networks().detach_container(&rec.id);
         self.unmount_rootfs(paths);
         let mut run = rec.run.clone();
         run.error = e.to_string();
@@ -225,15 +227,24 @@ impl ContainerService<'_> {
         &self,
         rec: &ContainerRecord,
         paths: &ContainerPaths,
+        netns: Option<std::path::PathBuf>,
     ) -> Result<(), EngineError> {
         // Like Docker, /etc/hosts and resolv.conf are made at each start
         // (the host's resolvers may have changed since the create).
-        let files = super::create::etc_files_for(rec)?;
+        let net = self.engine.networks().etc_inputs(rec)?;
+        let files = super::create::etc_files_for(rec, &net)?;
         super::defaults::write_etc_files(&paths.dir, &files)
             .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         let caps = spec::effective_capabilities(&rec.host_config)?;
         let seccomp = self.seccomp_for(rec, &caps)?;
-        let joins = self.namespace_joins(rec)?;
+        let mut joins = self.namespace_joins(rec)?;
+        if netns.is_some() {
+            joins.net = netns;
+        }
+        // `--link` adds the linked containers' variables (Docker's legacy links).
+        let link_env = self.engine.networks().link_env(rec)?;
+        let mut config = rec.config.clone();
+        config.env.extend(link_env);
         let bins = self.binaries()?;
         let init = rec.host_config.init.unwrap_or(false);
         // `--network container:X` shares X's names as well as its network.
@@ -249,7 +260,7 @@ impl ContainerService<'_> {
         let host = self.engine.volumes().prepare_start(rec, &paths.rootfs)?;
         let input = spec::SpecInput {
             id: &rec.id,
-            config: &rec.config,
+            config: &config,
             host: &host,
             rootfs: &paths.rootfs,
             etc_files: spec::EtcFiles {

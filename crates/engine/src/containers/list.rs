@@ -23,6 +23,12 @@ pub struct ContainerFilters {
     pub health: Vec<String>,
     /// A volume name or a mount destination the container has.
     pub volume: Vec<String>,
+    /// Network names or ids (checked by the network service).
+    pub network: Vec<String>,
+    /// `80`, `80/tcp`: a published container port.
+    pub publish: Vec<String>,
+    /// `80`, `80/udp`: an exposed (or published) container port.
+    pub expose: Vec<String>,
 }
 
 impl ContainerFilters {
@@ -50,6 +56,9 @@ impl ContainerFilters {
                 })?),
                 "ancestor" => f.ancestor.push(v),
                 "volume" => f.volume.push(v),
+                "network" => f.network.push(v),
+                "publish" => f.publish.push(port_key(&v)),
+                "expose" => f.expose.push(port_key(&v)),
                 "before" => f.before = Some(v),
                 "since" => f.since = Some(v),
                 "health" => {
@@ -96,6 +105,15 @@ impl ContainerFilters {
             && (self.status.is_empty() || self.status.contains(&c.status))
             && (self.ancestor.is_empty() || ancestor_ids.contains(&c.image_id))
             && any(&self.health, &|v| v == health)
+    }
+}
+
+/// `80` → `80/tcp`.
+fn port_key(v: &str) -> String {
+    if v.contains('/') {
+        v.to_string()
+    } else {
+        format!("{v}/tcp")
     }
 }
 

@@ -2,7 +2,7 @@
 //! (capabilities, seccomp profile, names, /etc files), the OCI spec a
 //! container runs with, and the lifecycle over the per-container monitor.
 
-mod binaries;
+pub(crate) mod binaries;
 
 mod boot;
 
@@ -134,7 +134,9 @@ impl<'e> ContainerService<'e> {
             if before.is_some_and(|t| rec.created >= t) || since.is_some_and(|t| rec.created <= t) {
                 continue;
             }
-            if filters.matches(&rec, &ancestors, &health) {
+            if filters.matches(&rec, &ancestors, &health)
+                && self.engine.networks().ps_filter(&rec, filters)?
+            {
                 out.push(rec);
             }
         }
@@ -161,6 +163,7 @@ impl<'e> ContainerService<'e> {
         if !mounts.is_empty() {
             doc["Mounts"] = self.engine.volumes().mounts_json(&rec.id)?;
         }
+        doc["NetworkSettings"] = self.engine.networks().container_settings(&rec)?;
         Ok(doc)
     }
 }
@@ -180,12 +183,11 @@ pub(crate) const REMOVING_MARKER: &str = "removing";
 /// Seconds `stop` waits before SIGKILL when neither `--stop-timeout` nor `-t` says.
 pub const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
-/// The network mode a container effectively has. Until bridge networking
-/// exists, a container that asked for none gets `none` (its own network
-/// namespace with only loopback), and says so.
+/// The network mode a container effectively has: Docker's default is the
+/// default `bridge` network.
 pub fn network_mode(c: &ContainerRecord) -> String {
     match c.host_config.network_mode.as_str() {
-        "" | "default" => "none".to_string(),
+        "" | "default" => crate::networks::DEFAULT_NETWORK.to_string(),
         m => m.to_string(),
     }
 }

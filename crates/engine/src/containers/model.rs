@@ -317,6 +317,9 @@ pub struct CreateRequest {
     pub name: Option<String>,
     pub config: ContainerConfig,
     pub host_config: HostConfig,
+    /// The networks to join with their endpoint settings (`--network`,
+    /// `--ip`, `--network-alias`, `--mac-address`); empty = the network mode's.
+    pub endpoints: Vec<crate::networks::EndpointRequest>,
 }
 
 #[cfg(test)]

@@ -82,6 +82,7 @@ impl ContainerService<'_> {
         }
         self.save_state(&rec.id, Status::Removing, &rec.run)?;
         self.delete_runtime_state(rec);
+        self.engine.networks().detach_container(&rec.id);
         self.remove_files(rec, &paths)?;
         let mounts = self.engine.volumes().mounts_of(&rec.id)?;
         self.delete_row(&rec.id)?;
@@ -169,6 +170,7 @@ impl ContainerService<'_> {
         let was_active = rec.status.is_active();
         self.save_state(&rec.id, Status::Exited, &run)?;
         self.delete_runtime_state(&rec);
+        self.engine.networks().detach_container(&rec.id);
         self.engine.volumes().release_stopped(&rec);
         let auto_remove =
             rec.host_config.auto_remove && !paths.run_dir.join(super::RESTARTING_MARKER).exists();

@@ -1,0 +1,291 @@
+//! berth's nftables rules, in berth's own table (`table ip berth`, never
+//! anyone else's: podman's netavark or iptables-nft tables may sit beside
+//! it).
+//!
+//! The table is declarative: [`FirewallState`] says what every network and
+//! every published port needs, [`FirewallState::render`] turns it into one
+//! nft script that replaces the whole table, and [`apply`] runs it with one
+//! `nft -f -` (nft applies a script as one atomic transaction). Teardown is
+//! therefore exact by construction: a container's or network's rules are
+//! gone as soon as the state no longer lists it; an empty state deletes the
+//! table. Every rule carries a comment naming its network or container.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use crate::ipam::Ipv4Net;
+use crate::NetError;
+
+/// A network's part of the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkRules {
+    /// For comments.
+    pub name: String,
+    /// The host bridge (empty for drivers without one, e.g. macvlan).
+    pub bridge: String,
+    pub subnet: Ipv4Net,
+    /// `--internal`: no traffic leaves the bridge, no masquerade.
+    pub internal: bool,
+    /// `com.docker.network.bridge.enable_icc`: containers of the network may
+    /// talk to each other.
+    pub icc: bool,
+}
+
+/// `tcp` or `udp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "tcp" => Some(Proto::Tcp),
+            "udp" => Some(Proto::Udp),
+            _ => None,
+        }
+    }
+}
+
+/// One published port: host `host_ip:host_port` → `container_ip:container_port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRule {
+    /// The container's id (comments).
+    pub container: String,
+    pub proto: Proto,
+    /// `None`: every address of the host (`0.0.0.0`).
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub container_ip: Ipv4Addr,
+    pub container_port: u16,
+}
+
+/// Everything berth's table must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirewallState {
+    pub networks: Vec<NetworkRules>,
+    pub ports: Vec<PortRule>,
+}
+
+impl FirewallState {
+    pub fn is_empty(&self) -> bool {
+        self.networks.is_empty() && self.ports.is_empty()
+    }
+
+    /// The nft script that makes `table ip <table>` hold exactly this state.
+    pub fn render(&self, table: &str) -> String {
+        let mut s = String::new();
+        // `add` then `delete` works whether or not the table exists.
+        let _ = writeln!(s, "add table ip {table}");
+        let _ = writeln!(s, "delete table ip {table}");
+        if self.is_empty() {
+            return s;
+        }
+        let _ = writeln!(s, "table ip {table} {{");
+        // Published ports: DNAT for packets to a local address, from outside
+        // (prerouting) and from the host itself (output, 127.0.0.1 included:
+        // each bridge has route_localnet=1 so that the rewritten packet may
+        // leave with its loopback source, masqueraded below).
+        s.push_str("\tchain publish {\n");
+        for p in &self.ports {
+            let dst = match p.host_ip {
+                Some(ip) => format!("ip daddr {ip} "),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "\t\t{dst}{proto} dport {hp} dnat to {cip}:{cp} comment \"container {id}\"",
+                proto = p.proto.as_str(),
+                hp = p.host_port,
+                cip = p.container_ip,
+                cp = p.container_port,
+                id = short(&p.container),
+            );
+        }
+        s.push_str("\t}\n");
+        s.push_str("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tfib daddr type local jump publish\n\t}\n");
+        s.push_str("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n\t\tfib daddr type local jump publish\n\t}\n");
+        s.push_str("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+        for n in self.networks.iter().filter(|n| !n.bridge.is_empty()) {
+            let (br, sub, name) = (&n.bridge, n.subnet.network(), &n.name);
+            let _ = writeln!(
+                s,
+                "\t\toifname \"{br}\" ip saddr 127.0.0.0/8 masquerade comment \"network {name}: published on localhost\""
+            );
+            let _ = writeln!(
+                s,
+                "\t\toifname \"{br}\" ip saddr {sub} ct status dnat masquerade comment \"network {name}: hairpin\""
+            );
+            if !n.internal {
+                let _ = writeln!(
+                    s,
+                    "\t\toifname != \"{br}\" ip saddr {sub} masquerade comment \"network {name}: outbound\""
+                );
+            }
+        }
+        s.push_str("\t}\n");
+        let bridges: Vec<&NetworkRules> = self
+            .networks
+            .iter()
+            .filter(|n| !n.bridge.is_empty())
+            .collect();
+        // route_localnet=1 (for publishing on 127.0.0.1) would also let a
+        // container (CAP_NET_RAW) send packets to the host's loopback-only
+        // services through its bridge (CVE-2020-8558's shape): only replies
+        // of connections the host made may arrive that way.
+        s.push_str("\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n");
+        for n in &bridges {
+            let _ = writeln!(
+                s,
+                "\t\tiifname \"{}\" ip daddr 127.0.0.0/8 ct state new,invalid drop comment \"network {}: no loopback from containers\"",
+                n.bridge, n.name
+            );
+        }
+        s.push_str("\t}\n");
+        s.push_str(
+            "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n",
+        );
+        for n in &bridges {
+            let (br, name) = (&n.bridge, &n.name);
+            if n.internal {
+                let _ = writeln!(
+                    s,
+                    "\t\tiifname \"{br}\" oifname != \"{br}\" drop comment \"network {name}: internal\""
+                );
+                let _ = writeln!(
+                    s,
+                    "\t\toifname \"{br}\" iifname != \"{br}\" drop comment \"network {name}: internal\""
+                );
+            }
+            if !n.icc {
+                let _ = writeln!(
+                    s,
+                    "\t\tiifname \"{br}\" oifname \"{br}\" drop comment \"network {name}: icc disabled\""
+                );
+            }
+        }
+        // Published ports stay reachable from containers of other networks.
+        s.push_str("\t\tct status dnat accept\n");
+        for n in &bridges {
+            let others: Vec<String> = bridges
+                .iter()
+                .filter(|o| o.bridge != n.bridge)
+                .map(|o| format!("\"{}\"", o.bridge))
+                .collect();
+            if !others.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "\t\tiifname \"{}\" oifname {{ {} }} drop comment \"network {}: isolation\"",
+                    n.bridge,
+                    others.join(", "),
+                    n.name
+                );
+            }
+        }
+        s.push_str("\t}\n}\n");
+        s
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+/// Replaces berth's table with `state` in one nft transaction.
+pub fn apply(table: &str, state: &FirewallState) -> Result<(), NetError> {
+    run_nft(&state.render(table))
+}
+
+/// Deletes berth's table (missing is fine).
+pub fn delete_table(table: &str) -> Result<(), NetError> {
+    run_nft(&FirewallState::default().render(table))
+}
+
+/// Runs an nft script from stdin.
+pub fn run_nft(script: &str) -> Result<(), NetError> {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| NetError::sys("running nft (is the nftables package installed?)", e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| NetError::sys("writing to nft", e))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NetError::sys("waiting for nft", e))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        return Err(NetError::Firewall(
+            msg.lines()
+                .find(|l| l.contains("Error"))
+                .unwrap_or(msg.trim())
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_state_only_deletes() {
+        let s = FirewallState::default().render("berth");
+        assert_eq!(s, "add table ip berth\ndelete table ip berth\n");
+    }
+
+    #[test]
+    fn renders_networks_and_ports() {
+        let st = FirewallState {
+            networks: vec![
+                NetworkRules {
+                    name: "a".into(),
+                    bridge: "berth-a".into(),
+                    subnet: "10.1.0.0/24".parse().unwrap(),
+                    internal: false,
+                    icc: true,
+                },
+                NetworkRules {
+                    name: "b".into(),
+                    bridge: "berth-b".into(),
+                    subnet: "10.2.0.0/24".parse().unwrap(),
+                    internal: true,
+                    icc: false,
+                },
+            ],
+            ports: vec![PortRule {
+                container: "0123456789abcdef".into(),
+                proto: Proto::Udp,
+                host_ip: Some(Ipv4Addr::LOCALHOST),
+                host_port: 5353,
+                container_ip: Ipv4Addr::new(10, 1, 0, 2),
+                container_port: 53,
+            }],
+        };
+        let s = st.render("t");
+        assert!(s.contains(
+            "ip daddr 127.0.0.1 udp dport 5353 dnat to 10.1.0.2:53 comment \"container 0123456789ab\""
+        ));
+        assert!(s.contains("oifname != \"berth-a\" ip saddr 10.1.0.0/24 masquerade"));
+        assert!(!s.contains("oifname != \"berth-b\" ip saddr 10.2.0.0/24 masquerade"));
+        assert!(s.contains("iifname \"berth-b\" oifname \"berth-b\" drop"));
+        assert!(s.contains("iifname \"berth-a\" oifname { \"berth-b\" } drop"));
+        assert!(s.contains("iifname \"berth-a\" ip daddr 127.0.0.0/8 ct state new,invalid drop"));
+    }
+}

@@ -1,0 +1,52 @@
+//! berth's host networking: rtnetlink (links, addresses, routes), network
+//! namespaces pinned at paths, IPv4 address management and berth's own
+//! nftables table. No state of its own: the engine persists networks and
+//! endpoints and calls in here to make the host match.
+
+pub mod firewall;
+pub mod ipam;
+pub mod netlink;
+pub mod netns;
+
+pub use firewall::{FirewallState, NetworkRules, PortRule, Proto};
+pub use ipam::Ipv4Net;
+pub use netlink::{link_index, Mac, Netlink};
+pub use netns::Netns;
+
+/// What went wrong in a network operation.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// A syscall or netlink request failed.
+    #[error("{what}: {source}")]
+    Sys {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bad input (a subnet, an address).
+    #[error("{0}")]
+    Invalid(String),
+    /// Something is already taken (an address, a port).
+    #[error("{0}")]
+    Conflict(String),
+    /// nft refused a script.
+    #[error("nftables: {0}")]
+    Firewall(String),
+}
+
+impl NetError {
+    pub fn sys(what: impl Into<String>, source: std::io::Error) -> Self {
+        NetError::Sys {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// The errno of a failed syscall or netlink request.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            NetError::Sys { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
