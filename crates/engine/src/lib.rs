@@ -11,8 +11,8 @@ mod df;
 mod error;
 mod images;
 mod lock;
-pub mod volumes;
 pub mod networks;
+pub mod volumes;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
