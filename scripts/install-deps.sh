@@ -6,7 +6,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 pkgs="build-essential pkg-config libseccomp-dev busybox-static iproute2 nftables
       runc crun podman skopeo umoci conmon hyperfine time
-      qemu-system-x86 jq"
+      qemu-system-x86 jq
+      docker-registry apache2-utils openssl curl e2fsprogs util-linux
+      iperf3 dnsperf"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
