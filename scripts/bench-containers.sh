@@ -60,13 +60,13 @@ ratio() { # mean(b)/mean(a) of a two-command hyperfine export
 
 echo "== 1. run --rm true"
 hyperfine -N --warmup 3 --runs "$runs" --export-json "$json" \
-  -n berth "$berth run --rm bench/busybox true" \
+  -n berth "$berth run --rm --network none bench/busybox true" \
   -n podman "$podman run --rm --network none localhost/bench/busybox true"
 r1=$(ratio)
 
 echo "== 2. run -d sleep + rm -f"
 hyperfine --warmup 2 --runs "$runs" --export-json "$json" \
-  -n berth "$berth rm -f \$($berth run -d bench/busybox sleep 1000)" \
+  -n berth "$berth rm -f \$($berth run -d --network none bench/busybox sleep 1000)" \
   -n podman "$podman rm -f -t 0 \$($podman run -d --network none localhost/bench/busybox sleep 1000)"
 r2=$(ratio)
 
@@ -78,7 +78,7 @@ start_n() { # $1: command prefix; starts n containers one after another
   t1=$(date +%s%N)
   echo $(( (t1 - t0) / 1000000 ))
 }
-tb=$(start_n "$berth run -d bench/busybox sleep 1000")
+tb=$(start_n "$berth run -d --network none bench/busybox sleep 1000")
 tp=$(start_n "$podman run -d --network none localhost/bench/busybox sleep 1000")
 r3="berth $tb ms vs podman $tp ms: berth takes $(awk "BEGIN{printf \"%.3f\", $tb/$tp}")x podman's time"
 echo "$r3"
@@ -102,7 +102,7 @@ $podman rm -af -t 0 >/dev/null
 
 echo "== 5. peak RSS of the CLI (run --rm true)"
 peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
-bpk=$(for i in 1 2 3; do peak "$berth" run --rm bench/busybox true; done | sort -n | tail -1)
+bpk=$(for i in 1 2 3; do peak "$berth" run --rm --network none bench/busybox true; done | sort -n | tail -1)
 ppk=$(for i in 1 2 3; do peak $podman run --rm --network none localhost/bench/busybox true; done | sort -n | tail -1)
 r5="berth $bpk kB vs podman $ppk kB: $(awk "BEGIN{printf \"%.2f\", $bpk/$ppk}")x"
 echo "$r5"
