@@ -35,6 +35,8 @@ berth="$bin/berth"
 podman="podman --root $work/podman/root --runroot $runwork/podman --storage-driver overlay"
 cleanup() {
   "$berth" rm -f $("$berth" ps -aq) >/dev/null 2>&1 || true
+  # The default bridge and berth's nftables table of this private root.
+  "$berth" network reset >/dev/null 2>&1 || true
   $podman rm -af >/dev/null 2>&1 || true
   $podman rmi -af >/dev/null 2>&1 || true
   umount "$work/podman/root/overlay" 2>/dev/null || true

@@ -13,7 +13,9 @@ bin=${CARGO_TARGET_DIR:-$PWD/target}/x86_64-unknown-linux-gnu/dist
 work=$(mktemp -d /tmp/berth-quickstart.XXXXXX)
 export BERTH_ROOT=$work/root BERTH_RUNROOT=$work/run
 cleanup() {
-  "$bin/berth" rm -f web >/dev/null 2>&1 || true
+  "$bin/berth" rm -f web site >/dev/null 2>&1 || true
+  # This private root's default bridge and nftables table.
+  "$bin/berth" network reset >/dev/null 2>&1 || true
   "$bin/berth-runtime" --root "$work/runtime" delete --force quickstart >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -42,7 +44,20 @@ tar -C "$rootfs" -cf "$work/busybox.tar" .
 "$bin/berth" ps -a
 "$bin/berth" rm web
 
-# 3. The runc walk-through with berth-runtime alone.
+# 3. A published port and a named volume: busybox httpd on the default
+#    bridge, fetched from the host.
+"$bin/berth" run -d --name site -p 127.0.0.1:18080:80 -v quickstart-www:/www busybox \
+  sh -c 'echo "hello from a berth container" > /www/index.html; exec httpd -f -p 80 -h /www'
+for _ in $(seq 50); do
+  out=$(/bin/busybox wget -q -O- http://127.0.0.1:18080/ 2>/dev/null) && break
+  sleep 0.1
+done
+echo "wget 127.0.0.1:18080 -> ${out:-nothing}"
+"$bin/berth" port site
+"$bin/berth" rm -f site
+"$bin/berth" volume ls
+
+# 4. The runc walk-through with berth-runtime alone.
 cd "$work/bundle"
 "$bin/berth-runtime" spec
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo hello from $(hostname): pid $$ in its own namespaces; cat \/proc\/self\/cgroup | head -3"/' config.json
