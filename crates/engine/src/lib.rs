@@ -9,6 +9,7 @@ pub mod containers;
 mod db;
 mod df;
 mod error;
+mod filters;
 mod images;
 mod lock;
 pub mod networks;

@@ -1,9 +1,8 @@
 //! `ps`: which containers to show, with Docker's `--filter` keys.
 
-use std::collections::BTreeMap;
-
 use super::store::{ContainerRecord, Status};
 use crate::error::EngineError;
+use crate::filters::{label_matches, name_matches};
 
 /// `ps --filter` conditions: values of one key are alternatives (OR),
 /// different keys must all hold (AND), as in Docker.
@@ -114,32 +113,6 @@ fn port_key(v: &str) -> String {
         v.to_string()
     } else {
         format!("{v}/tcp")
-    }
-}
-
-/// Docker matches `name=` as an unanchored regular expression; berth
-/// supports the common forms: a plain substring, `^` and `$` anchors.
-fn name_matches(pattern: &str, name: &str) -> bool {
-    let (anchored_start, rest) = match pattern.strip_prefix('^') {
-        Some(r) => (true, r.strip_prefix('/').unwrap_or(r)),
-        None => (false, pattern),
-    };
-    let (anchored_end, core) = match rest.strip_suffix('$') {
-        Some(r) => (true, r),
-        None => (false, rest),
-    };
-    match (anchored_start, anchored_end) {
-        (true, true) => name == core,
-        (true, false) => name.starts_with(core),
-        (false, true) => name.ends_with(core),
-        (false, false) => name.contains(core),
-    }
-}
-
-fn label_matches(labels: &BTreeMap<String, String>, filter: &str) -> bool {
-    match filter.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-        None => labels.contains_key(filter),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `images` / `image ls`: summaries and Docker's filters.
 
+use crate::filters::label_matches;
 use std::collections::{BTreeMap, HashSet};
 
 use berth_image::{Digest, Reference};
@@ -174,13 +175,6 @@ impl ImageService<'_> {
         let mut all = self.records()?;
         let (i, _) = resolve(&all, name)?;
         Ok(all.swap_remove(i))
-    }
-}
-
-fn label_matches(labels: &BTreeMap<String, String>, filter: &str) -> bool {
-    match filter.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-        None => labels.contains_key(filter),
     }
 }
 

@@ -1,8 +1,7 @@
 //! `volume ls --filter` and `volume prune --filter`, with Docker's keys.
 
-use std::collections::BTreeMap;
-
 use super::{Volume, VolumeError};
+use crate::filters::{label_matches, name_matches};
 
 /// Values of one key are alternatives (OR), keys must all hold (AND);
 /// labels must all hold, as in Docker.
@@ -77,32 +76,6 @@ impl VolumeFilters {
         self.label
             .iter()
             .all(|(l, want)| label_matches(&v.record.labels, l) == *want)
-    }
-}
-
-/// Docker matches `name=` as an unanchored regular expression; the forms
-/// people use are a substring and `^`/`$` anchors.
-fn name_matches(pattern: &str, name: &str) -> bool {
-    let (start, rest) = match pattern.strip_prefix('^') {
-        Some(r) => (true, r),
-        None => (false, pattern),
-    };
-    let (end, core) = match rest.strip_suffix('$') {
-        Some(r) => (true, r),
-        None => (false, rest),
-    };
-    match (start, end) {
-        (true, true) => name == core,
-        (true, false) => name.starts_with(core),
-        (false, true) => name.ends_with(core),
-        (false, false) => name.contains(core),
-    }
-}
-
-fn label_matches(labels: &BTreeMap<String, String>, filter: &str) -> bool {
-    match filter.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-        None => labels.contains_key(filter),
     }
 }
 
