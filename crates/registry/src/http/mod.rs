@@ -90,6 +90,31 @@ fn route(path: &str) -> Result<Option<Route>, ApiError> {
     }))
 }
 
+/// How much of an unread request body is read and dropped before an early
+/// rejection is sent. A client still writing its body when the server
+/// answers and closes gets a reset instead of the answer (a 401 or 416 it
+/// could act on); Go's net/http drains 256 KiB for the same reason.
+const DRAIN_LIMIT: usize = 4 << 20;
+
+/// Reads and drops up to `DRAIN_LIMIT` bytes of a body nobody will use, so
+/// the response that rejects it reaches the client. Bounded in bytes and
+/// time: a client streaming gigabytes just loses the connection.
+pub(crate) async fn drain(mut body: Incoming) {
+    use http_body_util::BodyExt;
+    let read = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen > DRAIN_LIMIT {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), read).await;
+}
+
 /// Answers one request; also returns the authenticated user for the log.
 pub async fn handle(
     state: Arc<State>,
@@ -97,7 +122,10 @@ pub async fn handle(
 ) -> (Response<RespBody>, Option<String>) {
     let user = match authenticate(&state, &req).await {
         Ok(user) => user,
-        Err(resp) => return (resp, None),
+        Err(resp) => {
+            drain(req.into_body()).await;
+            return (resp, None);
+        }
     };
     let mut resp = match dispatch(state, req).await {
         Ok(r) => r,

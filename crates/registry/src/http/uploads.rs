@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::blobs::parse_digest;
 use super::body::RespBody;
-use super::{blocking, empty_response, query_param, State};
+use super::{blocking, drain, empty_response, query_param, State};
 use crate::error::{ApiError, ErrorCode, StorageError};
 use crate::names::{valid_repository, Digest};
 use crate::storage::{hash_file, write_chunks, UploadState};
@@ -149,26 +149,29 @@ pub async fn patch(
     let range = match content_range(&req) {
         Ok(r) => r,
         Err(()) => {
+            drain(req.into_body()).await;
             return Ok(range_invalid(
                 &name,
                 &uuid,
                 s.size,
                 "malformed Content-Range",
-            ))
+            ));
         }
     };
     if let Some((start, end)) = range {
-        if start != s.size {
-            let why = format!("chunk starts at {start}, the upload has {} bytes", s.size);
+        let why = if start != s.size {
+            Some(format!(
+                "chunk starts at {start}, the upload has {} bytes",
+                s.size
+            ))
+        } else if content_length(&req).is_some_and(|l| l != end - start + 1) {
+            Some("Content-Range and Content-Length differ".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            drain(req.into_body()).await;
             return Ok(range_invalid(&name, &uuid, s.size, &why));
-        }
-        if content_length(&req).is_some_and(|l| l != end - start + 1) {
-            return Ok(range_invalid(
-                &name,
-                &uuid,
-                s.size,
-                "Content-Range and Content-Length differ",
-            ));
         }
     }
     let (before_size, before_hash) = (s.size, s.hasher.clone());
