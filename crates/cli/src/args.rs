@@ -40,6 +40,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// List images
     Images(ImagesArgs),
@@ -138,12 +139,14 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum RegistryCommand {
     /// Serve the OCI distribution API (what docker, podman and skopeo push to and pull from)
     Serve(crate::registry_serve_cmd::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// Create and run a new container from an image
     Run(Box<RunArgs>),
@@ -203,6 +206,7 @@ pub enum ContainerCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// List images
     #[command(alias = "list")]
@@ -231,6 +235,7 @@ pub enum ImageCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum SystemCommand {
     /// Show berth disk usage
     Df(DfArgs),

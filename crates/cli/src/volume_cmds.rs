@@ -14,6 +14,7 @@ use crate::output::{error_chain, AlreadyReported, CliError, Formatter};
 use crate::units::human_size;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Create a volume
     Create(CreateArgs),
@@ -37,6 +38,7 @@ pub enum VolumeCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum SnapshotCommand {
     /// Take a snapshot of a volume
     Create(SnapshotArgs),
