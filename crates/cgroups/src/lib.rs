@@ -14,12 +14,14 @@ mod devices;
 mod error;
 mod fsutil;
 mod hybrid;
+mod migration_primer;
 mod mount;
 pub mod stats;
 mod v1;
 mod v2;
 
 pub use error::{CgroupError, ErrorKind};
+pub use migration_primer::MigrationPrimer;
 pub use stats::Stats;
 
 /// Which cgroup layout the host uses.

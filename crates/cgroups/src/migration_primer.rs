@@ -8,14 +8,20 @@
 //! share that grace period, and for a grace period after the last one left,
 //! writers do not wait at all.
 //!
-//! So `create` and `exec` start a helper early whose only job is one such
-//! migration: it writes `0` (itself) to the cgroup.procs of
-//! the cgroup it already is in, in a hierarchy without controllers where one
+//! So the runtime's `create` and `exec` start a helper early whose only job
+//! is one such migration: it writes `0` (itself) to the cgroup.procs of the
+//! cgroup it already is in, in a hierarchy without controllers where one
 //! exists, so nothing about it changes. It sleeps through the grace period
 //! on its own while the runtime parses the config, makes the cgroup and
 //! clones the init, and by the time the runtime moves the init, the
 //! migration no longer waits (measured: 5-12 ms → 20 µs). On pure cgroup v2
 //! hosts the init is born in its cgroup (clone3) and no helper is started.
+//!
+//! berth's `run` and `start` start one too, first thing: the runtime's own
+//! helper comes only a few milliseconds before its migration, less than a
+//! grace period, while from the CLI's start the CLI's work (record,
+//! snapshot, bundle), the monitor's start and the runtime's parsing all
+//! overlap with it.
 //!
 //! The helper waits holding the kernel's `cgroup_mutex`, so everything else
 //! that takes it (cgroup mkdir and rmdir) waits for the same grace period:
@@ -36,7 +42,7 @@ impl MigrationPrimer {
     /// hosts, and with `on_v2` on pure v2 hosts too (`exec` moves its
     /// process there as well; `create` clones straight into the cgroup).
     /// Never fails: no helper only means the migration waits as it would
-    /// anyway.
+    /// anyway. The caller must be single-threaded: the helper is forked.
     pub fn start(on_v2: bool) -> MigrationPrimer {
         let none = MigrationPrimer { helper: None };
         if !on_v2 && Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
@@ -46,10 +52,25 @@ impl MigrationPrimer {
         if targets.is_empty() {
             return none;
         }
-        match super::spawn::clone_raw(0) {
-            Ok(None) => prime(&targets),
-            Ok(Some(pid)) => MigrationPrimer { helper: Some(pid) },
-            Err(_) => none,
+        // SAFETY: a raw clone without CLONE_VM is fork without the atfork
+        // handlers; callers are single-threaded (documented above), and the
+        // child only calls open, write and _exit on memory made before.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                libc::SIGCHLD as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        };
+        match rc {
+            0 => prime(&targets),
+            pid if pid > 0 => MigrationPrimer {
+                helper: Some(Pid::from_raw(pid as i32)),
+            },
+            _ => none,
         }
     }
 }

@@ -85,6 +85,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         engine.set_durable(sync_layers);
         Ok::<_, anyhow::Error>(engine)
     };
+    // Single-threaded here, as the primer's fork needs.
+    let _primer = matches!(
+        cli.command,
+        Command::Run(_)
+            | Command::Start(_)
+            | Command::Container(args::ContainerCommand::Run(_) | args::ContainerCommand::Start(_))
+    )
+    .then(|| berth_cgroups::MigrationPrimer::start(false));
     match cli.command {
         Command::Registry(args::RegistryCommand::Serve(a)) => {
             registry_serve_cmd::serve(&cfg.root, a)

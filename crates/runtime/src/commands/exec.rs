@@ -11,10 +11,10 @@ use crate::error::RuntimeError;
 use crate::process::channel::{Channel, ChannelError, ChildMsg, ParentMsg};
 use crate::process::dmz::Dmz;
 use crate::process::fork_safety;
-use crate::process::migration_primer::MigrationPrimer;
 use crate::process::spawn::{fork_child, ChildMain, Reexec};
 use crate::process::{wait, ExecConfig};
 use crate::state::{ContainerDir, ContainerState, Status};
+use berth_cgroups::MigrationPrimer;
 
 fn ns_file(t: LinuxNamespaceType) -> &'static str {
     match t {

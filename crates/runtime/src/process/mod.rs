@@ -16,7 +16,6 @@ pub mod dmz;
 pub mod exec;
 pub mod fork_safety;
 pub mod init;
-pub mod migration_primer;
 pub mod parent;
 pub mod sealed_exe;
 pub mod security;

@@ -13,13 +13,13 @@ use oci_spec::runtime::{
 
 use super::channel::{Channel, ChildMsg, ParentMsg};
 use super::dmz::Dmz;
-use super::migration_primer::MigrationPrimer;
 use super::spawn::{self, ChildMain, NamespacePlan, Reexec};
 use super::{fork_safety, init, InitConfig};
 use crate::config;
 use crate::error::RuntimeError;
 use crate::hooks::{self, HookKind};
 use crate::state::{ContainerDir, ContainerState, HookState, Status};
+use berth_cgroups::MigrationPrimer;
 
 /// What `create` (and `run`) were asked to do.
 #[derive(Debug, Clone, Default)]
