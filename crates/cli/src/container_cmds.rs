@@ -243,10 +243,11 @@ pub fn rename(engine: &Engine, a: RenameArgs) -> anyhow::Result<()> {
 }
 
 pub fn cleanup(engine: &Engine, a: CleanupArgs) -> anyhow::Result<()> {
-    let code = std::env::var("BERTH_EXIT_CODE")
+    let code = std::env::var(berth_monitor::EXIT_CODE_ENV)
         .ok()
         .and_then(|v| v.parse().ok());
-    engine.containers().cleanup(&a.id, code)?;
+    let runtime_deleted = std::env::var(berth_monitor::RUNTIME_DELETE_ENV).is_ok_and(|v| v == "1");
+    engine.containers().cleanup(&a.id, code, runtime_deleted)?;
     Ok(())
 }
 

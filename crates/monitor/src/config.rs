@@ -42,8 +42,9 @@ pub struct MonitorConfig {
     #[serde(default)]
     pub health: Option<HealthConfig>,
     /// Run once after the container stopped for good (not between restarts),
-    /// with `BERTH_EXIT_CODE` in its environment; the monitor waits for it
-    /// before it reports the exit to attached clients.
+    /// with [`EXIT_CODE_ENV`] and [`RUNTIME_DELETE_ENV`] in its environment;
+    /// the monitor waits for it before it reports the exit to attached
+    /// clients.
     #[serde(default)]
     pub exit_command: Vec<String>,
 }
@@ -279,3 +280,11 @@ mod tests {
         assert!(c.validate().is_ok());
     }
 }
+
+/// The exit command's environment variable with the container's exit code.
+pub const EXIT_CODE_ENV: &str = "BERTH_EXIT_CODE";
+
+/// The exit command's environment variable that says whether the monitor
+/// deletes the runtime's state of the container itself, side by side with
+/// the exit command (`1`), or left it to the exit command (`0`).
+pub const RUNTIME_DELETE_ENV: &str = "BERTH_RUNTIME_DELETE_BY_MONITOR";

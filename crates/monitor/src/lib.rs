@@ -59,13 +59,14 @@
 //!
 //! On the container's exit (waitpid; other children are reaped too) the
 //! monitor drains its output, reads the OOM-kill counter of its memory
-//! cgroup (v1, hybrid or v2), runs `<runtime> delete --force ID` and
-//! records exit code (128+n for signal n), `oom_killed` and the times. If
-//! the restart policy asks for it and `stopping` is absent, it waits
+//! cgroup (v1, hybrid or v2) and records exit code (128+n for signal n),
+//! `oom_killed` and the times. If the restart policy asks for it and
+//! `stopping` is absent, it runs `<runtime> delete --force ID`, waits
 //! (100 ms doubling to 1 min, reset after a run of 10 s) and runs the
-//! container again. Once it stopped for good: `exit.json`, the exit command
-//! (`BERTH_EXIT_CODE=<code>`, waited for), the exit frame to every attach
-//! client, the socket removed, the monitor exits.
+//! container again. Once it stopped for good: `exit.json`, then the runtime's
+//! `delete` and the exit command (`BERTH_EXIT_CODE=<code>`) side by side,
+//! both waited for, the exit frame to every attach client, the socket
+//! removed, the monitor exits.
 //!
 //! # Attach
 //!
@@ -115,5 +116,6 @@ pub mod timefmt;
 
 pub use config::{
     HealthConfig, LogConfig, LogDriver, MonitorConfig, RestartPolicy, RestartPolicyName,
+    EXIT_CODE_ENV, RUNTIME_DELETE_ENV,
 };
 pub use error::{ClientError, LogError, MonitorError};

@@ -455,7 +455,7 @@ impl ContainerService<'_> {
         let current = store::get(self.engine.db().conn(), &rec.id);
         if let Ok(Some(now)) = current {
             if now.status.is_active() {
-                if let Err(e) = self.cleanup(&rec.id, None) {
+                if let Err(e) = self.cleanup(&rec.id, None, false) {
                     tracing::warn!("container {}: cleanup after its monitor: {e}", rec.id);
                 }
             }

@@ -60,14 +60,14 @@ impl ContainerService<'_> {
             }
         }
         let rec = store::get(self.engine.db().conn(), &rec.id)?.unwrap_or(rec);
-        self.remove_record_with(&rec, volumes)?;
+        self.remove_record_with(&rec, volumes, RuntimeState::Check)?;
         Ok(rec)
     }
 
     /// Removes everything of a stopped container: runtime state, mounts,
     /// snapshot, files, the row. Missing pieces are fine.
     pub(crate) fn remove_record(&self, rec: &ContainerRecord) -> Result<(), EngineError> {
-        self.remove_record_with(rec, false)
+        self.remove_record_with(rec, false, RuntimeState::Check)
     }
 
     /// [`Self::remove_record`], and with `volumes` the anonymous volumes.
@@ -75,13 +75,16 @@ impl ContainerService<'_> {
         &self,
         rec: &ContainerRecord,
         volumes: bool,
+        runtime: RuntimeState,
     ) -> Result<(), EngineError> {
         let paths = self.paths(&rec.id);
         if store::get(self.engine.db().conn(), &rec.id)?.is_none() {
             return Ok(());
         }
         self.save_state(&rec.id, Status::Removing, &rec.run)?;
-        self.delete_runtime_state(rec);
+        if runtime == RuntimeState::Check {
+            self.delete_runtime_state(rec);
+        }
         self.engine.networks().detach_container(&rec.id);
         self.remove_files(rec, &paths)?;
         let mounts = self.engine.volumes().mounts_of(&rec.id)?;
@@ -92,6 +95,8 @@ impl ContainerService<'_> {
     }
 
     /// `<runtime> delete --force` when the runtime still has state for it.
+    /// Not while the monitor runs its own `delete` (RuntimeState::DeletedElsewhere):
+    /// the state is still there then, and a second `delete` would race it.
     fn delete_runtime_state(&self, rec: &ContainerRecord) {
         let Ok((_, root)) = super::launch::runtime_for(self, rec) else {
             return;
@@ -132,7 +137,14 @@ impl ContainerService<'_> {
     /// The monitor's exit command (`berth container cleanup ID`): records
     /// how the container ended, unmounts its rootfs, honours `--rm`.
     /// `exit_code` is what the monitor passed; `exit.json` says more.
-    pub fn cleanup(&self, id: &str, exit_code: Option<i32>) -> Result<(), EngineError> {
+    /// `runtime_deleted_by_monitor`: the monitor runs the runtime's `delete`
+    /// itself, at the same time as this.
+    pub fn cleanup(
+        &self,
+        id: &str,
+        exit_code: Option<i32>,
+        runtime_deleted_by_monitor: bool,
+    ) -> Result<(), EngineError> {
         let Some(rec) = store::get(self.engine.db().conn(), id)? else {
             return Ok(());
         };
@@ -169,7 +181,9 @@ impl ContainerService<'_> {
         run.monitor_pid = 0;
         let was_active = rec.status.is_active();
         self.save_state(&rec.id, Status::Exited, &run)?;
-        self.delete_runtime_state(&rec);
+        if !runtime_deleted_by_monitor {
+            self.delete_runtime_state(&rec);
+        }
         self.engine.networks().detach_container(&rec.id);
         self.engine.volumes().release_stopped(&rec);
         let auto_remove =
@@ -190,7 +204,12 @@ impl ContainerService<'_> {
         }
         if auto_remove {
             // `--rm` takes the container's anonymous volumes along, as Docker does.
-            self.remove_record_with(&rec, true)?;
+            let runtime = if runtime_deleted_by_monitor {
+                RuntimeState::DeletedElsewhere
+            } else {
+                RuntimeState::Check
+            };
+            self.remove_record_with(&rec, true, runtime)?;
         }
         Ok(())
     }
@@ -270,7 +289,7 @@ impl ContainerService<'_> {
         if pid > 0 && process_in_container(pid, &rec.id) {
             return Ok(rec);
         }
-        self.cleanup(&rec.id, None)?;
+        self.cleanup(&rec.id, None, false)?;
         match store::get(self.engine.db().conn(), &rec.id)? {
             Some(r) => Ok(r),
             None => Err(EngineError::NoSuchContainer(rec.id)),
@@ -321,4 +340,13 @@ fn remove_dir(dir: &Path) -> Result<(), EngineError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(EngineError::io(format!("removing {}", dir.display()), e)),
     }
+}
+
+/// Whether removing a record looks for the runtime's state of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RuntimeState {
+    /// Delete it if it is there.
+    Check,
+    /// The container's monitor deletes it, at the same time.
+    DeletedElsewhere,
 }

@@ -18,10 +18,12 @@ use nix::sys::stat::Mode;
 /// Detaches every mount stacked on `rootfs`. Lazy, so that a host process
 /// with its cwd in there does not keep the container from being cleaned
 /// up; the superblock goes when its last user does.
-pub(crate) fn detach(rootfs: &Path) {
+/// Returns whether anything was mounted there.
+pub(crate) fn detach(rootfs: &Path) -> bool {
+    let mut detached = false;
     loop {
         match umount2(rootfs, MntFlags::MNT_DETACH) {
-            Ok(()) => continue,
+            Ok(()) => detached = true,
             Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => break,
             Err(e) => {
                 tracing::warn!("unmounting {}: {e}", rootfs.display());
@@ -29,6 +31,7 @@ pub(crate) fn detach(rootfs: &Path) {
             }
         }
     }
+    detached
 }
 
 /// [`detach`] for a rootfs whose writable layer is deleted next: the
@@ -45,8 +48,9 @@ pub(crate) fn detach_discarding(rootfs: &Path) {
         Mode::empty(),
     )
     .ok();
-    detach(rootfs);
-    if let Some(fd) = holder {
+    // With nothing unmounted the holder is a plain directory's: no sync
+    // to hand off, and no fork.
+    if let (true, Some(fd)) = (detach(rootfs), holder) {
         release_in_background(fd);
     }
 }

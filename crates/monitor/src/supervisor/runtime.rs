@@ -72,29 +72,57 @@ impl Runtime {
 
     /// `delete --force ID`; the runtime's messages go to the monitor's log.
     pub fn delete(&self) -> Result<(), MonitorError> {
-        let status = self
+        self.spawn_delete()?.wait()
+    }
+
+    /// Starts `delete --force ID` without waiting for it, so that it can
+    /// overlap with other work (the exit command).
+    pub fn spawn_delete(&self) -> Result<PendingDelete<'_>, MonitorError> {
+        let child = self
             .command()
             .arg("delete")
             .arg("--force")
             .arg(&self.id)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .status()
+            .spawn()
             .map_err(|source| MonitorError::Spawn {
                 program: self.bin.clone(),
                 source,
             })?;
+        Ok(PendingDelete {
+            runtime: self,
+            child,
+        })
+    }
+}
+
+/// A `delete` started by [`Runtime::spawn_delete`].
+pub struct PendingDelete<'a> {
+    runtime: &'a Runtime,
+    child: std::process::Child,
+}
+
+impl PendingDelete<'_> {
+    pub fn wait(mut self) -> Result<(), MonitorError> {
+        let status = self.child.wait().map_err(|source| MonitorError::Spawn {
+            program: self.runtime.bin.clone(),
+            source,
+        })?;
+        let me = self.runtime;
         if status.success() {
             Ok(())
         } else {
             Err(MonitorError::Start {
-                id: self.id.clone(),
-                message: format!("{} delete --force failed: {status}", self.bin.display()),
+                id: me.id.clone(),
+                message: format!("{} delete --force failed: {status}", me.bin.display()),
                 exit_code: 125,
             })
         }
     }
+}
 
+impl Runtime {
     /// Starts `exec --pid-file P ID argv…` with stdout and stderr on `output`
     /// (a health probe); returns the runtime's pid.
     pub fn spawn_exec(

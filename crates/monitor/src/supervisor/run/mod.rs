@@ -26,7 +26,7 @@ use super::log;
 use super::oom::OomCounter;
 use super::runtime::{classify_failure, Runtime};
 use super::stdio::{ContainerIo, Prepared};
-use crate::config::{MonitorConfig, WAIT_FOR_ATTACH_LIMIT};
+use crate::config::{MonitorConfig, EXIT_CODE_ENV, RUNTIME_DELETE_ENV, WAIT_FOR_ATTACH_LIMIT};
 use crate::error::MonitorError;
 use crate::files::{self, ExitState, MonitorState, Status};
 use crate::logs::LogWriter;
@@ -60,6 +60,9 @@ pub struct Supervisor {
     state: MonitorState,
     /// Set when the container stopped for good: its exit code.
     done: Option<i32>,
+    /// The runtime's state of the last run is still to be deleted (done in
+    /// `finish`, alongside the exit command).
+    delete_pending: bool,
     buf: Vec<u8>,
     code_pages: super::trim::CodePages,
 }
@@ -147,6 +150,7 @@ impl Supervisor {
             backoff: FIRST_BACKOFF,
             state,
             done: None,
+            delete_pending: false,
             buf: Vec::new(),
             code_pages: super::trim::CodePages::locate(),
         })
@@ -310,9 +314,6 @@ impl Supervisor {
             h.stop();
         }
         let oom_killed = run.oom.as_ref().is_some_and(OomCounter::oom_killed);
-        if let Err(e) = self.runtime.delete() {
-            log(&format!("delete after exit: {e}"));
-        }
         let _ = std::fs::remove_file(files::path(self.state_dir(), files::CONTAINER_PID));
         self.state.pid = 0;
         self.state.exit_code = Some(code);
@@ -328,7 +329,11 @@ impl Supervisor {
             self.state.status = Status::Exited;
             self.save_state();
             self.done = Some(code);
+            self.delete_pending = true;
             return;
+        }
+        if let Err(e) = self.runtime.delete() {
+            log(&format!("delete after exit: {e}"));
         }
         if run.started.elapsed() >= BACKOFF_RESET_AFTER {
             self.backoff = FIRST_BACKOFF;
@@ -378,10 +383,28 @@ impl Supervisor {
     /// the exit frames.
     fn finish(&mut self, code: i32) {
         self.write_exit();
+        // The runtime's delete (cgroups, state) and the exit command (the
+        // rootfs, the record, `--rm`) touch disjoint things: they run side
+        // by side, which an attached `run --rm` waits for.
+        let pending = if std::mem::take(&mut self.delete_pending) {
+            match self.runtime.spawn_delete() {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    log(&format!("delete after exit: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
         if let Some((program, args)) = self.config.exit_command.split_first() {
             let status = Command::new(program)
                 .args(args)
-                .env("BERTH_EXIT_CODE", code.to_string())
+                .env(EXIT_CODE_ENV, code.to_string())
+                .env(
+                    RUNTIME_DELETE_ENV,
+                    if pending.is_some() { "1" } else { "0" },
+                )
                 .stdin(Stdio::null())
                 .status();
             match status {
@@ -389,6 +412,9 @@ impl Supervisor {
                 Ok(s) => log(&format!("exit command {program}: {s}")),
                 Err(e) => log(&format!("exit command {program}: {e}")),
             }
+        }
+        if let Some(Err(e)) = pending.map(|p| p.wait()) {
+            log(&format!("delete after exit: {e}"));
         }
         self.attach.finish(code);
     }
