@@ -222,6 +222,14 @@ impl HealthConfig {
     }
 }
 
+/// The exit command's environment variable with the container's exit code.
+pub const EXIT_CODE_ENV: &str = "BERTH_EXIT_CODE";
+
+/// The exit command's environment variable that says whether the monitor
+/// deletes the runtime's state of the container itself, side by side with
+/// the exit command (`1`), or left it to the exit command (`0`).
+pub const RUNTIME_DELETE_ENV: &str = "BERTH_RUNTIME_DELETE_BY_MONITOR";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,11 +288,3 @@ mod tests {
         assert!(c.validate().is_ok());
     }
 }
-
-/// The exit command's environment variable with the container's exit code.
-pub const EXIT_CODE_ENV: &str = "BERTH_EXIT_CODE";
-
-/// The exit command's environment variable that says whether the monitor
-/// deletes the runtime's state of the container itself, side by side with
-/// the exit command (`1`), or left it to the exit command (`0`).
-pub const RUNTIME_DELETE_ENV: &str = "BERTH_RUNTIME_DELETE_BY_MONITOR";
