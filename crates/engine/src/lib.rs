@@ -7,12 +7,14 @@
 
 pub mod containers;
 mod db;
+mod detached;
 mod df;
 mod error;
 mod filters;
 mod images;
 mod lock;
 pub mod networks;
+mod trash;
 pub mod volumes;
 
 use std::path::PathBuf;

@@ -284,6 +284,27 @@ impl OverlaySnapshotter {
         }
         fsutil::remove_all(&dir)
     }
+
+    /// [`Self::remove`] that only renames the snapshot to `into` (a path
+    /// on the same filesystem, in a directory nothing lists), for the
+    /// caller to delete later, off its critical path. Where the rename is
+    /// not possible (another filesystem), removes it here.
+    pub fn discard(&self, key: &str, into: &Path) -> Result<(), ImageError> {
+        let dir = self.snap_dir(key)?;
+        if !dir.is_dir() {
+            return Err(ImageError::SnapshotNotFound {
+                key: key.to_string(),
+                store: self.dir.clone(),
+            });
+        }
+        if let Some(target) = mounted_at(&dir.join("upper")) {
+            return Err(ImageError::SnapshotMounted { target });
+        }
+        match fs::rename(&dir, into) {
+            Ok(()) => Ok(()),
+            Err(_) => fsutil::remove_all(&dir),
+        }
+    }
 }
 
 /// The mount point of an overlay whose upperdir is `upper`, if one is mounted.

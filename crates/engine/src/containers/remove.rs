@@ -5,8 +5,6 @@
 //! that finds the monitor gone, `rm -f` and an `--rm` container's own
 //! cleanup may race, and a `berth` killed half-way is finished by the next.
 
-use std::path::Path;
-
 use berth_monitor::files as monfiles;
 use serde_json::Value;
 
@@ -15,6 +13,7 @@ use super::paths::ContainerPaths;
 use super::store::{self, ContainerRecord, Status};
 use super::ContainerService;
 use crate::error::EngineError;
+use crate::trash::Trash;
 
 impl ContainerService<'_> {
     /// `rm [-f]`: removes a container; a running one only with `force`
@@ -114,15 +113,26 @@ impl ContainerService<'_> {
         paths: &ContainerPaths,
     ) -> Result<(), EngineError> {
         self.unmount_rootfs_discarding(paths);
-        match self.engine.snapshots().remove(&rec.id) {
+        // Renamed into the trash here, deleted by a background process
+        // (crate::trash): gone for every reader either way.
+        let cfg = self.engine.config();
+        let (trash, run_trash) = (Trash::under(&cfg.root), Trash::under(&cfg.runroot));
+        let removed = match trash.slot(&rec.id) {
+            Some(slot) => self.engine.snapshots().discard(&rec.id, &slot),
+            None => self.engine.snapshots().remove(&rec.id),
+        };
+        match removed {
             Ok(()) => {}
             Err(e) if e.kind() == berth_image::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
-        for dir in [&paths.dir, &paths.run_dir] {
-            remove_dir(dir)?;
+        for (dir, trash) in [(&paths.dir, &trash), (&paths.run_dir, &run_trash)] {
+            trash
+                .discard(dir)
+                .map_err(|e| EngineError::io(format!("removing {}", dir.display()), e))?;
         }
         let _ = std::fs::remove_file(paths.lock_file());
+        Trash::empty_in_background(&[trash, run_trash]);
         Ok(())
     }
 
@@ -332,14 +342,6 @@ fn process_in_container(pid: i32, id: &str) -> bool {
         .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
         .unwrap_or(false);
     alive && std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|cg| cg.contains(id))
-}
-
-fn remove_dir(dir: &Path) -> Result<(), EngineError> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(EngineError::io(format!("removing {}", dir.display()), e)),
-    }
 }
 
 /// Whether removing a record looks for the runtime's state of it.

@@ -55,42 +55,18 @@ pub(crate) fn detach_discarding(rootfs: &Path) {
     }
 }
 
-/// Closes `fd` in a detached grandchild (so that no zombie is left to a
-/// long-lived caller), or here when forking is not safe or fails.
+/// Closes `fd` in a detached background process (crate::detached), or
+/// here when the caller cannot fork one.
 fn release_in_background(fd: OwnedFd) {
-    if !single_threaded() {
-        // fork() in a threaded process would be safe for the child's
-        // close/_exit, but another thread may hold this mount's files
-        // open for its own reasons; keep it simple and synchronous.
-        drop(fd);
-        return;
-    }
-    // SAFETY: the process is single-threaded (checked above), and the
-    // child only calls async-signal-safe functions (fork, setsid, close,
-    // _exit) before exiting.
-    match unsafe { libc::fork() } {
-        0 => {
-            // SAFETY: as above; the grandchild drops the last reference
-            // (the sync runs in its close) and exits.
-            unsafe {
-                if libc::fork() == 0 {
-                    libc::setsid();
-                    libc::close(fd.as_raw_fd());
-                }
-                libc::_exit(0);
-            }
-        }
-        -1 => drop(fd),
-        child => {
-            drop(fd);
-            // The child exits right after its fork: reaping it is quick.
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
-        }
-    }
-}
-
-fn single_threaded() -> bool {
-    std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1)
+    let raw = fd.as_raw_fd();
+    // The job closes its copy of `fd`; the caller's is dropped below.
+    // SAFETY: `raw` is this process's (the job runs in a forked copy
+    // whose descriptor table holds it), closed once there.
+    let job = move || unsafe {
+        libc::close(raw);
+    };
+    crate::detached::run_detached(Some(raw), job);
+    drop(fd);
 }
 
 #[cfg(test)]

@@ -1,0 +1,144 @@
+//! Work handed to a detached background process: deleting a removed
+//! container's files, releasing the last reference to an overlay mount.
+//!
+//! The CLI is one short process per command, and a user waits for it (and
+//! for `$(berth rm …)`, for every process holding its stdout). Work whose
+//! result nobody waits for (disk space given back, a superblock's sync)
+//! goes to a grandchild: its own session, stdio on /dev/null and no other
+//! inherited descriptor, reparented to init at once so that no caller has
+//! a zombie to reap.
+
+use std::os::fd::RawFd;
+
+/// Runs `job` in a detached grandchild, which keeps only `keep` of the
+/// caller's descriptors. Returns `false` without running it when that is
+/// not possible: a multi-threaded caller (a fork would copy locks other
+/// threads hold) or a failed fork; the caller then does the work itself.
+pub(crate) fn run_detached(keep: Option<RawFd>, job: impl FnOnce()) -> bool {
+    if !single_threaded() {
+        return false;
+    }
+    // SAFETY: the process is single-threaded (checked above), so the
+    // child's copy of the address space is consistent: no lock is held by
+    // a thread that does not exist there. The intermediate child only
+    // forks and exits.
+    match unsafe { libc::fork() } {
+        0 => {
+            // SAFETY: as above.
+            if unsafe { libc::fork() } == 0 {
+                detach_from_caller(keep);
+                job();
+            }
+            // SAFETY: _exit skips the atexit handlers and destructors that
+            // belong to the parent's state.
+            unsafe { libc::_exit(0) }
+        }
+        -1 => false,
+        child => {
+            // The child exits right after its fork: reaping it is quick.
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
+            true
+        }
+    }
+}
+
+/// In the grandchild: a session of its own, the lowest CPU priority (it
+/// should not compete with the commands that follow on a small machine),
+/// stdio on /dev/null, every other descriptor but `keep` closed.
+fn detach_from_caller(keep: Option<RawFd>) {
+    // SAFETY: plain syscalls on descriptors this process owns; the path
+    // is a NUL-terminated literal.
+    unsafe {
+        libc::setsid();
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+        let close_range = |first: libc::c_uint, last: libc::c_uint| {
+            if first <= last {
+                libc::syscall(libc::SYS_close_range, first, last, 0);
+            }
+        };
+        match keep {
+            Some(k) if k >= 3 => {
+                close_range(3, k as libc::c_uint - 1);
+                close_range(k as libc::c_uint + 1, libc::c_uint::MAX);
+            }
+            _ => close_range(3, libc::c_uint::MAX),
+        }
+    }
+}
+
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+
+    /// The job runs in another session, and does not hold the caller's
+    /// pipe: reading it ends as soon as the caller's end is closed.
+    #[test]
+    fn job_runs_detached_without_the_callers_descriptors() {
+        let dir = tempfile::tempdir().unwrap();
+        let flag = dir.path().join("ran");
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let session = nix::unistd::getsid(None).unwrap();
+        // The test harness runs tests on threads: the caller is a forked
+        // (so single-threaded) child of this process.
+        // SAFETY: the child only runs run_detached and _exits; glibc keeps
+        // malloc usable after fork.
+        match unsafe { libc::fork() } {
+            0 => {
+                let flag = flag.clone();
+                let ran = run_detached(None, move || {
+                    std::thread::sleep(Duration::from_millis(300));
+                    let other = nix::unistd::getsid(None).unwrap() != session;
+                    std::fs::write(&flag, if other { "other" } else { "same" }).unwrap();
+                });
+                // SAFETY: _exit in a forked child.
+                unsafe { libc::_exit(if ran { 0 } else { 1 }) }
+            }
+            child => {
+                let status =
+                    nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None).unwrap();
+                assert_eq!(
+                    status,
+                    nix::sys::wait::WaitStatus::Exited(nix::unistd::Pid::from_raw(child), 0)
+                );
+            }
+        }
+        drop(w);
+        let start = Instant::now();
+        let mut buf = Vec::new();
+        std::fs::File::from(r).read_to_end(&mut buf).unwrap();
+        assert!(
+            start.elapsed() < Duration::from_millis(250),
+            "the job held the caller's pipe"
+        );
+        for _ in 0..100 {
+            if flag.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(std::fs::read_to_string(&flag).unwrap(), "other");
+    }
+
+    #[test]
+    fn threaded_callers_are_told_to_do_it_themselves() {
+        let _t = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(500)));
+        let mut ran = false;
+        assert!(!run_detached(None, || ran = true));
+        assert!(!ran);
+    }
+}

@@ -1,0 +1,136 @@
+//! Removed containers' files, deleted in the background.
+//!
+//! `rm` and `run --rm` answer once a container is gone from every listing
+//! and its name is free; deleting its writable layer and directories
+//! (tens of directory removals on the host's filesystem, a few
+//! milliseconds) need not hold them up. Each is renamed into the trash of
+//! its filesystem (`<root>/trash`, `<runroot>/trash`): one rename, as
+//! final as the deletion for everything that reads the stores. A detached
+//! process (see [`crate::detached`]) then empties the trash, including
+//! what an earlier emptier left when it was killed, so a crash costs disk
+//! space until the next removal, never consistency.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Marks an entry an emptier has claimed: `<name>.deleting-<pid>`.
+const CLAIM: &str = ".deleting-";
+
+/// One filesystem's trash directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Trash {
+    dir: PathBuf,
+}
+
+impl Trash {
+    /// The trash for things under `state_dir` (created when first used).
+    pub(crate) fn under(state_dir: &Path) -> Trash {
+        Trash {
+            dir: state_dir.join("trash"),
+        }
+    }
+
+    /// A fresh path in the trash for something called `name`, to rename
+    /// into; `None` when the trash cannot be made.
+    pub(crate) fn slot(&self, name: &str) -> Option<PathBuf> {
+        std::fs::create_dir_all(&self.dir).ok()?;
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Some(self.dir.join(format!("{name}.{nanos}")))
+    }
+
+    /// Moves `path` into the trash, or deletes it here when it cannot be
+    /// moved (another filesystem). A missing `path` is fine.
+    pub(crate) fn discard(&self, path: &Path) -> std::io::Result<()> {
+        let name = path
+            .file_name()
+            .map_or_else(|| "entry".into(), |n| n.to_string_lossy().into_owned());
+        if let Some(slot) = self.slot(&name) {
+            match std::fs::rename(path, &slot) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(_) => {}
+            }
+        }
+        match std::fs::remove_dir_all(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Deletes everything in the trash that no live emptier has claimed.
+    pub(crate) fn empty(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let me = std::process::id();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let target = match name.rsplit_once(CLAIM) {
+                Some((_, pid)) if claimant_alive(pid) => continue,
+                // Its emptier died: take it over.
+                Some(_) => entry.path(),
+                None => {
+                    // Claim it first: two emptiers deleting one tree would
+                    // each stop at the first entry the other removed.
+                    let claimed = self.dir.join(format!("{name}{CLAIM}{me}"));
+                    if std::fs::rename(entry.path(), &claimed).is_err() {
+                        continue;
+                    }
+                    claimed
+                }
+            };
+            let _ = std::fs::remove_dir_all(&target).or_else(|_| std::fs::remove_file(&target));
+        }
+    }
+
+    /// Empties these trashes in a detached background process, or here
+    /// when the caller cannot fork one.
+    pub(crate) fn empty_in_background(trashes: &[Trash]) {
+        let work = trashes.to_vec();
+        let job = move || work.iter().for_each(Trash::empty);
+        if !crate::detached::run_detached(None, job.clone()) {
+            job();
+        }
+    }
+}
+
+fn claimant_alive(pid: &str) -> bool {
+    let Ok(pid) = pid.parse::<i32>() else {
+        return false;
+    };
+    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discard_then_empty_removes_everything_and_takes_over_dead_claims() {
+        let root = tempfile::tempdir().unwrap();
+        let trash = Trash::under(root.path());
+        let victim = root.path().join("snap");
+        std::fs::create_dir_all(victim.join("upper/etc")).unwrap();
+        std::fs::write(victim.join("upper/etc/hosts"), b"x").unwrap();
+        trash.discard(&victim).unwrap();
+        assert!(!victim.exists());
+        // Missing paths are fine.
+        trash.discard(&victim).unwrap();
+        // A claim by a dead emptier (pid 0 never is one) and one by a live one.
+        let dead = root.path().join("trash").join(format!("old.1{CLAIM}0"));
+        std::fs::create_dir_all(dead.join("d")).unwrap();
+        let live = root
+            .path()
+            .join("trash")
+            .join(format!("busy.1{CLAIM}{}", std::process::id()));
+        std::fs::create_dir_all(&live).unwrap();
+        trash.empty();
+        let left: Vec<_> = std::fs::read_dir(root.path().join("trash"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(left, vec![live]);
+    }
+}
