@@ -63,10 +63,17 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn init_logging(level: &str) {
     // Logs go to stderr so that they never mix with machine-read stdout.
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // A level, not EnvFilter's directives: `--log-level` takes Docker's
+    // level names only, and EnvFilter would bring a regex engine into
+    // every command's binary (~250 KB of code).
+    let filter = match level.to_ascii_lowercase().as_str() {
+        "fatal" => tracing_subscriber::filter::LevelFilter::ERROR,
+        l => l
+            .parse()
+            .unwrap_or(tracing_subscriber::filter::LevelFilter::WARN),
+    };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(filter)
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -1,12 +1,12 @@
-//! `berth registry serve`: the built-in registry (crates/registry) in the
-//! foreground, logging a line per request to stderr, until SIGINT/SIGTERM.
+//! `berth registry serve`: the built-in registry (crates/registry, its
+//! `berth-registry` program) in the foreground, logging a line per request
+//! to stderr, until SIGINT/SIGTERM.
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory};
 
-use crate::output::{error_chain, CliError};
+use crate::output::CliError;
 
 /// Docker's exit status for errors of the tool itself.
 const EXIT_BERTH: u8 = 125;
@@ -56,38 +56,26 @@ fn fail(message: String) -> anyhow::Error {
     .into()
 }
 
-fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
-    addr.to_socket_addrs()
-        .map_err(|e| fail(format!("invalid --addr {addr}: {e}")))?
-        .next()
-        .ok_or_else(|| fail(format!("invalid --addr {addr}: it resolves to no address")))
-}
-
+/// Replaces this process with `berth-registry` (crates/registry), which
+/// holds the server: the CLI itself carries no async runtime or HTTP
+/// server.
 pub fn serve(berth_root: &Path, args: ServeArgs) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
     let root = if root_given() {
         berth_root.to_path_buf()
     } else {
         berth_root.join("registry")
     };
-    let addr = resolve(&args.addr)?;
-    let tls = match (args.tls_cert, args.tls_key) {
-        (Some(cert), Some(key)) => Some(berth_registry::TlsFiles { cert, key }),
-        _ => None,
-    };
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let config = berth_registry::RegistryConfig {
-        root: root.clone(),
-        htpasswd: args.htpasswd,
-        tls,
-        log_requests: true,
-    };
-    berth_registry::serve_until_signal(addr, config, |bound| {
-        eprintln!(
-            "berth registry listening on {scheme}://{bound} (storage {})",
-            root.display()
-        );
-    })
-    .map_err(|e| fail(error_chain(&e)))?;
-    eprintln!("berth registry stopped");
-    Ok(())
+    let program = berth_engine::containers::find_binary("BERTH_REGISTRY", "berth-registry")
+        .map_err(|e| fail(e.to_string()))?;
+    let mut cmd = std::process::Command::new(&program);
+    cmd.arg("--addr").arg(&args.addr).arg("--root").arg(&root);
+    if let Some(h) = &args.htpasswd {
+        cmd.arg("--htpasswd").arg(h);
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+    }
+    let e = cmd.exec();
+    Err(fail(format!("cannot run {}: {e}", program.display())))
 }

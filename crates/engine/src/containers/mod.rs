@@ -35,7 +35,7 @@ use std::sync::OnceLock;
 use crate::error::EngineError;
 use crate::Engine;
 
-pub use binaries::Binaries;
+pub use binaries::{find as find_binary, Binaries};
 
 pub use events::EventRecord;
 
