@@ -247,6 +247,10 @@ pub enum SystemCommand {
     Prune(SystemPruneArgs),
     /// Start the containers whose restart policy asks for it (run once at boot)
     Boot,
+    /// Fold the state database's write-ahead log into it (run in the
+    /// background by berth itself)
+    #[command(name = "compact-db", hide = true)]
+    CompactDb,
 }
 
 #[derive(Debug, Args)]

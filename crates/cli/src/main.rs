@@ -134,6 +134,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::System(SystemCommand::Events(a)) => info_cmds::events(&open()?, a),
         Command::System(SystemCommand::Prune(a)) => container_cmds::system_prune(&open()?, a),
         Command::System(SystemCommand::Boot) => container_cmds::boot(&open()?),
+        Command::System(SystemCommand::CompactDb) => {
+            berth_engine::compact_database(&cfg.root).map_err(Into::into)
+        }
         Command::Stats(a) => info_cmds::stats(&open()?, a),
         Command::Info(a) => info_cmds::info(&open()?, a),
         Command::Version(a) => info_cmds::version(a),

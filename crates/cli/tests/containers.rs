@@ -581,3 +581,29 @@ fn system_boot_restarts_always_and_unless_stopped_after_a_reboot() {
     }
     assert_eq!(b.ok(&["exec", "always", "echo", "up"]), "up\n");
 }
+
+/// Every command appends to the state database's WAL, and every open
+/// replays it: closing hands its checkpoint to a background process once
+/// it grew, so it stays small however many commands ran, and removed
+/// containers' files go through the trash and are deleted soon after.
+#[test]
+fn many_commands_keep_the_wal_small_and_the_trash_empty() {
+    berth_testutil::require_root!();
+    let b = berth("wal-bounded");
+    for i in 0..40 {
+        let name = format!("c{i}");
+        b.ok(&["create", "--name", &name, "busybox", "true"]);
+        b.ok(&["rm", &name]);
+    }
+    let wal = b.root().join("berth.db-wal");
+    let size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+    // The engine's threshold (64 pages) plus what one command appends.
+    wait_until("the WAL checkpointed", Duration::from_secs(10), || {
+        size() <= 64 * 4096 + 32 * (4096 + 24)
+    });
+    let trash = b.root().join("trash");
+    wait_until("the trash emptied", Duration::from_secs(10), || {
+        std::fs::read_dir(&trash).map_or(true, |mut d| d.next().is_none())
+    });
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+}

@@ -152,25 +152,76 @@ const WAL_TRUNCATE_BYTES: u64 = 64 * 4096;
 /// An open state database.
 pub struct Db {
     conn: Connection,
+    path: std::path::PathBuf,
     wal: std::path::PathBuf,
+    /// Whether closing may hand the checkpoint to a background process
+    /// (not from that process itself: a busy database would chain them).
+    hand_off: bool,
 }
 
 impl Drop for Db {
     fn drop(&mut self) {
         let big = std::fs::metadata(&self.wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES);
-        if big {
-            // Best effort, and never a wait on a long reader (the busy
-            // timeout is 60 s for real work): a busy database skips it and
-            // a later close does it.
-            let _ = self.conn.busy_timeout(Duration::from_millis(20));
-            if let Err(e) = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            {
-                tracing::debug!(error = %e, wal = %self.wal.display(), "WAL checkpoint skipped");
-            }
+        // The checkpoint's fsyncs (1-3 ms here, far more on a busy disk)
+        // are nobody's business but the disk's: a detached `berth system
+        // compact-db` does them, and this command returns. Inline only where
+        // that cannot be started.
+        if big && !(self.hand_off && spawn_checkpointer(&self.path)) {
+            self.checkpoint(Duration::from_millis(20));
         }
     }
+}
+
+/// Starts `berth --root <dir of db> system compact-db` in a detached
+/// background process (see [`crate::detached`]); `false` if it cannot.
+/// A fresh process, not a fork that opens the database again: SQLite's
+/// lock bookkeeping must not cross a fork.
+fn spawn_checkpointer(db: &Path) -> bool {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    if db.file_name() != Some(std::ffi::OsStr::new(DB_FILE)) {
+        return false;
+    }
+    let (Some(root), Ok(cli)) = (
+        db.parent(),
+        crate::containers::find_binary("BERTH_CLI", "berth"),
+    ) else {
+        return false;
+    };
+    let cstr = |b: &[u8]| CString::new(b).ok();
+    let argv: Option<Vec<CString>> = [
+        Some(cli.as_os_str().as_bytes()),
+        Some(b"--root".as_slice()),
+        Some(root.as_os_str().as_bytes()),
+        Some(b"system".as_slice()),
+        Some(b"compact-db".as_slice()),
+    ]
+    .into_iter()
+    .map(|a| a.and_then(cstr))
+    .collect();
+    let Some(argv) = argv else {
+        return false;
+    };
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    crate::detached::run_detached(None, move || {
+        // SAFETY: argv's strings and the null-terminated pointer array
+        // outlive the call; execv only returns on failure.
+        unsafe { libc::execv(ptrs[0], ptrs.as_ptr()) };
+    })
+}
+
+/// The database's file name in the state root.
+pub const DB_FILE: &str = "berth.db";
+
+/// `berth system compact-db`: checkpoints the WAL of the database under
+/// `root` into the database and truncates it (what closing a command's
+/// connection hands off when the WAL grew).
+pub fn compact(root: &Path) -> Result<(), EngineError> {
+    let mut db = Db::open(&root.join(DB_FILE))?;
+    db.hand_off = false;
+    db.checkpoint(Duration::from_secs(2));
+    Ok(())
 }
 
 impl Db {
@@ -210,10 +261,24 @@ impl Db {
         wal.push("-wal");
         let mut db = Self {
             conn,
+            path: path.to_path_buf(),
             wal: wal.into(),
+            hand_off: true,
         };
         db.migrate().map_err(|e| e.context_for(path))?;
         Ok(db)
+    }
+
+    /// `wal_checkpoint(TRUNCATE)`, best effort: a database busy for longer
+    /// than `patience` skips it and a later close does it.
+    fn checkpoint(&self, patience: Duration) {
+        let _ = self.conn.busy_timeout(patience);
+        if let Err(e) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        {
+            tracing::debug!(error = %e, wal = %self.wal.display(), "WAL checkpoint skipped");
+        }
     }
 
     fn migrate(&mut self) -> Result<(), EngineError> {

@@ -23,6 +23,7 @@ use std::sync::{Mutex, MutexGuard};
 use berth_image::{ContentStore, LayerStore, OverlaySnapshotter};
 
 pub use berth_archive::ArchiveFormat;
+pub use db::compact as compact_database;
 pub use df::{DiskUsage, UsageRow};
 pub use error::{EngineError, ErrorKind};
 pub use images::{
@@ -66,7 +67,7 @@ impl Engine {
                 EngineError::io(format!("creating state directory {}", dir.display()), e)
             })?;
         }
-        let db = db::Db::open(&config.root.join("berth.db"))?;
+        let db = db::Db::open(&config.root.join(db::DB_FILE))?;
         let content = ContentStore::open(&config.root)?;
         let layers = LayerStore::open(&config.root)?;
         let snapshots = OverlaySnapshotter::open(&config.root, layers.clone())?;
