@@ -272,6 +272,9 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> anyhow::Result<()> {
     if !a.interactive && !a.tty {
         cmd.stdin(std::process::Stdio::null());
     }
+    let report_errors = cmd
+        .get_args()
+        .any(|x| x == berth_engine::containers::EXEC_ERRORS_TO_LOG_ONLY);
     let status = cmd
         .status()
         .map_err(|e| CliError::new(format!("Error: running the runtime: {e}")))?;
@@ -286,8 +289,16 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> anyhow::Result<()> {
             .collect();
         if !errors.is_empty() {
             let errors = errors.join("\n");
-            let (_, code) = berth_monitor::supervisor::classify_failure(errors.as_bytes(), status);
+            let (message, code) =
+                berth_monitor::supervisor::classify_failure(errors.as_bytes(), status);
             let code = if code == 127 { 127 } else { 126 };
+            if report_errors {
+                // Docker's (and runc's) words around the runtime's reason.
+                let reason = message.strip_prefix("container init: ").unwrap_or(&message);
+                eprintln!(
+                    "OCI runtime exec failed: exec failed: unable to start container process: {reason}: unknown"
+                );
+            }
             return crate::container_cmds::exit_with(Some(code));
         }
     }

@@ -36,7 +36,10 @@ fn missing_command_image_and_bad_flags_fail_like_docker() {
     berth_testutil::require_root!();
     let b = berth("run-errors");
     let err = b.fails(&["run", "--rm", "busybox", "/no/such/binary"], 127);
-    assert!(err.contains("/no/such/binary"), "{err}");
+    assert!(
+        err.contains("OCI runtime create failed: unable to start container process: exec: \"/no/such/binary\""),
+        "{err}"
+    );
     let err = b.fails(&["run", "--rm", "busybox", "/etc/passwd"], 126);
     assert!(
         err.contains("permission denied") || err.contains("Permission denied"),
@@ -113,6 +116,16 @@ fn detached_lifecycle_keeps_the_writable_layer_until_rm() {
     assert_eq!(inspect(&b, "web")["State"]["Status"], "running");
     let out = b.ok(&["exec", "web", "cat", "/data"]);
     assert_eq!(out, "hi\n");
+    // Failures to start the process: Docker's codes and one line in its words.
+    let err = b.fails(&["exec", "web", "nosuchcmd"], 127);
+    assert_eq!(
+        err.trim(),
+        "OCI runtime exec failed: exec failed: unable to start container process: \
+         exec: \"nosuchcmd\": executable file not found in $PATH: unknown"
+    );
+    let err = b.fails(&["exec", "web", "/etc/passwd"], 126);
+    assert!(err.starts_with("OCI runtime exec failed: "), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
     let err = b.fails(&["rm", "web"], 1);
     assert!(
         err.contains("stop the container before removing or force remove"),

@@ -35,6 +35,10 @@ pub struct GlobalOpts {
     /// Debug logging
     #[arg(long, global = true)]
     pub debug: bool,
+    /// With --log: write errors only there, not also to stderr (for a
+    /// caller that reports them in its own words; runc has no such flag)
+    #[arg(long = "log-errors-only", global = true)]
+    pub log_errors_only: bool,
     /// Use systemd to manage cgroups (not supported: refused)
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,

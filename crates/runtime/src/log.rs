@@ -13,21 +13,20 @@ pub enum LogFormat {
     Json,
 }
 
-struct Logger {
-    file: Option<PathBuf>,
-    format: LogFormat,
-    debug: bool,
+/// Where messages go, from the global flags.
+pub struct Logger {
+    pub file: Option<PathBuf>,
+    pub format: LogFormat,
+    pub debug: bool,
+    /// `--log-errors-only`: errors go to `file` alone (when there is one).
+    pub errors_only_to_file: bool,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
-/// Sets up logging once, from the global flags.
-pub fn init(file: Option<PathBuf>, format: LogFormat, debug: bool) {
-    let _ = LOGGER.set(Logger {
-        file,
-        format,
-        debug,
-    });
+/// Sets up logging once.
+pub fn init(logger: Logger) {
+    let _ = LOGGER.set(logger);
 }
 
 fn write(level: &str, msg: &str) {
@@ -63,6 +62,11 @@ pub fn debug(msg: &str) {
 
 /// Reports a command's fatal error: one line on stderr, and the log file.
 pub fn error(msg: &str) {
-    eprintln!("berth-runtime: {msg}");
+    let quiet = LOGGER
+        .get()
+        .is_some_and(|l| l.errors_only_to_file && l.file.is_some());
+    if !quiet {
+        eprintln!("berth-runtime: {msg}");
+    }
     write("error", msg);
 }

@@ -26,8 +26,15 @@ pub struct ExecRequest {
     pub runtime_log: Option<std::path::PathBuf>,
 }
 
+/// berth-runtime's flag that keeps its errors out of stderr (see
+/// [`ContainerService::exec_command`]).
+pub const EXEC_ERRORS_TO_LOG_ONLY: &str = "--log-errors-only";
+
 impl ContainerService<'_> {
     /// The runtime command that runs `req` in container `word`.
+    /// The runtime command for `exec`. When it carries
+    /// [`EXEC_ERRORS_TO_LOG_ONLY`], a failure to start the process is in
+    /// `req.runtime_log` only and the caller reports it.
     pub fn exec_command(&self, word: &str, req: &ExecRequest) -> Result<Command, EngineError> {
         let rec = self.get(word)?;
         match rec.status {
@@ -55,6 +62,12 @@ impl ContainerService<'_> {
         cmd.arg("--root").arg(&root);
         if let Some(log) = &req.runtime_log {
             cmd.arg("--log").arg(log);
+            // berth's runtime can leave its errors to the log, for the
+            // caller to report them in Docker's words; runc and crun print
+            // them on stderr themselves.
+            if runtime.file_name() == Some(std::ffi::OsStr::new("berth-runtime")) {
+                cmd.arg(EXEC_ERRORS_TO_LOG_ONLY);
+            }
         }
         cmd.arg("exec");
         if req.tty {

@@ -231,14 +231,30 @@ pub(crate) fn monitor_ready(
 
 fn start_error(c: &ContainerRecord, e: ClientError) -> EngineError {
     match e {
-        ClientError::Start { message, exit_code } => {
-            EngineError::StartFailed { message, exit_code }
-        }
+        ClientError::Start { message, exit_code } => EngineError::StartFailed {
+            message: runtime_create_failed(&message),
+            exit_code,
+        },
         other => EngineError::StartFailed {
             message: format!("starting the monitor of container {}: {other}", c.id),
             exit_code: 125,
         },
     }
+}
+
+/// The runtime's reason a container did not start, in Docker's words
+/// (`OCI runtime create failed: …: unknown`; runc's own message already
+/// says `unable to start container process`, berth-runtime's says which
+/// step failed).
+fn runtime_create_failed(message: &str) -> String {
+    let reason = match message.strip_prefix("berth-runtime: ") {
+        Some(m) => match m.strip_prefix("container init: ") {
+            Some(step) => format!("unable to start container process: {step}"),
+            None => m.to_string(),
+        },
+        None => message.to_string(),
+    };
+    format!("failed to create task for container: OCI runtime create failed: {reason}: unknown")
 }
 
 pub(crate) fn read_pid(path: &std::path::Path) -> i32 {

@@ -39,7 +39,7 @@ pub use binaries::{find as find_binary, Binaries};
 
 pub use events::EventRecord;
 
-pub use exec::ExecRequest;
+pub use exec::{ExecRequest, EXEC_ERRORS_TO_LOG_ONLY};
 
 pub use lifecycle::{parse_signal, PruneReport};
 pub use list::ContainerFilters;

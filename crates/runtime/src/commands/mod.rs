@@ -22,11 +22,12 @@ pub fn main() -> i32 {
         crate::process::init::main();
     }
     let cli = Cli::parse();
-    crate::log::init(
-        cli.global.log.clone(),
-        cli.global.log_format,
-        cli.global.debug,
-    );
+    crate::log::init(crate::log::Logger {
+        file: cli.global.log.clone(),
+        format: cli.global.log_format,
+        debug: cli.global.debug,
+        errors_only_to_file: cli.global.log_errors_only,
+    });
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
