@@ -142,17 +142,21 @@ pub(crate) struct TreeCopier {
     /// relative to the copy's root.
     links: HashMap<(u64, u64), PathBuf>,
     dst_root: OwnedFd,
+    /// Test-only crash point, ticked once per object copied.
+    fault: super::fault::Countdown,
 }
 
 impl TreeCopier {
     /// Copies the contents of the directory `src` (not followed if a
     /// symlink) into the existing directory `dst`, then gives `dst` the
-    /// owner, mode, xattrs and times of `src`.
-    pub(crate) fn copy_dir(src: BorrowedFd<'_>, dst: &Path) -> io::Result<()> {
+    /// owner, mode, xattrs and times of `src`. `fault_point` names the
+    /// operation for [`super::fault`].
+    pub(crate) fn copy_dir(src: BorrowedFd<'_>, dst: &Path, fault_point: &str) -> io::Result<()> {
         let dst_fd = open_dir(dst)?;
         let mut c = TreeCopier {
             links: HashMap::new(),
             dst_root: dst_fd.try_clone()?,
+            fault: super::fault::Countdown::new(fault_point),
         };
         c.contents(src, dst_fd.as_fd(), Path::new(""))
             .map_err(|e| {
@@ -194,6 +198,7 @@ impl TreeCopier {
                                 name,
                                 AtFlags::empty(),
                             )?;
+                            self.fault.tick();
                             continue;
                         }
                     }
@@ -245,6 +250,7 @@ impl TreeCopier {
                 // Sockets belong to the process that bound them.
                 _ => {}
             }
+            self.fault.tick();
         }
         Ok(())
     }
@@ -401,7 +407,7 @@ mod tests {
         let dst = tmp.join("dst");
         std::fs::create_dir(&dst).unwrap();
         let src_fd = open_dir(&src).unwrap();
-        TreeCopier::copy_dir(src_fd.as_fd(), &dst).unwrap();
+        TreeCopier::copy_dir(src_fd.as_fd(), &dst, "test").unwrap();
 
         let m = |p: &str| std::fs::symlink_metadata(dst.join(p)).unwrap();
         assert_eq!(m("").mode() & 0o7777, 0o711);
