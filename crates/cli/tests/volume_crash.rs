@@ -213,9 +213,12 @@ fn copy_up_into_a_mounted_volume_killed_half_way_is_redone_at_restart() {
         b.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]),
         "c2 created\n"
     );
-    // Starting the container again throws the partial copy away and
-    // makes the whole one.
-    assert_eq!(b.ok(&["start", "-a", "c2"]).trim(), n.to_string());
+    // What a user writes there meanwhile is kept: starting the container
+    // again resumes the copy, filling in what is missing.
+    std::fs::write(data.join("user-file"), "mine\n").unwrap();
+    // (n + 1: the whole image directory, the user's file, no temporary
+    // file of the killed copy; the tmpfs goes when the container exits.)
+    assert_eq!(b.ok(&["start", "-a", "c2"]).trim(), (n + 1).to_string());
     assert!(!b.root().join("volumes/tv/copyup.partial").exists());
     assert_eq!(
         b.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]),

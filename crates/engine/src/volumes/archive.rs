@@ -2,8 +2,9 @@
 //! volume's files as a gzip tar with numeric owners, modes, times, xattrs
 //! (PAX `SCHILY.xattr.*`), symlinks, device nodes and hard links.
 //!
-//! Export writes beside the target and renames, so a crash never leaves a
-//! truncated archive under the name asked for. Import unpacks into a
+//! Export writes an unnamed file (`O_TMPFILE`) in the target's directory
+//! and names it only when whole, so a crash never leaves a truncated
+//! archive under the name asked for, nor a temporary file. Import unpacks into a
 //! private staging directory and moves it into place in the same database
 //! transaction that records the volume, so a crash leaves either no
 //! volume or the whole import.

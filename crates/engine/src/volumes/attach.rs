@@ -25,6 +25,9 @@ use crate::error::EngineError;
 /// data runs: a crash leaves it, and the next start knows the data is a
 /// partial copy.
 const COPYUP_MARKER: &str = "copyup.partial";
+/// Beside `_data`: where a copy-up into an unshared volume is made
+/// before it is renamed over the empty `_data`.
+const COPYUP_STAGING: &str = "_copyup";
 
 /// A volume a new container needs, with what to create it with.
 struct WantedVolume {
@@ -310,21 +313,10 @@ impl VolumeService<'_> {
             driver::mount(&m.name, &volume.options, &data)?;
             self.volume_event("mount", &m.name, rec, &m.destination);
         }
-        let marker = paths.dir(&m.name).join(COPYUP_MARKER);
-        if marker.exists() {
-            // A copy-up died half-way. Its partial copy is thrown away
-            // unless another running container may have written there.
-            if !others {
-                tree::clear(&data)
-                    .map_err(|e| VolumeError::io("clearing a partial copy-up", &data, e))?;
-            } else {
-                tracing::warn!(
-                    "volume {}: a copy-up was interrupted while other containers used it; keeping its contents",
-                    m.name
-                );
-            }
-            let _ = std::fs::remove_file(&marker);
-        }
+        // What a copy-up into a staging dir left when it was killed (the
+        // volume's lock is held: nobody is copying).
+        let staging = paths.dir(&m.name).join(COPYUP_STAGING);
+        tree::remove_all(&staging).map_err(|e| VolumeError::io("removing", &staging, e))?;
         if m.copy_data {
             self.copy_up(&m.name, &volume, rootfs, &m.destination, others)?;
             let mut done = m.clone();
@@ -361,9 +353,12 @@ impl VolumeService<'_> {
     /// (contents, and the directory's own owner and mode), as Docker does
     /// for a volume's first use. A plain volume nobody else uses gets the
     /// copy in a staging directory renamed over its empty `_data`, so a
-    /// crash leaves it empty and the copy is simply made again; otherwise
-    /// (a mounted filesystem, or users holding `_data`) the copy goes in
-    /// place under a marker.
+    /// crash leaves it empty and the copy is simply made again. Otherwise
+    /// (a mounted filesystem, or other containers holding `_data`) the
+    /// copy fills `_data` in place under a marker, never replacing a file
+    /// and renaming each file into place whole; a copy-up that finds the
+    /// marker of a killed one resumes it the same way, so neither a
+    /// partial copy nor what users wrote meanwhile is ever deleted.
     fn copy_up(
         &self,
         name: &str,
@@ -374,8 +369,10 @@ impl VolumeService<'_> {
     ) -> Result<(), EngineError> {
         let paths = self.paths();
         let data = paths.data(name);
+        let marker = paths.dir(name).join(COPYUP_MARKER);
+        let resume = marker.exists();
         let empty = tree::is_empty(&data).map_err(|e| VolumeError::io("reading", &data, e))?;
-        if !empty {
+        if !empty && !resume {
             return Ok(());
         }
         let opath = match berth_rootfs::open_in_root(rootfs, Path::new(destination), None) {
@@ -398,18 +395,19 @@ impl VolumeService<'_> {
                 return Err(VolumeError::sys("opening the image directory", destination, e).into())
             }
         };
-        let in_place = others || driver::is_mounted_kind(&volume.options);
+        let in_place = resume || others || driver::is_mounted_kind(&volume.options);
         if in_place {
-            let marker = paths.dir(name).join(COPYUP_MARKER);
+            if resume {
+                tracing::info!("volume {name}: resuming a copy-up that was interrupted");
+            }
             std::fs::write(&marker, b"").map_err(|e| VolumeError::io("writing", &marker, e))?;
-            TreeCopier::copy_dir(src.as_fd(), &data, fault::COPY_UP).map_err(|e| {
+            TreeCopier::fill_dir(src.as_fd(), &data, fault::COPY_UP).map_err(|e| {
                 VolumeError::io("copying the image's files into the volume", &data, e)
             })?;
             std::fs::remove_file(&marker).map_err(|e| VolumeError::io("removing", &marker, e))?;
             return Ok(());
         }
-        let staging = paths.dir(name).join("_copyup");
-        tree::remove_all(&staging).map_err(|e| VolumeError::io("removing", &staging, e))?;
+        let staging = paths.dir(name).join(COPYUP_STAGING);
         std::fs::create_dir(&staging).map_err(|e| VolumeError::io("creating", &staging, e))?;
         let result = TreeCopier::copy_dir(src.as_fd(), &staging, fault::COPY_UP)
             .map_err(|e| VolumeError::io("copying the image's files into the volume", &staging, e))
