@@ -358,6 +358,35 @@ fn ports_text(engine: &Engine, rec: &ContainerRecord) -> String {
     parts.join(", ")
 }
 
+/// `{{.Mounts}}` and `{{.LocalVolumes}}` as Docker's `ps` prints them:
+/// each mount's volume name, else its source (cut to 15 columns unless
+/// `--no-trunc`), joined by commas; and how many are local volumes.
+fn mounts_text(engine: &Engine, rec: &ContainerRecord, trunc: bool) -> (String, String) {
+    let Ok(Value::Array(mounts)) = engine.volumes().mounts_json(&rec.id) else {
+        return (String::new(), "0".into());
+    };
+    let field = |m: &Value, k: &str| m[k].as_str().unwrap_or_default().to_string();
+    let names: Vec<String> = mounts
+        .iter()
+        .map(|m| {
+            let name = match field(m, "Name") {
+                n if n.is_empty() => field(m, "Source"),
+                n => n,
+            };
+            if trunc {
+                ellipsis(&name, 15)
+            } else {
+                name
+            }
+        })
+        .collect();
+    let local = mounts
+        .iter()
+        .filter(|m| field(m, "Driver") == "local")
+        .count();
+    (names.join(","), local.to_string())
+}
+
 pub fn ps(engine: &Engine, a: PsArgs) -> anyhow::Result<()> {
     let filters = ContainerFilters::parse(&a.filter)?;
     let svc = engine.containers();
@@ -393,6 +422,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> anyhow::Result<()> {
         .iter()
         .map(|rec| {
             let health = svc.health_status(rec);
+            let (mounts, local_volumes) = mounts_text(engine, rec, !a.no_trunc);
             let labels = rec
                 .config
                 .labels
@@ -406,8 +436,8 @@ pub fn ps(engine: &Engine, a: PsArgs) -> anyhow::Result<()> {
                 "ID": if a.no_trunc { rec.id.clone() } else { rec.id[..12].to_string() },
                 "Image": rec.image_name,
                 "Labels": labels,
-                "LocalVolumes": "0",
-                "Mounts": "",
+                "LocalVolumes": local_volumes,
+                "Mounts": mounts,
                 "Names": rec.name,
                 "Networks": networks_text(engine, rec),
                 "Ports": ports_text(engine, rec),

@@ -807,7 +807,7 @@ fn snapshots_and_in_use_refusals() {
 fn concurrent_runs_share_one_named_volume() {
     berth_testutil::require_root!();
     let b = berth("vol-race");
-    let runs: Vec<_> = (0..4)
+    let runs: Vec<_> = (0..8)
         .map(|i| {
             b.command()
                 .args([
@@ -838,7 +838,7 @@ fn concurrent_runs_share_one_named_volume() {
     let log = std::fs::read_to_string(mountpoint(&b, "shared").join("log")).unwrap();
     let mut lines: Vec<&str> = log.lines().collect();
     lines.sort();
-    assert_eq!(lines, ["0", "1", "2", "3"]);
+    assert_eq!(lines, ["0", "1", "2", "3", "4", "5", "6", "7"]);
 }
 
 #[test]

@@ -65,6 +65,11 @@ impl<'e> ContainerService<'e> {
         ContainerPaths::new(&cfg.root, &cfg.runroot, id)
     }
 
+    /// A container's record as stored (no refresh from its monitor).
+    pub(crate) fn stored(&self, id: &str) -> Result<Option<ContainerRecord>, EngineError> {
+        store::get(self.engine.db().conn(), id)
+    }
+
     /// The helper programs, found once per process.
     pub fn binaries(&self) -> Result<&'static Binaries, EngineError> {
         static BINARIES: OnceLock<Binaries> = OnceLock::new();

@@ -2,8 +2,9 @@
 //! volume's files as a gzip tar with numeric owners, modes, times, xattrs
 //! (PAX `SCHILY.xattr.*`), symlinks, device nodes and hard links.
 //!
-//! Export writes beside the target and renames, so a crash never leaves a
-//! truncated archive under the name asked for. Import unpacks into a
+//! Export writes an unnamed file (`O_TMPFILE`) in the target's directory
+//! and names it only when whole, so a crash never leaves a truncated
+//! archive under the name asked for, nor a temporary file. Import unpacks into a
 //! private staging directory and moves it into place in the same database
 //! transaction that records the volume, so a crash leaves either no
 //! volume or the whole import.
@@ -22,7 +23,7 @@ use tar::{EntryType, Header};
 
 use super::store::{self, VolumeRecord};
 use super::tree;
-use super::{driver, VolumeError, VolumeService, LOCAL_DRIVER};
+use super::{driver, fault, VolumeError, VolumeService, LOCAL_DRIVER};
 use crate::error::EngineError;
 
 fn kind(st: &FileStat) -> SFlag {
@@ -51,23 +52,21 @@ impl VolumeService<'_> {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".berth-volume-export-")
-            .tempfile_in(dir)
-            .map_err(|e| VolumeError::io("creating a file beside the export", dir, e))?;
+        let out = ExportFile::create(dir)?;
         let archive_err = |e: io::Error| VolumeError::Archive {
             context: format!("writing {}", file.display()),
             source: e,
         };
         let bytes = {
             let gz = flate2::write::GzEncoder::new(
-                io::BufWriter::with_capacity(1 << 20, tmp.as_file()),
+                io::BufWriter::with_capacity(1 << 20, out.file()),
                 flate2::Compression::default(),
             );
             let mut w = TarWriter {
                 builder: tar::Builder::new(gz),
                 links: HashMap::new(),
                 bytes: 0,
+                fault: fault::Countdown::new(fault::EXPORT),
             };
             let root = tree::open_dir(&data).map_err(|e| VolumeError::io("opening", &data, e))?;
             w.root(root.as_fd()).map_err(archive_err)?;
@@ -78,9 +77,8 @@ impl VolumeService<'_> {
             buf.flush().map_err(archive_err)?;
             bytes
         };
-        tmp.as_file().sync_all().map_err(archive_err)?;
-        tmp.persist(file)
-            .map_err(|e| VolumeError::io("renaming the export into place", file, e.error))?;
+        out.file().sync_all().map_err(archive_err)?;
+        out.persist(dir, file)?;
         Ok(bytes)
     }
 
@@ -167,8 +165,9 @@ impl VolumeService<'_> {
     }
 
     /// Whether a started container holds the volume.
+    /// The volume's lock must be held.
     pub(crate) fn running_users(&self, name: &str) -> bool {
-        std::fs::read_dir(self.paths().users(name)).is_ok_and(|mut rd| rd.next().is_some())
+        !self.live_users(name, None).is_empty()
     }
 
     /// Moves a volume directory that has no row out of the way.
@@ -197,6 +196,79 @@ impl VolumeService<'_> {
         }
         driver::mount(&v.name, &v.options, &data)?;
         Ok(Some(TempMount { path: data }))
+    }
+}
+
+/// The file an export is written to before it gets its name: an
+/// unnamed `O_TMPFILE` in the target's directory, so that a crash
+/// leaves nothing behind, or where the filesystem has none a hidden
+/// named file beside the target.
+enum ExportFile {
+    Unnamed(File),
+    Named(tempfile::NamedTempFile),
+}
+
+const EXPORT_PREFIX: &str = ".berth-volume-export-";
+
+impl ExportFile {
+    fn create(dir: &Path) -> Result<Self, EngineError> {
+        match nix::fcntl::open(
+            dir,
+            OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        ) {
+            Ok(fd) => return Ok(Self::Unnamed(File::from(fd))),
+            Err(nix::errno::Errno::EOPNOTSUPP | nix::errno::Errno::EISDIR) => {}
+            Err(e) => {
+                return Err(VolumeError::sys("creating a file for the export in", dir, e).into())
+            }
+        }
+        let named = tempfile::Builder::new()
+            .prefix(EXPORT_PREFIX)
+            .tempfile_in(dir)
+            .map_err(|e| VolumeError::io("creating a file beside the export", dir, e))?;
+        Ok(Self::Named(named))
+    }
+
+    fn file(&self) -> &File {
+        match self {
+            Self::Unnamed(f) => f,
+            Self::Named(n) => n.as_file(),
+        }
+    }
+
+    /// Gives the finished file its name, replacing what was there in one
+    /// step.
+    fn persist(self, dir: &Path, file: &Path) -> Result<(), EngineError> {
+        let f = match self {
+            Self::Named(n) => {
+                n.persist(file).map_err(|e| {
+                    VolumeError::io("renaming the export into place", file, e.error)
+                })?;
+                return Ok(());
+            }
+            Self::Unnamed(f) => f,
+        };
+        // `linkat` cannot replace a file: link under a fresh hidden name,
+        // then rename over the target.
+        let hidden = dir.join(format!(
+            "{EXPORT_PREFIX}{}",
+            &crate::containers::defaults::names::new_container_id()[..16]
+        ));
+        let fd_path = PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()));
+        nix::unistd::linkat(
+            nix::fcntl::AT_FDCWD,
+            &fd_path,
+            nix::fcntl::AT_FDCWD,
+            &hidden,
+            AtFlags::AT_SYMLINK_FOLLOW,
+        )
+        .map_err(|e| VolumeError::sys("naming the export", &hidden, e))?;
+        if let Err(e) = std::fs::rename(&hidden, file) {
+            let _ = std::fs::remove_file(&hidden);
+            return Err(VolumeError::io("renaming the export into place", file, e).into());
+        }
+        Ok(())
     }
 }
 
@@ -249,11 +321,17 @@ fn unpack(input: File, dest: &Path) -> io::Result<()> {
     a.set_preserve_mtime(true);
     a.set_unpack_xattrs(true);
     a.set_overwrite(true);
-    // `unpack` refuses names with `..` and writes through no symlink that
-    // leads out of `dest`.
+    let mut fault = fault::Countdown::new(fault::IMPORT);
+    // Directory times are set last: writing their contents changes them.
+    let mut dir_times: Vec<(PathBuf, u64)> = Vec::new();
+    // `unpack_in` refuses names with `..` and writes through no symlink
+    // that leads out of `dest`.
     for entry in a.entries()? {
         let mut entry = entry?;
         let path = entry.path()?.into_owned();
+        let kind = entry.header().entry_type();
+        let mtime = entry.header().mtime().ok();
+        let xattrs = pax_xattrs(&mut entry)?;
         if path == Path::new(".") || path == Path::new("./") {
             // The volume's root: its owner, mode and xattrs.
             let h = entry.header().clone();
@@ -266,29 +344,70 @@ fn unpack(input: File, dest: &Path) -> io::Result<()> {
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(dest, std::fs::Permissions::from_mode(mode & 0o7777))?;
             }
-            if let Some(exts) = entry.pax_extensions()? {
-                for ext in exts.flatten() {
-                    if let (Ok(key), value) = (ext.key(), ext.value_bytes()) {
-                        if let Some(attr) = key.strip_prefix("SCHILY.xattr.") {
-                            if let Err(e) = xattr::set(dest, attr, value) {
-                                tracing::debug!("xattr {attr} of the volume root: {e}");
-                            }
-                        }
-                    }
-                }
-            }
+            set_xattrs(dest, &xattrs);
+            dir_times.extend(mtime.map(|t| (dest.to_path_buf(), t)));
             continue;
         }
-        entry.unpack_in(dest)?;
+        if !entry.unpack_in(dest)? {
+            continue;
+        }
+        // `tar` gives xattrs to regular files only; directories, symlinks
+        // (`lsetxattr`: `trusted.*`/`security.*`, as the filesystem
+        // allows), devices and fifos get theirs here.
+        if !matches!(
+            kind,
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse | EntryType::Link
+        ) {
+            set_xattrs(&dest.join(&path), &xattrs);
+        }
+        if kind == EntryType::Directory {
+            dir_times.extend(mtime.map(|t| (dest.join(&path), t)));
+        }
+        fault.tick();
     }
-    // Directory times after their contents were written.
+    for (dir, mtime) in dir_times.iter().rev() {
+        let t = nix::sys::time::TimeSpec::new(i64::try_from(*mtime).unwrap_or(0), 0);
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            dir,
+            &t,
+            &t,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )?;
+    }
     Ok(())
+}
+
+/// The `SCHILY.xattr.*` records of an entry's PAX header.
+fn pax_xattrs<R: io::Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    if let Some(exts) = entry.pax_extensions()? {
+        for ext in exts.flatten() {
+            if let Ok(key) = ext.key() {
+                if let Some(attr) = key.strip_prefix("SCHILY.xattr.") {
+                    out.push((attr.to_string(), ext.value_bytes().to_vec()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `lsetxattr`s, skipping what the filesystem refuses (as `tar` does).
+fn set_xattrs(path: &Path, xattrs: &[(String, Vec<u8>)]) {
+    for (name, value) in xattrs {
+        if let Err(e) = xattr::set(path, name, value) {
+            tracing::debug!("xattr {name} of {}: {e}", path.display());
+        }
+    }
 }
 
 struct TarWriter<W: Write> {
     builder: tar::Builder<W>,
     links: HashMap<(u64, u64), PathBuf>,
     bytes: u64,
+    /// Test-only crash point, ticked once per entry written.
+    fault: fault::Countdown,
 }
 
 fn proc_path(dir: BorrowedFd<'_>, name: &OsStr) -> PathBuf {
@@ -436,6 +555,7 @@ impl<W: Write> TarWriter<W> {
                 }
                 _ => {}
             }
+            self.fault.tick();
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::store::{self, MountKind, MountPoint, VolumeRecord};
 use super::tree::{self, TreeCopier};
-use super::{driver, VolumeError, VolumeService, ANONYMOUS_LABEL, LOCAL_DRIVER};
+use super::{driver, fault, VolumeError, VolumeService, ANONYMOUS_LABEL, LOCAL_DRIVER};
 use crate::containers::model::{BindOptions, HostConfig, MountSpec};
 use crate::containers::spec::{self, UserMountKind};
 use crate::containers::ContainerRecord;
@@ -25,6 +25,9 @@ use crate::error::EngineError;
 /// data runs: a crash leaves it, and the next start knows the data is a
 /// partial copy.
 const COPYUP_MARKER: &str = "copyup.partial";
+/// Beside `_data`: where a copy-up into an unshared volume is made
+/// before it is renamed over the empty `_data`.
+const COPYUP_STAGING: &str = "_copyup";
 
 /// A volume a new container needs, with what to create it with.
 struct WantedVolume {
@@ -303,31 +306,17 @@ impl VolumeService<'_> {
         let data = paths.data(&m.name);
         let users = paths.users(&m.name);
         std::fs::create_dir_all(&users).map_err(|e| VolumeError::io("creating", &users, e))?;
-        let others = std::fs::read_dir(&users)
-            .map_err(|e| VolumeError::io("reading", &users, e))?
-            .flatten()
-            .any(|e| e.file_name() != rec.id.as_str());
+        let others = !self.live_users(&m.name, Some(&rec.id)).is_empty();
         let me = users.join(&rec.id);
         std::fs::write(&me, b"").map_err(|e| VolumeError::io("writing", &me, e))?;
         if driver::is_mounted_kind(&volume.options) && !driver::is_mount_point(&data) {
             driver::mount(&m.name, &volume.options, &data)?;
             self.volume_event("mount", &m.name, rec, &m.destination);
         }
-        let marker = paths.dir(&m.name).join(COPYUP_MARKER);
-        if marker.exists() {
-            // A copy-up died half-way. Its partial copy is thrown away
-            // unless another running container may have written there.
-            if !others {
-                tree::clear(&data)
-                    .map_err(|e| VolumeError::io("clearing a partial copy-up", &data, e))?;
-            } else {
-                tracing::warn!(
-                    "volume {}: a copy-up was interrupted while other containers used it; keeping its contents",
-                    m.name
-                );
-            }
-            let _ = std::fs::remove_file(&marker);
-        }
+        // What a copy-up into a staging dir left when it was killed (the
+        // volume's lock is held: nobody is copying).
+        let staging = paths.dir(&m.name).join(COPYUP_STAGING);
+        tree::remove_all(&staging).map_err(|e| VolumeError::io("removing", &staging, e))?;
         if m.copy_data {
             self.copy_up(&m.name, &volume, rootfs, &m.destination, others)?;
             let mut done = m.clone();
@@ -364,9 +353,12 @@ impl VolumeService<'_> {
     /// (contents, and the directory's own owner and mode), as Docker does
     /// for a volume's first use. A plain volume nobody else uses gets the
     /// copy in a staging directory renamed over its empty `_data`, so a
-    /// crash leaves it empty and the copy is simply made again; otherwise
-    /// (a mounted filesystem, or users holding `_data`) the copy goes in
-    /// place under a marker.
+    /// crash leaves it empty and the copy is simply made again. Otherwise
+    /// (a mounted filesystem, or other containers holding `_data`) the
+    /// copy fills `_data` in place under a marker, never replacing a file
+    /// and renaming each file into place whole; a copy-up that finds the
+    /// marker of a killed one resumes it the same way, so neither a
+    /// partial copy nor what users wrote meanwhile is ever deleted.
     fn copy_up(
         &self,
         name: &str,
@@ -377,8 +369,10 @@ impl VolumeService<'_> {
     ) -> Result<(), EngineError> {
         let paths = self.paths();
         let data = paths.data(name);
+        let marker = paths.dir(name).join(COPYUP_MARKER);
+        let resume = marker.exists();
         let empty = tree::is_empty(&data).map_err(|e| VolumeError::io("reading", &data, e))?;
-        if !empty {
+        if !empty && !resume {
             return Ok(());
         }
         let opath = match berth_rootfs::open_in_root(rootfs, Path::new(destination), None) {
@@ -401,20 +395,21 @@ impl VolumeService<'_> {
                 return Err(VolumeError::sys("opening the image directory", destination, e).into())
             }
         };
-        let in_place = others || driver::is_mounted_kind(&volume.options);
+        let in_place = resume || others || driver::is_mounted_kind(&volume.options);
         if in_place {
-            let marker = paths.dir(name).join(COPYUP_MARKER);
+            if resume {
+                tracing::info!("volume {name}: resuming a copy-up that was interrupted");
+            }
             std::fs::write(&marker, b"").map_err(|e| VolumeError::io("writing", &marker, e))?;
-            TreeCopier::copy_dir(src.as_fd(), &data).map_err(|e| {
+            TreeCopier::fill_dir(src.as_fd(), &data, fault::COPY_UP).map_err(|e| {
                 VolumeError::io("copying the image's files into the volume", &data, e)
             })?;
             std::fs::remove_file(&marker).map_err(|e| VolumeError::io("removing", &marker, e))?;
             return Ok(());
         }
-        let staging = paths.dir(name).join("_copyup");
-        tree::remove_all(&staging).map_err(|e| VolumeError::io("removing", &staging, e))?;
+        let staging = paths.dir(name).join(COPYUP_STAGING);
         std::fs::create_dir(&staging).map_err(|e| VolumeError::io("creating", &staging, e))?;
-        let result = TreeCopier::copy_dir(src.as_fd(), &staging)
+        let result = TreeCopier::copy_dir(src.as_fd(), &staging, fault::COPY_UP)
             .map_err(|e| VolumeError::io("copying the image's files into the volume", &staging, e))
             .and_then(|()| {
                 // `_data` is empty: rename replaces it in one step.
@@ -425,6 +420,56 @@ impl VolumeService<'_> {
             let _ = tree::remove_all(&staging);
         }
         Ok(result?)
+    }
+
+    /// The containers that hold volume `name` (entries in its `users`
+    /// directory, written at start, removed at stop), leaving out
+    /// `except`. Entries a crash left behind — of a container removed
+    /// since, or neither running nor being started (its lock is free) —
+    /// are removed, so they make no volume look in use forever. The
+    /// volume's lock must be held.
+    pub(crate) fn live_users(&self, name: &str, except: Option<&str>) -> Vec<String> {
+        use fs2::FileExt;
+        let users = self.paths().users(name);
+        let Ok(rd) = std::fs::read_dir(&users) else {
+            return Vec::new();
+        };
+        let containers = self.engine.containers();
+        let mut live = Vec::new();
+        for ent in rd.flatten() {
+            let id = ent.file_name().to_string_lossy().into_owned();
+            if except == Some(id.as_str()) {
+                continue;
+            }
+            let holds = match containers.stored(&id) {
+                Ok(None) => false,
+                Ok(Some(c)) if c.status.is_active() => true,
+                Ok(Some(_)) => {
+                    // Not running: held only while a start (or stop)
+                    // holds the container's lock.
+                    let lock = containers.paths(&id).lock_file();
+                    match std::fs::File::open(&lock) {
+                        Ok(f) => match f.try_lock_exclusive() {
+                            Ok(()) => {
+                                let _ = FileExt::unlock(&f);
+                                false
+                            }
+                            Err(_) => true,
+                        },
+                        Err(_) => false,
+                    }
+                }
+                // Unsure: count it.
+                Err(_) => true,
+            };
+            if holds {
+                live.push(id);
+            } else {
+                tracing::debug!("volume {name}: dropping the stale user {id}");
+                let _ = std::fs::remove_file(ent.path());
+            }
+        }
+        live
     }
 
     /// A stopped (or failed to start) container lets go of its volumes:
@@ -455,6 +500,20 @@ impl VolumeService<'_> {
     /// `--rm`), removes the anonymous volumes it had that nobody else uses.
     /// Named volumes are never removed here.
     pub(crate) fn release_removed(&self, mounts: &[MountPoint], remove_anonymous: bool) {
+        // A container removed after a crash (of its start, or of berth)
+        // may still be listed as a user and hold a driver mount.
+        let paths = self.paths();
+        for m in mounts.iter().filter(|m| m.kind == MountKind::Volume) {
+            let Ok(_lock) = self.lock(&m.name) else {
+                continue;
+            };
+            let data = paths.data(&m.name);
+            if self.live_users(&m.name, None).is_empty() && driver::is_mount_point(&data) {
+                if let Err(e) = driver::unmount(&data) {
+                    tracing::warn!("volume {}: {e}", m.name);
+                }
+            }
+        }
         if !remove_anonymous {
             return;
         }

@@ -13,6 +13,7 @@ mod archive;
 mod attach;
 mod driver;
 mod error;
+mod fault;
 mod filters;
 mod snapshots;
 mod store;

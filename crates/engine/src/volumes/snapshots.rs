@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::store::{self, VolumeRecord};
 use super::tree::{self, TreeCopier};
-use super::{archive, driver, VolumeError, VolumeService};
+use super::{archive, driver, fault, VolumeError, VolumeService};
 use crate::error::EngineError;
 
 /// One snapshot of a volume.
@@ -87,7 +87,7 @@ impl VolumeService<'_> {
                 .map_err(|e| VolumeError::io("creating", &data_copy, e))?;
             let data = paths.data(name);
             let src = tree::open_dir(&data).map_err(|e| VolumeError::io("opening", &data, e))?;
-            TreeCopier::copy_dir(src.as_fd(), &data_copy)
+            TreeCopier::copy_dir(src.as_fd(), &data_copy, fault::SNAPSHOT_CREATE)
                 .map_err(|e| VolumeError::io("copying the volume's files", &data, e))?;
             let info = SnapshotInfo {
                 name: snap.to_string(),
@@ -160,7 +160,7 @@ impl VolumeService<'_> {
         let result = (|| -> Result<(), EngineError> {
             let src =
                 tree::open_dir(&source).map_err(|e| VolumeError::io("opening", &source, e))?;
-            TreeCopier::copy_dir(src.as_fd(), &staging)
+            TreeCopier::copy_dir(src.as_fd(), &staging, fault::SNAPSHOT_RESTORE)
                 .map_err(|e| VolumeError::io("copying the snapshot's files", &source, e))?;
             archive::exchange(&staging, &paths.data(name))
         })();

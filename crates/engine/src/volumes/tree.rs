@@ -84,20 +84,6 @@ pub(crate) fn is_empty(path: &Path) -> io::Result<bool> {
     }
 }
 
-/// Removes everything inside `path`, keeping `path` itself.
-pub(crate) fn clear(path: &Path) -> io::Result<()> {
-    for ent in std::fs::read_dir(path)? {
-        let ent = ent?;
-        let p = ent.path();
-        if ent.file_type()?.is_dir() {
-            std::fs::remove_dir_all(&p)?;
-        } else {
-            std::fs::remove_file(&p)?;
-        }
-    }
-    Ok(())
-}
-
 /// Removes `path` and everything below it; missing is fine.
 pub(crate) fn remove_all(path: &Path) -> io::Result<()> {
     match std::fs::remove_dir_all(path) {
@@ -142,17 +128,42 @@ pub(crate) struct TreeCopier {
     /// relative to the copy's root.
     links: HashMap<(u64, u64), PathBuf>,
     dst_root: OwnedFd,
+    /// Test-only crash point, ticked once per object copied.
+    fault: super::fault::Countdown,
+    /// Filling a directory others may be writing to (see [`Self::fill_dir`]).
+    fill: bool,
 }
+
+/// Names a filling copy writes a file under before renaming it: what a
+/// crash leaves of an unfinished file, removed by the next fill.
+const FILL_TMP_PREFIX: &str = ".berth-copyup-";
 
 impl TreeCopier {
     /// Copies the contents of the directory `src` (not followed if a
     /// symlink) into the existing directory `dst`, then gives `dst` the
-    /// owner, mode, xattrs and times of `src`.
-    pub(crate) fn copy_dir(src: BorrowedFd<'_>, dst: &Path) -> io::Result<()> {
+    /// owner, mode, xattrs and times of `src`. `fault_point` names the
+    /// operation for [`super::fault`].
+    pub(crate) fn copy_dir(src: BorrowedFd<'_>, dst: &Path, fault_point: &str) -> io::Result<()> {
+        Self::run(src, dst, fault_point, false)
+    }
+
+    /// Copies what `dst` lacks of `src` into `dst`, which may already hold
+    /// files (of an earlier, interrupted fill, or written by containers
+    /// using it): nothing in `dst` is replaced or removed, directories
+    /// present in both are filled in turn, and each file is written under
+    /// a temporary name and renamed into place without replacing, so that
+    /// a crash never leaves a partial file under a real name.
+    pub(crate) fn fill_dir(src: BorrowedFd<'_>, dst: &Path, fault_point: &str) -> io::Result<()> {
+        Self::run(src, dst, fault_point, true)
+    }
+
+    fn run(src: BorrowedFd<'_>, dst: &Path, fault_point: &str, fill: bool) -> io::Result<()> {
         let dst_fd = open_dir(dst)?;
         let mut c = TreeCopier {
             links: HashMap::new(),
             dst_root: dst_fd.try_clone()?,
+            fault: super::fault::Countdown::new(fault_point),
+            fill,
         };
         c.contents(src, dst_fd.as_fd(), Path::new(""))
             .map_err(|e| {
@@ -162,8 +173,44 @@ impl TreeCopier {
         set_attrs_fd(src, &st, dst_fd.as_fd())
     }
 
+    /// Whether an object was created: in a fill, one a user of the volume
+    /// made meanwhile under that name wins.
+    fn created(&self, made: nix::Result<()>) -> io::Result<bool> {
+        match made {
+            Ok(()) => Ok(true),
+            Err(Errno::EEXIST) if self.fill => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// In a fill: removes the unfinished files of an interrupted fill and
+    /// says which names `dst` already has.
+    fn existing(&self, dst: BorrowedFd<'_>) -> io::Result<std::collections::HashSet<OsString>> {
+        if !self.fill {
+            return Ok(Default::default());
+        }
+        let mut names = std::collections::HashSet::new();
+        for name in entries(dst)? {
+            if name.as_bytes().starts_with(FILL_TMP_PREFIX.as_bytes()) {
+                match nix::unistd::unlinkat(
+                    dst,
+                    name.as_os_str(),
+                    nix::unistd::UnlinkatFlags::NoRemoveDir,
+                ) {
+                    Ok(()) | Err(Errno::ENOENT) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                continue;
+            }
+            names.insert(name);
+        }
+        Ok(names)
+    }
+
     fn contents(&mut self, src: BorrowedFd<'_>, dst: BorrowedFd<'_>, rel: &Path) -> io::Result<()> {
+        let existing = self.existing(dst)?;
         for name in entries(src)? {
+            let present = existing.contains(&name);
             let name = name.as_os_str();
             let st = match fstatat(src, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
                 Ok(st) => st,
@@ -172,6 +219,9 @@ impl TreeCopier {
                 Err(e) => return Err(e.into()),
             };
             let here = rel.join(name);
+            if present && kind(&st) != SFlag::S_IFDIR {
+                continue;
+            }
             match kind(&st) {
                 SFlag::S_IFDIR => {
                     let s = match open_dir_at(src, name) {
@@ -179,7 +229,23 @@ impl TreeCopier {
                         Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR) => continue,
                         Err(e) => return Err(e.into()),
                     };
-                    mkdirat(dst, name, Mode::from_bits_truncate(0o700))?;
+                    if present {
+                        // Filled in turn if it is a directory (never
+                        // followed if a symlink), else left as it is.
+                        match open_dir_at(dst, name) {
+                            Ok(d) => {
+                                self.contents(s.as_fd(), d.as_fd(), &here)?;
+                                set_attrs_fd(s.as_fd(), &st, d.as_fd())?;
+                            }
+                            Err(Errno::ENOTDIR | Errno::ELOOP | Errno::ENOENT) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                        self.fault.tick();
+                        continue;
+                    }
+                    if !self.created(mkdirat(dst, name, Mode::from_bits_truncate(0o700)))? {
+                        continue;
+                    }
                     let d = open_dir_at(dst, name)?;
                     self.contents(s.as_fd(), d.as_fd(), &here)?;
                     set_attrs_fd(s.as_fd(), &st, d.as_fd())?;
@@ -187,13 +253,15 @@ impl TreeCopier {
                 SFlag::S_IFREG => {
                     if st.st_nlink > 1 {
                         if let Some(first) = self.links.get(&(st.st_dev, st.st_ino)) {
-                            linkat(
+                            let linked = linkat(
                                 self.dst_root.as_fd(),
                                 first.as_path(),
                                 dst,
                                 name,
                                 AtFlags::empty(),
-                            )?;
+                            );
+                            self.created(linked)?;
+                            self.fault.tick();
                             continue;
                         }
                     }
@@ -207,9 +275,12 @@ impl TreeCopier {
                         Err(Errno::ENOENT | Errno::ELOOP) => continue,
                         Err(e) => return Err(e.into()),
                     };
+                    let mut tmp = OsString::from(FILL_TMP_PREFIX);
+                    tmp.push(name);
+                    let create_as = if self.fill { tmp.as_os_str() } else { name };
                     let d = openat(
                         dst,
-                        name,
+                        create_as,
                         OFlag::O_WRONLY
                             | OFlag::O_CREAT
                             | OFlag::O_EXCL
@@ -219,6 +290,28 @@ impl TreeCopier {
                     )?;
                     copy_data(&s, &d)?;
                     set_attrs_fd(s.as_fd(), &st, d.as_fd())?;
+                    if self.fill {
+                        match nix::fcntl::renameat2(
+                            dst,
+                            create_as,
+                            dst,
+                            name,
+                            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+                        ) {
+                            Ok(()) => {}
+                            // Written meanwhile by a user of the volume: theirs stays.
+                            Err(Errno::EEXIST) => {
+                                nix::unistd::unlinkat(
+                                    dst,
+                                    create_as,
+                                    nix::unistd::UnlinkatFlags::NoRemoveDir,
+                                )?;
+                                self.fault.tick();
+                                continue;
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
                     if st.st_nlink > 1 {
                         self.links.insert((st.st_dev, st.st_ino), here);
                     }
@@ -229,22 +322,26 @@ impl TreeCopier {
                         Err(Errno::ENOENT | Errno::EINVAL) => continue,
                         Err(e) => return Err(e.into()),
                     };
-                    symlinkat(target.as_os_str(), dst, name)?;
-                    set_attrs_at(src, dst, name, &st, false)?;
+                    if self.created(symlinkat(target.as_os_str(), dst, name))? {
+                        set_attrs_at(src, dst, name, &st, false)?;
+                    }
                 }
                 SFlag::S_IFCHR | SFlag::S_IFBLK | SFlag::S_IFIFO => {
-                    mknodat(
+                    let made = mknodat(
                         dst,
                         name,
                         kind(&st),
                         Mode::from_bits_truncate(0o600),
                         st.st_rdev,
-                    )?;
-                    set_attrs_at(src, dst, name, &st, true)?;
+                    );
+                    if self.created(made)? {
+                        set_attrs_at(src, dst, name, &st, true)?;
+                    }
                 }
                 // Sockets belong to the process that bound them.
                 _ => {}
             }
+            self.fault.tick();
         }
         Ok(())
     }
@@ -401,7 +498,7 @@ mod tests {
         let dst = tmp.join("dst");
         std::fs::create_dir(&dst).unwrap();
         let src_fd = open_dir(&src).unwrap();
-        TreeCopier::copy_dir(src_fd.as_fd(), &dst).unwrap();
+        TreeCopier::copy_dir(src_fd.as_fd(), &dst, "test").unwrap();
 
         let m = |p: &str| std::fs::symlink_metadata(dst.join(p)).unwrap();
         assert_eq!(m("").mode() & 0o7777, 0o711);
@@ -437,8 +534,64 @@ mod tests {
         std::fs::write(dst.join("sub/file"), b"changed").unwrap();
         assert_eq!(std::fs::read(src.join("sub/file")).unwrap(), b"hello");
         assert_eq!(size(&dst), 7);
-        clear(&dst).unwrap();
+        remove_all(&dst).unwrap();
         assert!(is_empty(&dst).unwrap());
+    }
+
+    #[test]
+    fn fill_keeps_what_is_there_and_finishes_the_rest() {
+        let tmp = berth_testutil::TempDir::new("volume-fill").unwrap();
+        let src = tmp.join("src");
+        std::fs::create_dir_all(src.join("d")).unwrap();
+        for f in ["a", "b", "d/c"] {
+            std::fs::write(src.join(f), format!("image {f}")).unwrap();
+        }
+        std::os::unix::fs::symlink("a", src.join("l")).unwrap();
+        // An interrupted fill: `a` done, `d` made, `b` half-written under
+        // its temporary name; a user wrote `d/c` and `u` meanwhile.
+        let dst = tmp.join("dst");
+        std::fs::create_dir_all(dst.join("d")).unwrap();
+        std::fs::write(dst.join("a"), "image a").unwrap();
+        std::fs::write(dst.join(format!("{FILL_TMP_PREFIX}b")), "ima").unwrap();
+        std::fs::write(dst.join("d/c"), "user c").unwrap();
+        std::fs::write(dst.join("u"), "user u").unwrap();
+        let src_fd = open_dir(&src).unwrap();
+        TreeCopier::fill_dir(src_fd.as_fd(), &dst, "test").unwrap();
+        let read = |p: &str| std::fs::read_to_string(dst.join(p)).unwrap();
+        assert_eq!(read("a"), "image a");
+        assert_eq!(read("b"), "image b");
+        assert_eq!(read("d/c"), "user c");
+        assert_eq!(read("u"), "user u");
+        assert_eq!(std::fs::read_link(dst.join("l")).unwrap(), Path::new("a"));
+        let mut names: Vec<_> = entries(open_dir(&dst).unwrap().as_fd())
+            .unwrap()
+            .into_iter()
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "b", "d", "l", "u"]);
+    }
+
+    #[test]
+    fn copies_symlink_xattrs() {
+        let tmp = berth_testutil::TempDir::new("volume-lxattr").unwrap();
+        let src = tmp.join("src");
+        std::fs::create_dir(&src).unwrap();
+        std::os::unix::fs::symlink("nowhere", src.join("l")).unwrap();
+        // `user.*` is refused on symlinks; `trusted.*` needs root.
+        if xattr::set(src.join("l"), "trusted.berth", b"v").is_err() {
+            eprintln!("skipped: no trusted.* xattrs on symlinks here");
+            return;
+        }
+        let dst = tmp.join("dst");
+        std::fs::create_dir(&dst).unwrap();
+        TreeCopier::copy_dir(open_dir(&src).unwrap().as_fd(), &dst, "test").unwrap();
+        assert_eq!(
+            xattr::get(dst.join("l"), "trusted.berth")
+                .unwrap()
+                .as_deref(),
+            Some(&b"v"[..])
+        );
     }
 
     trait FifoLike {
