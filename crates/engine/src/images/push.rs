@@ -4,7 +4,7 @@
 //! pushed as before) that the repository already has (`HEAD`), or that
 //! another repository of the registry has (cross-repository mount);
 //! otherwise the layer's tar (rebuilt byte for byte from the unpacked
-//! layer) is gzip-compressed at the fast level while it is uploaded, and
+//! layer) is gzip-compressed while it is uploaded (gzip.rs), and
 //! the compressed blob's digest is recorded as a source of the layer, so
 //! the next push of it to that repository sends nothing.
 //! Three layers move at once. When every layer keeps the blob of the
@@ -14,14 +14,12 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 
-use flate2::read::GzEncoder;
-use flate2::Compression;
-
 use berth_archive::LayerTarSource;
 use berth_image::model::{self, media_types, Descriptor, Manifest};
 use berth_image::registry::{RegistryClient, RegistryError};
 use berth_image::{Digest, Reference};
 
+use super::gzip::LayerGzip;
 use super::layer_tars::StoredLayerTars;
 use super::resolve::find_reference;
 use super::sources::LayerSource;
@@ -252,8 +250,9 @@ impl ImageService<'_> {
             self.remember(diff_id, registry, repo, &tar);
             return Ok(descriptor(&tar));
         }
-        // Compressed on the way (gzip, fast level, as Docker's push does),
-        // so the blob's digest is known only once it is sent.
+        // Compressed on the way (gzip: the fast level, or stored where the
+        // data looks incompressible; see gzip.rs), so the blob's digest is
+        // known only once it is sent.
         let mut open_error = None;
         let result = client.upload_blob_streamed(repo, &mut || match tars.layer_tar(diff_id) {
             Ok((r, _)) => {
@@ -264,7 +263,7 @@ impl ImageService<'_> {
                     current: 0,
                     total: size,
                 };
-                Ok(Box::new(GzEncoder::new(counted, Compression::fast())) as Box<dyn Read>)
+                Ok(Box::new(LayerGzip::new(counted)) as Box<dyn Read>)
             }
             Err(e) => {
                 let msg = e.to_string();
