@@ -20,7 +20,8 @@
 # Env:   RUNS (default 3), LAYER_MB (default 60), SMALL_FILES=0 for big files
 #        only (default: a quarter of each layer in 16 KiB files, as
 #        bench-image-load.sh), WORK (default: a temp dir under /var/tmp),
-#        BERTH_LAYER_SYNC=0 to skip berth's per-layer syncfs.
+#        BERTH_LAYER_SYNC=0 to skip berth's per-layer syncfs,
+#        HYPERFINE_OPTS (e.g. --show-output to see a failing command).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -108,8 +109,10 @@ src="$pull_host/bench:latest"
 broot="$work/berth-root"; brun="$work/berth-run"
 export BERTH_ROOT="$broot" BERTH_RUNROOT="$brun"
 # berth reads no system registry settings or credentials here.
+# podman and skopeo read DOCKER_CONFIG too and fail on a missing file.
 export BERTH_CONFIG="$work/none.toml" DOCKER_CONFIG="$work/docker"
-hyperfine --runs "$runs" --export-json "$work/pull.json" \
+mkdir -p "$DOCKER_CONFIG"; echo '{}' > "$DOCKER_CONFIG/config.json"
+hyperfine ${HYPERFINE_OPTS:-} --runs "$runs" --export-json "$work/pull.json" \
   -n "berth pull" --prepare "rm -rf $broot $brun; sync" "$berth pull -q $src" \
   -n "podman pull" --prepare "$podman rmi -a -f >/dev/null 2>&1 || true; sync" "$podman pull -q --tls-verify=false $src" \
   -n "skopeo copy (to dir:)" --prepare "rm -rf $work/skopeo-dir; sync" "skopeo copy -q --src-tls-verify=false docker://$src dir:$work/skopeo-dir"
@@ -122,7 +125,7 @@ $berth tag localhost/bench:latest "$push_host/berth:latest"
 $podman load -q -i "$work/image.tar" >/dev/null
 $podman tag localhost/bench:latest "$push_host/podman:latest"
 wipe="rm -rf $work/pushreg/docker; sync"
-hyperfine --runs "$runs" --export-json "$work/push.json" \
+hyperfine ${HYPERFINE_OPTS:-} --runs "$runs" --export-json "$work/push.json" \
   -n "berth push" --prepare "$wipe" "$berth push -q $push_host/berth:latest" \
   -n "podman push" --prepare "$wipe" "$podman push -q --tls-verify=false $push_host/podman:latest" \
   -n "skopeo copy (docker-archive:)" --prepare "$wipe" "skopeo copy -q --dest-tls-verify=false docker-archive:$work/image.tar docker://$push_host/skopeo:latest"
