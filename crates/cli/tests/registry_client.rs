@@ -177,6 +177,7 @@ fn push_rmi_pull_run_by_tag_and_digest() {
         .unwrap_or_else(|| panic!("no digest line: {out}"));
     assert!(digest.starts_with("sha256:") && digest.len() == 71, "{out}");
     assert!(reg.catalog().contains("\"tools/bb\""), "{}", reg.catalog());
+    skopeo_reads_the_push(&c, &name, &digest);
 
     // Pushing again sends nothing.
     let out = c.ok(&["push", &name]);
@@ -244,6 +245,53 @@ fn push_rmi_pull_run_by_tag_and_digest() {
     let err = c4.fails(&["run", "--rm", "--pull", "never", &name, "true"], 125);
     assert!(err.contains("No such image"), "{err}");
     assert!(c4.images_q().trim().is_empty());
+}
+
+/// The pushed manifest names gzip layers and skopeo (containers/image)
+/// pulls the image, verifying every blob against its digest.
+fn skopeo_reads_the_push(c: &Client, name: &str, digest: &str) {
+    use sha2::Digest as _;
+    if !Path::new("/usr/bin/skopeo").exists() {
+        eprintln!("skipping the skopeo check: /usr/bin/skopeo missing");
+        return;
+    }
+    let raw = std::process::Command::new("/usr/bin/skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{name}"))
+        .output()
+        .expect("run skopeo inspect");
+    assert!(raw.status.success(), "{}", stderr(&raw));
+    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).expect("manifest json");
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            sha2::Sha256::digest(&raw.stdout)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ),
+        digest
+    );
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    let layers = manifest["layers"].as_array().expect("layers");
+    assert!(!layers.is_empty());
+    for l in layers {
+        assert_eq!(
+            l["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "{manifest}"
+        );
+    }
+    let dir = c.b.dir.join("skopeo-copy");
+    let out = std::process::Command::new("/usr/bin/skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{name}"))
+        .arg(format!("dir:{}", dir.display()))
+        .output()
+        .expect("run skopeo copy");
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

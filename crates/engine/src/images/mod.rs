@@ -3,6 +3,7 @@
 pub mod change;
 pub(crate) mod commit;
 mod gc;
+mod gzip;
 mod http;
 mod ingest;
 mod inspect;

@@ -228,7 +228,8 @@ impl ImageService<'_> {
             };
             let stored = self
                 .store_layer(parent, parent_stored, &chains[i], &diff_ids[i], open)
-                .map_err(|e| registry_cause(e, repo, &desc.digest))?;
+                .map_err(|e| registry_cause(e, repo, &desc.digest))
+                .map_err(|e| blame_the_blob(client, repo, desc, e))?;
             progress.layer(&id, LayerStatus::PullComplete);
             Ok(stored)
         };
@@ -299,6 +300,38 @@ fn check_manifest(manifest: &Manifest, reference: &Reference) -> Result<(), Engi
         }
     }
     Ok(())
+}
+
+/// A corrupted blob usually breaks the decompressor or the tar reader
+/// before its end, where the download stream would report the digest
+/// mismatch. After such an error the blob is read once more, to the end,
+/// and a mismatch is reported as the cause (as Docker's "verification
+/// failed"); otherwise the unpack error stands.
+fn blame_the_blob(
+    client: &RegistryClient,
+    repo: &str,
+    desc: &berth_image::model::Descriptor,
+    e: EngineError,
+) -> EngineError {
+    let unpack_error = matches!(
+        e,
+        EngineError::Image(
+            ImageError::LayerTar { .. } | ImageError::Decompress { .. } | ImageError::Io { .. }
+        ) | EngineError::Archive(_)
+    );
+    if !unpack_error {
+        return e;
+    }
+    let drained = client
+        .open_blob(repo, &desc.digest, desc.size, None)
+        .and_then(|mut blob| {
+            std::io::copy(&mut blob, &mut std::io::sink())
+                .map_err(|io| berth_image::registry::blob::unwrap_io(io, repo, &desc.digest))
+        });
+    match drained {
+        Err(mismatch @ RegistryError::DigestMismatch { .. }) => mismatch.into(),
+        _ => e,
+    }
 }
 
 /// A layer error caused by the download (digest mismatch, connection lost

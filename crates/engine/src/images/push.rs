@@ -3,21 +3,23 @@
 //! For each layer, cheapest first: a blob the layer was pulled as (or
 //! pushed as before) that the repository already has (`HEAD`), or that
 //! another repository of the registry has (cross-repository mount);
-//! otherwise the layer's tar is uploaded as stored (uncompressed: its
-//! digest is the diff id, rebuilt byte for byte from the unpacked layer).
+//! otherwise the layer's tar (rebuilt byte for byte from the unpacked
+//! layer) is gzip-compressed while it is uploaded (gzip.rs), and
+//! the compressed blob's digest is recorded as a source of the layer, so
+//! the next push of it to that repository sends nothing.
 //! Three layers move at once. When every layer keeps the blob of the
 //! manifest it was pulled with, that manifest is pushed unchanged, so the
 //! image keeps its digest.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{self, Read};
 
 use berth_archive::LayerTarSource;
 use berth_image::model::{self, media_types, Descriptor, Manifest};
 use berth_image::registry::{RegistryClient, RegistryError};
 use berth_image::{Digest, Reference};
 
+use super::gzip::LayerGzip;
 use super::layer_tars::StoredLayerTars;
 use super::resolve::find_reference;
 use super::sources::LayerSource;
@@ -103,7 +105,7 @@ impl ImageService<'_> {
                         img.id,
                         img.config_json.len() as u64,
                     ),
-                    layers,
+                    layers: layers.into_iter().map(docker_layer).collect(),
                     subject: None,
                     annotations: Default::default(),
                 };
@@ -219,58 +221,73 @@ impl ImageService<'_> {
                 return Ok(descriptor(s));
             }
         }
+        // A blob of this layer known from elsewhere (pulled from another
+        // registry, or compressed by an earlier push) that this repository
+        // has already: nothing to send.
+        let mut tried: Vec<Digest> = sources.iter().map(|s| s.digest).collect();
+        for s in self.engine.layer_sources(diff_id) {
+            if tried.contains(&s.digest) {
+                continue;
+            }
+            tried.push(s.digest);
+            if client.blob_exists(repo, &s.digest)? {
+                progress.layer(&id, LayerStatus::LayerAlreadyExists);
+                self.remember(diff_id, registry, repo, &s);
+                return Ok(descriptor(&s));
+            }
+        }
         let (_, size) = tars.layer_tar(diff_id)?;
-        let tar = LayerSource {
-            registry: registry.to_string(),
-            repository: repo.to_string(),
-            digest: *diff_id,
-            media_type: media_types::DOCKER_LAYER.to_string(),
-            size,
-        };
         if client.blob_exists(repo, diff_id)? {
+            // An uncompressed upload of an older berth.
+            let tar = LayerSource {
+                registry: registry.to_string(),
+                repository: repo.to_string(),
+                digest: *diff_id,
+                media_type: media_types::DOCKER_LAYER.to_string(),
+                size,
+            };
             progress.layer(&id, LayerStatus::LayerAlreadyExists);
             self.remember(diff_id, registry, repo, &tar);
             return Ok(descriptor(&tar));
         }
-        let sent = AtomicU64::new(0);
+        // Compressed on the way (gzip: the fast level, or stored where the
+        // data looks incompressible; see gzip.rs), so the blob's digest is
+        // known only once it is sent.
         let mut open_error = None;
-        let result = client.upload_blob(
-            repo,
-            diff_id,
-            size,
-            &mut || {
-                sent.store(0, Ordering::Relaxed);
-                match tars.layer_tar(diff_id) {
-                    Ok((r, _)) => Ok(r),
-                    Err(e) => {
-                        let msg = e.to_string();
-                        open_error = Some(e);
-                        Err(RegistryError::Protocol {
-                            endpoint: registry.to_string(),
-                            reason: msg,
-                        })
-                    }
-                }
-            },
-            chunk_size(),
-            &mut |n| {
-                let current = sent.fetch_add(n, Ordering::Relaxed) + n;
-                progress.layer(
-                    &id,
-                    LayerStatus::Pushing {
-                        current,
-                        total: size,
-                    },
-                );
-            },
-        );
+        let result = client.upload_blob_streamed(repo, &mut || match tars.layer_tar(diff_id) {
+            Ok((r, _)) => {
+                let counted = ProgressReader {
+                    inner: r,
+                    progress,
+                    id: &id,
+                    current: 0,
+                    total: size,
+                };
+                Ok(Box::new(LayerGzip::new(counted)) as Box<dyn Read>)
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                open_error = Some(e);
+                Err(RegistryError::Protocol {
+                    endpoint: registry.to_string(),
+                    reason: msg,
+                })
+            }
+        });
         if let Some(e) = open_error {
             return Err(e.into());
         }
-        result?;
+        let (digest, compressed_size) = result?;
         progress.layer(&id, LayerStatus::Pushed);
-        self.remember(diff_id, registry, repo, &tar);
-        Ok(descriptor(&tar))
+        let blob = LayerSource {
+            registry: registry.to_string(),
+            repository: repo.to_string(),
+            digest,
+            media_type: media_types::DOCKER_LAYER_GZIP.to_string(),
+            size: compressed_size,
+        };
+        self.remember(diff_id, registry, repo, &blob);
+        Ok(descriptor(&blob))
     }
 
     /// Records that `repo` now holds the blob `s` describes.
@@ -283,5 +300,43 @@ impl ImageService<'_> {
         if let Err(e) = self.engine.add_layer_source(diff_id, mine) {
             tracing::warn!("recording where layer {diff_id} was pushed: {e}");
         }
+    }
+}
+
+/// A layer descriptor for a Docker schema 2 manifest: blobs recorded under
+/// their OCI media types (pulled with an OCI manifest) take the Docker
+/// type of the same encoding, since a manifest does not mix the two.
+fn docker_layer(mut d: Descriptor) -> Descriptor {
+    let docker = match d.media_type.as_str() {
+        media_types::OCI_LAYER => media_types::DOCKER_LAYER,
+        media_types::OCI_LAYER_GZIP => media_types::DOCKER_LAYER_GZIP,
+        media_types::OCI_LAYER_ZSTD => media_types::DOCKER_LAYER_ZSTD,
+        _ => return d,
+    };
+    d.media_type = docker.to_string();
+    d
+}
+
+/// Reports the uncompressed bytes a compressing upload has consumed.
+struct ProgressReader<'a> {
+    inner: Box<dyn Read + 'a>,
+    progress: &'a dyn TransferProgress,
+    id: &'a str,
+    current: u64,
+    total: u64,
+}
+
+impl Read for ProgressReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.current += n as u64;
+        self.progress.layer(
+            self.id,
+            LayerStatus::Pushing {
+                current: self.current,
+                total: self.total,
+            },
+        );
+        Ok(n)
     }
 }

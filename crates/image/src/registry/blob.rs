@@ -223,6 +223,69 @@ impl RegistryClient {
         self.expect_created(resp, "PUT", &url, digest)
     }
 
+    /// Uploads a blob whose digest and size are known only once it has
+    /// been read (a layer compressed on the way): one streamed `PATCH`
+    /// (chunked transfer encoding), then `PUT ?digest=` with the digest of
+    /// the bytes sent. `open` yields the content from its start (called
+    /// again when an attempt fails). Returns the blob's digest and size.
+    pub fn upload_blob_streamed<'r>(
+        &self,
+        repository: &str,
+        open: &mut dyn FnMut() -> Result<Box<dyn Read + 'r>, RegistryError>,
+    ) -> Result<(Digest, u64), RegistryError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = (|| {
+                let mut reader = open()?;
+                self.upload_streamed_once(repository, &mut reader)
+            })();
+            match result {
+                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    tracing::debug!("streamed upload to {repository} failed, retrying: {e}");
+                    std::thread::sleep(backoff(attempt));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn upload_streamed_once(
+        &self,
+        repository: &str,
+        reader: &mut dyn Read,
+    ) -> Result<(Digest, u64), RegistryError> {
+        let scopes = [push_scope(repository)];
+        let start_url = self.url(&format!("/v2/{repository}/blobs/uploads/"));
+        let resp = self.send("POST", &start_url, &[], CallBody::Empty, &scopes)?;
+        if resp.status().as_u16() != 202 {
+            return Err(self.status_error("POST", &start_url, resp, None));
+        }
+        let location = self.location(&resp, &start_url)?;
+        let mut hashing = HashingReader {
+            inner: reader,
+            hasher: Hasher::new(),
+        };
+        let octet = ("Content-Type", "application/octet-stream");
+        let resp = self.send(
+            "PATCH",
+            &location,
+            &[octet],
+            CallBody::Stream(&mut hashing),
+            &scopes,
+        )?;
+        if resp.status().as_u16() != 202 {
+            return Err(self.status_error("PATCH", &location, resp, None));
+        }
+        let location = self.location(&resp, &location)?;
+        let size = hashing.hasher.len();
+        let digest = hashing.hasher.finish();
+        let url = with_query(&location, &format!("digest={digest}"));
+        let resp = self.send("PUT", &url, &[], CallBody::Empty, &scopes)?;
+        self.expect_created(resp, "PUT", &url, &digest)?;
+        Ok((digest, size))
+    }
+
     fn expect_created(
         &self,
         resp: ureq::http::Response<ureq::Body>,
@@ -309,6 +372,20 @@ pub fn unwrap_io(e: io::Error, repository: &str, digest: &Digest) -> RegistryErr
         repository: repository.to_string(),
         digest: *digest,
         source: e,
+    }
+}
+
+/// Hashes what passes through it (what a streamed upload sent).
+struct HashingReader<'a> {
+    inner: &'a mut dyn Read,
+    hasher: Hasher,
+}
+
+impl Read for HashingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }
 

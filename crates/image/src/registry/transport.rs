@@ -20,6 +20,8 @@ pub(crate) enum CallBody<'a> {
     Empty,
     Bytes(&'a [u8]),
     Reader(&'a mut dyn Read, u64),
+    /// A body of unknown length, sent with chunked transfer encoding.
+    Stream(&'a mut dyn Read),
 }
 
 /// A connection to one registry: its endpoint and authorisation state.
@@ -158,11 +160,12 @@ impl RegistryClient {
         scopes: &[String],
     ) -> Result<Response<Body>, RegistryError> {
         let auth = self.authorization(scopes, false)?;
-        let replayable = !matches!(body, CallBody::Reader(..));
+        let replayable = !matches!(body, CallBody::Reader(..) | CallBody::Stream(..));
         let first_body = match &mut body {
             CallBody::Empty => CallBody::Empty,
             CallBody::Bytes(b) => CallBody::Bytes(b),
             CallBody::Reader(r, n) => CallBody::Reader(&mut **r, *n),
+            CallBody::Stream(r) => CallBody::Stream(&mut **r),
         };
         let resp = self.raw(method, url, headers, first_body, auth.clone())?;
         if resp.status().as_u16() != 401 || !replayable {
@@ -313,6 +316,10 @@ impl RegistryClient {
                 self.agent
                     .run(req.body(SendBody::from_reader(r)).map_err(build_err)?)
             }
+            // No Content-Length: ureq sends `Transfer-Encoding: chunked`.
+            CallBody::Stream(r) => self
+                .agent
+                .run(req.body(SendBody::from_reader(r)).map_err(build_err)?),
         };
         result.map_err(|e| self.transport_error(method, url, &self.endpoint.host, e))
     }
