@@ -435,6 +435,117 @@ fn ipv6_networks_are_isolated_and_internal_and_icc_hold() {
         rules.contains(&format!("network {na}: isolation")),
         "{rules}"
     );
+    // enable_icc=false: containers of one network cannot reach each other
+    // over IPv6 either (needs br_netfilter, as for IPv4).
+    if !std::path::Path::new("/proc/sys/net/bridge").exists() {
+        eprintln!("SKIPPED part: no br_netfilter module for enable_icc=false");
+        return;
+    }
+    let nc = unique("icc");
+    v6_network(
+        &b,
+        &nc,
+        &["-o", "com.docker.network.bridge.enable_icc=false"],
+    );
+    let (c1, c2) = (run(&nc), run(&nc));
+    let gw = settings(&b, &c1, &nc)["IPv6Gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.ok(&["exec", &c1, "ping", "-6", "-c", "1", "-W", "2", &gw]);
+    let o = b.run(&[
+        "exec",
+        &c1,
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        &ip6(&c2, &nc),
+    ]);
+    assert!(!o.status.success(), "icc=false failed: {o:?}");
+}
+
+#[test]
+fn macvlan_with_ipv6() {
+    if !root_only() || !host_ipv6() {
+        return;
+    }
+    // This kernel has no `dummy` driver: one end of a veth pair stands in.
+    let b = berth("net6-macvlan");
+    let tag = unique("");
+    let suffix = &tag[tag.len() - 4..];
+    let (parent, peer) = (format!("bthp6{suffix}"), format!("bthq6{suffix}"));
+    struct Link(String);
+    impl Drop for Link {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+        }
+    }
+    let st = Command::new("ip")
+        .args([
+            "link", "add", &parent, "type", "veth", "peer", "name", &peer,
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _link = Link(parent.clone());
+    Command::new("ip")
+        .args(["link", "set", &parent, "up"])
+        .status()
+        .unwrap();
+    let net = unique("mv6");
+    let prefix = random_ula();
+    let third = u8::from_str_radix(&suffix[..2], 16).unwrap();
+    let subnet4 = format!("10.253.{third}.0/24");
+    let subnet6 = format!("{prefix}/64");
+    let parent_opt = format!("parent={parent}");
+    // Without an IPv6 subnet a macvlan network cannot pick one.
+    let err = b.fails(
+        &[
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "--ipv6",
+            "--subnet",
+            &subnet4,
+            "-o",
+            &parent_opt,
+            &net,
+        ],
+        1,
+    );
+    assert!(err.contains("needs an IPv6 --subnet"), "{err}");
+    b.ok(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--ipv6",
+        "--subnet",
+        &subnet4,
+        "--subnet",
+        &subnet6,
+        "-o",
+        &parent_opt,
+        &net,
+    ]);
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "sh",
+        "-c",
+        "ip -o -6 addr; ip -6 route",
+    ]);
+    assert!(out.contains(&format!("{prefix}2/64")), "{out}");
+    assert!(!out.contains("tentative"), "{out}");
+    assert!(out.contains(&format!("default via {prefix}1")), "{out}");
+    b.ok(&["network", "rm", &net]);
 }
 
 #[test]
