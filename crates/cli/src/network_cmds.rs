@@ -389,8 +389,20 @@ fn prune(engine: &Engine, a: NetworkPruneArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+    let labels = prune_labels(&a.filter)?;
+    let removed = engine.networks().prune(&labels)?;
+    if !removed.is_empty() {
+        println!("Deleted Networks:");
+        for n in removed {
+            println!("{n}");
+        }
+    }
+    Ok(())
+}
+
+fn prune_labels(filters: &[String]) -> anyhow::Result<Vec<(String, bool)>> {
     let mut labels = Vec::new();
-    for f in &a.filter {
+    for f in filters {
         match f.split_once('=') {
             Some(("label", v)) => labels.push((v.to_string(), true)),
             Some(("label!", v)) => labels.push((v.to_string(), false)),
@@ -402,12 +414,28 @@ fn prune(engine: &Engine, a: NetworkPruneArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let removed = engine.networks().prune(&labels)?;
+    Ok(labels)
+}
+
+/// `system prune`'s network step: user networks no container uses (the
+/// label filters of `filters` apply; others are the other steps').
+pub fn system_prune_networks(
+    engine: &Engine,
+    filters: &[String],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let labels: Vec<String> = filters
+        .iter()
+        .filter(|f| f.starts_with("label=") || f.starts_with("label!="))
+        .cloned()
+        .collect();
+    let removed = engine.networks().prune(&prune_labels(&labels)?)?;
     if !removed.is_empty() {
-        println!("Deleted Networks:");
+        writeln!(out, "Deleted Networks:")?;
         for n in removed {
-            println!("{n}");
+            writeln!(out, "{n}")?;
         }
+        writeln!(out)?;
     }
     Ok(())
 }
