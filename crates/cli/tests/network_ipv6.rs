@@ -705,6 +705,54 @@ fn bad_ipv6_input_is_refused_and_creates_nothing() {
         125,
     );
     assert!(err.contains("invalid IPv6 address"), "{err}");
+    // A host port taken on IPv6 only ([::], IPV6_V6ONLY) is taken too: the
+    // port would be DNAT'ed over IPv6 as well.
+    let v6only = socket2_v6only_listener();
+    let port = v6only.local_addr().unwrap().port();
+    let before = b.ok(&["ps", "-aq"]);
+    let err = b.fails(
+        &[
+            "create",
+            "--network",
+            &taken,
+            "-p",
+            &format!("{port}:80"),
+            "busybox",
+        ],
+        125,
+    );
+    assert!(err.contains(&port.to_string()), "{err}");
+    assert_eq!(b.ok(&["ps", "-aq"]), before);
+}
+
+/// A TCP listener on `[::]:0` that takes IPv6 only.
+fn socket2_v6only_listener() -> TcpListener {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket(2)/setsockopt(2)/bind(2)/listen(2) on a new fd
+    // this function owns; it is handed to TcpListener, which closes it.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let one: libc::c_int = 1;
+        let r = libc::setsockopt(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        assert_eq!(r, 0);
+        let mut addr: libc::sockaddr_in6 = std::mem::zeroed();
+        addr.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        let r = libc::bind(
+            fd,
+            (&addr as *const libc::sockaddr_in6).cast(),
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+        );
+        assert_eq!(r, 0);
+        assert_eq!(libc::listen(fd, 1), 0);
+        TcpListener::from_raw_fd(fd)
+    }
 }
 
 #[test]
