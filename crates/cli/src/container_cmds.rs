@@ -669,12 +669,12 @@ pub fn inspect_typed(
     Ok(())
 }
 
-/// `system prune`: stopped containers, then dangling (with `-a`: unused)
-/// images.
+/// `system prune`: stopped containers, unused user networks, then dangling
+/// (with `-a`: unused) images.
 pub fn system_prune(engine: &Engine, a: crate::args::SystemPruneArgs) -> anyhow::Result<()> {
     if !a.force {
         eprint!(
-            "WARNING! This will remove:\n  - all stopped containers\n{}  - all {}images\n\nAre you sure you want to continue? [y/N] ",
+            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n{}  - all {}images\n\nAre you sure you want to continue? [y/N] ",
             if a.volumes { "  - all anonymous volumes not used by at least one container\n" } else { "" },
             if a.all { "images without at least one container associated to them\n  - all " } else { "dangling " }
         );
@@ -693,6 +693,7 @@ pub fn system_prune(engine: &Engine, a: crate::args::SystemPruneArgs) -> anyhow:
         }
         writeln!(out)?;
     }
+    crate::network_cmds::system_prune_networks(engine, &a.filter, &mut out)?;
     let mut volumes_reclaimed = 0;
     if a.volumes {
         // Volumes take only the label filters, as Docker's prune does.

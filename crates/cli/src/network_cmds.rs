@@ -123,6 +123,9 @@ pub struct NetworkConnectArgs {
     /// IPv4 address (e.g., "172.30.100.104")
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address (e.g., "2001:db8::33")
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Add link to another container
     #[arg(long)]
     pub link: Vec<String>,
@@ -151,6 +154,7 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
                 aliases: a.alias,
                 links: a.link,
                 ipv4_address: a.ip.unwrap_or_default(),
+                ipv6_address: a.ip6.unwrap_or_default(),
                 ..Default::default()
             };
             engine.networks().connect(&a.network, &a.container, req)?;
@@ -182,26 +186,40 @@ fn key_values(flag: &str, values: &[String]) -> anyhow::Result<BTreeMap<String, 
     Ok(out)
 }
 
-fn one(flag: &str, v: &[String]) -> anyhow::Result<Option<String>> {
-    match v {
+/// The one IPv4 and the one IPv6 value of a repeatable flag (`--subnet
+/// 172.30.0.0/16 --subnet 2001:db8:1::/64`), told apart by their family.
+fn one_per_family(flag: &str, v: &[String]) -> anyhow::Result<(Option<String>, Option<String>)> {
+    let (v6, v4): (Vec<&String>, Vec<&String>) = v.iter().partition(|s| s.contains(':'));
+    let one = |family: &str, v: Vec<&String>| {
+        match v.as_slice() {
         [] => Ok(None),
-        [x] => Ok(Some(x.clone())),
-        _ => Err(CliError::new(format!(
-            "Error response from daemon: berth networks take one IPv4 {flag} (several given)"
-        ))
-        .into()),
+        [x] => Ok(Some((*x).clone())),
+        _ => Err(CliError {
+            message: format!(
+                "Error response from daemon: berth networks take one {family} {flag} (several given): pass one IPv4 and one IPv6 value at most"
+            ),
+            code: 1,
+        }),
     }
+    };
+    Ok((one("IPv4", v4)?, one("IPv6", v6)?))
 }
 
 fn create(engine: &Engine, a: NetworkCreateArgs) -> anyhow::Result<()> {
+    let (subnet, subnet6) = one_per_family("--subnet", &a.subnet)?;
+    let (gateway, gateway6) = one_per_family("--gateway", &a.gateway)?;
+    let (ip_range, ip_range6) = one_per_family("--ip-range", &a.ip_range)?;
     let req = NetworkCreateRequest {
         name: a.name,
         driver: a.driver,
-        subnet: one("--subnet", &a.subnet)?,
-        gateway: one("--gateway", &a.gateway)?,
-        ip_range: one("--ip-range", &a.ip_range)?,
+        subnet,
+        gateway,
+        ip_range,
         internal: a.internal,
         ipv6: a.ipv6,
+        subnet6,
+        gateway6,
+        ip_range6,
         labels: key_values("--label", &a.label)?,
         options: key_values("--opt", &a.opt)?,
     };
@@ -372,8 +390,20 @@ fn prune(engine: &Engine, a: NetworkPruneArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+    let labels = prune_labels(&a.filter)?;
+    let removed = engine.networks().prune(&labels)?;
+    if !removed.is_empty() {
+        println!("Deleted Networks:");
+        for n in removed {
+            println!("{n}");
+        }
+    }
+    Ok(())
+}
+
+fn prune_labels(filters: &[String]) -> anyhow::Result<Vec<(String, bool)>> {
     let mut labels = Vec::new();
-    for f in &a.filter {
+    for f in filters {
         match f.split_once('=') {
             Some(("label", v)) => labels.push((v.to_string(), true)),
             Some(("label!", v)) => labels.push((v.to_string(), false)),
@@ -385,12 +415,28 @@ fn prune(engine: &Engine, a: NetworkPruneArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let removed = engine.networks().prune(&labels)?;
+    Ok(labels)
+}
+
+/// `system prune`'s network step: user networks no container uses (the
+/// label filters of `filters` apply; others are the other steps').
+pub fn system_prune_networks(
+    engine: &Engine,
+    filters: &[String],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let labels: Vec<String> = filters
+        .iter()
+        .filter(|f| f.starts_with("label=") || f.starts_with("label!="))
+        .cloned()
+        .collect();
+    let removed = engine.networks().prune(&prune_labels(&labels)?)?;
     if !removed.is_empty() {
-        println!("Deleted Networks:");
+        writeln!(out, "Deleted Networks:")?;
         for n in removed {
-            println!("{n}");
+            writeln!(out, "{n}")?;
         }
+        writeln!(out)?;
     }
     Ok(())
 }

@@ -858,3 +858,60 @@ fn publish_forms() {
         u.to_string()
     );
 }
+
+#[test]
+fn system_prune_removes_unused_user_networks() {
+    if !root_only() {
+        return;
+    }
+    let b = berth("net-sysprune");
+    let (used, stopped, unused) = (
+        format!("spu{}", pid()),
+        format!("sps{}", pid()),
+        format!("spn{}", pid()),
+    );
+    for n in [&used, &stopped, &unused] {
+        b.ok(&["network", "create", n]);
+    }
+    let bridge_of = |n: &str| {
+        b.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{index .Options \"com.docker.network.bridge.name\"}}",
+            n,
+        ])
+        .trim()
+        .to_string()
+    };
+    let unused_bridge = bridge_of(&unused);
+    let has_link = |l: &str| std::path::Path::new("/sys/class/net").join(l).exists();
+    assert!(has_link(&unused_bridge));
+    b.ok(&["run", "-d", "--network", &used, "busybox", "sleep", "300"]);
+    b.ok(&["create", "--network", &stopped, "busybox", "true"]);
+    let out = b.ok(&["system", "prune", "-f"]);
+    let section: Vec<&str> = out
+        .split("Deleted Networks:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"))
+        .split("\n\n")
+        .next()
+        .unwrap()
+        .lines()
+        .collect();
+    let mut section = section;
+    section.sort();
+    let mut want = vec![stopped.as_str(), unused.as_str()];
+    want.sort();
+    assert_eq!(section, want, "{out}");
+    let ls = b.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    let names: Vec<&str> = ls.lines().collect();
+    for n in ["bridge", "host", "none", used.as_str()] {
+        assert!(names.contains(&n), "{ls}");
+    }
+    assert!(
+        !names.contains(&unused.as_str()) && !names.contains(&stopped.as_str()),
+        "{ls}"
+    );
+    assert!(!has_link(&unused_bridge));
+}

@@ -1,10 +1,10 @@
-//! berth's nftables rules, in berth's own table (`table ip berth`, never
-//! anyone else's: podman's netavark or iptables-nft tables may sit beside
-//! it).
+//! berth's nftables rules, in berth's own tables (`table ip berth` and,
+//! for networks with IPv6, `table ip6 berth`; never anyone else's:
+//! podman's netavark or iptables-nft tables may sit beside them).
 //!
 //! The table is declarative: [`FirewallState`] says what every network and
 //! every published port needs, [`FirewallState::render`] turns it into one
-//! nft script that replaces the whole table, and [`apply`] runs it with one
+//! nft script that replaces both tables, and [`apply`] runs it with one
 //! `nft -f -` (nft applies a script as one atomic transaction). Teardown is
 //! therefore exact by construction: a container's or network's rules are
 //! gone as soon as the state no longer lists it; an empty state deletes the
@@ -12,10 +12,11 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
 
 use crate::ipam::Ipv4Net;
+use crate::ipam6::Ipv6Net;
 use crate::NetError;
 
 /// A network's part of the rules.
@@ -26,6 +27,8 @@ pub struct NetworkRules {
     /// The host bridge (empty for drivers without one, e.g. macvlan).
     pub bridge: String,
     pub subnet: Ipv4Net,
+    /// The IPv6 subnet of an `--ipv6` network.
+    pub subnet6: Option<Ipv6Net>,
     /// `--internal`: no traffic leaves the bridge, no masquerade.
     pub internal: bool,
     /// `com.docker.network.bridge.enable_icc`: containers of the network may
@@ -67,6 +70,9 @@ pub struct PortRule {
     pub host_ip: Option<Ipv4Addr>,
     pub host_port: u16,
     pub container_ip: Ipv4Addr,
+    /// The container's IPv6 address, when its network has IPv6: ports
+    /// published on every address are DNAT'ed over IPv6 as well.
+    pub container_ip6: Option<Ipv6Addr>,
     pub container_port: u16,
 }
 
@@ -82,8 +88,15 @@ impl FirewallState {
         self.networks.is_empty() && self.ports.is_empty()
     }
 
-    /// The nft script that makes `table ip <table>` hold exactly this state.
+    /// The nft script that makes `table ip <table>` and `table ip6 <table>`
+    /// hold exactly this state.
     pub fn render(&self, table: &str) -> String {
+        let mut s = self.render_ip(table);
+        s.push_str(&self.render_ip6(table));
+        s
+    }
+
+    fn render_ip(&self, table: &str) -> String {
         let mut s = String::new();
         // `add` then `delete` works whether or not the table exists.
         let _ = writeln!(s, "add table ip {table}");
@@ -195,18 +208,129 @@ impl FirewallState {
         s.push_str("\t}\n}\n");
         s
     }
+
+    /// The IPv6 counterpart: NAT66 masquerade (as Docker does for ULA
+    /// subnets), isolation, `--internal`, icc and DNAT of published ports.
+    /// There is no `route_localnet` for IPv6, so ports are not published on
+    /// `::1` (Docker uses docker-proxy, a userland proxy, for that).
+    fn render_ip6(&self, table: &str) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "add table ip6 {table}");
+        let _ = writeln!(s, "delete table ip6 {table}");
+        let nets: Vec<(&NetworkRules, Ipv6Net)> = self
+            .networks
+            .iter()
+            .filter(|n| !n.bridge.is_empty())
+            .filter_map(|n| n.subnet6.map(|s6| (n, s6.network())))
+            .collect();
+        let ports: Vec<(&PortRule, Ipv6Addr)> = self
+            .ports
+            .iter()
+            .filter(|p| p.host_ip.is_none())
+            .filter_map(|p| p.container_ip6.map(|ip| (p, ip)))
+            .collect();
+        if nets.is_empty() && ports.is_empty() {
+            return s;
+        }
+        let _ = writeln!(s, "table ip6 {table} {{");
+        s.push_str("\tchain publish {\n");
+        for (p, ip) in &ports {
+            let _ = writeln!(
+                s,
+                "\t\t{proto} dport {hp} dnat to [{ip}]:{cp} comment \"container {id}\"",
+                proto = p.proto.as_str(),
+                hp = p.host_port,
+                cp = p.container_port,
+                id = short(&p.container),
+            );
+        }
+        s.push_str("\t}\n");
+        s.push_str("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tfib daddr type local jump publish\n\t}\n");
+        s.push_str("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n\t\tip6 daddr != ::1 fib daddr type local jump publish\n\t}\n");
+        s.push_str("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+        for (n, sub) in &nets {
+            let (br, name) = (&n.bridge, &n.name);
+            let _ = writeln!(
+                s,
+                "\t\toifname \"{br}\" ip6 saddr {sub} ct status dnat masquerade comment \"network {name}: hairpin\""
+            );
+            if !n.internal {
+                let _ = writeln!(
+                    s,
+                    "\t\toifname != \"{br}\" ip6 saddr {sub} masquerade comment \"network {name}: outbound\""
+                );
+            }
+        }
+        s.push_str("\t}\n");
+        s.push_str(
+            "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n",
+        );
+        for (n, _) in &nets {
+            let (br, name) = (&n.bridge, &n.name);
+            if n.internal {
+                let _ = writeln!(
+                    s,
+                    "\t\tiifname \"{br}\" oifname != \"{br}\" drop comment \"network {name}: internal\""
+                );
+                let _ = writeln!(
+                    s,
+                    "\t\toifname \"{br}\" iifname != \"{br}\" drop comment \"network {name}: internal\""
+                );
+            }
+            if !n.icc {
+                let _ = writeln!(
+                    s,
+                    "\t\tiifname \"{br}\" oifname \"{br}\" drop comment \"network {name}: icc disabled\""
+                );
+            }
+        }
+        s.push_str("\t\tct status dnat accept\n");
+        // Every bridge is isolated from the others, v4-only ones included:
+        // their containers have no IPv6 address berth gave, but may have
+        // link-local or self-assigned ones.
+        let bridges: Vec<&NetworkRules> = self
+            .networks
+            .iter()
+            .filter(|n| !n.bridge.is_empty())
+            .collect();
+        for (n, _) in &nets {
+            let others: Vec<String> = bridges
+                .iter()
+                .filter(|o| o.bridge != n.bridge)
+                .map(|o| format!("\"{}\"", o.bridge))
+                .collect();
+            if !others.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "\t\tiifname \"{}\" oifname {{ {} }} drop comment \"network {}: isolation\"",
+                    n.bridge,
+                    others.join(", "),
+                    n.name
+                );
+                let _ = writeln!(
+                    s,
+                    "\t\toifname \"{}\" iifname {{ {} }} drop comment \"network {}: isolation\"",
+                    n.bridge,
+                    others.join(", "),
+                    n.name
+                );
+            }
+        }
+        s.push_str("\t}\n}\n");
+        s
+    }
 }
 
 fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-/// Replaces berth's table with `state` in one nft transaction.
+/// Replaces berth's tables with `state` in one nft transaction.
 pub fn apply(table: &str, state: &FirewallState) -> Result<(), NetError> {
     run_nft(&state.render(table))
 }
 
-/// Deletes berth's table (missing is fine).
+/// Deletes berth's `ip` and `ip6` tables (missing is fine).
 pub fn delete_table(table: &str) -> Result<(), NetError> {
     run_nft(&FirewallState::default().render(table))
 }
@@ -247,7 +371,10 @@ mod tests {
     #[test]
     fn empty_state_only_deletes() {
         let s = FirewallState::default().render("berth");
-        assert_eq!(s, "add table ip berth\ndelete table ip berth\n");
+        assert_eq!(
+            s,
+            "add table ip berth\ndelete table ip berth\nadd table ip6 berth\ndelete table ip6 berth\n"
+        );
     }
 
     #[test]
@@ -258,6 +385,7 @@ mod tests {
                     name: "a".into(),
                     bridge: "berth-a".into(),
                     subnet: "10.1.0.0/24".parse().unwrap(),
+                    subnet6: None,
                     internal: false,
                     icc: true,
                 },
@@ -265,6 +393,7 @@ mod tests {
                     name: "b".into(),
                     bridge: "berth-b".into(),
                     subnet: "10.2.0.0/24".parse().unwrap(),
+                    subnet6: None,
                     internal: true,
                     icc: false,
                 },
@@ -275,6 +404,7 @@ mod tests {
                 host_ip: Some(Ipv4Addr::LOCALHOST),
                 host_port: 5353,
                 container_ip: Ipv4Addr::new(10, 1, 0, 2),
+                container_ip6: None,
                 container_port: 53,
             }],
         };
@@ -287,5 +417,61 @@ mod tests {
         assert!(s.contains("iifname \"berth-b\" oifname \"berth-b\" drop"));
         assert!(s.contains("iifname \"berth-a\" oifname { \"berth-b\" } drop"));
         assert!(s.contains("iifname \"berth-a\" ip daddr 127.0.0.0/8 ct state new,invalid drop"));
+        // No IPv6 network, no IPv6 port: the ip6 table is only deleted.
+        assert!(s.ends_with("add table ip6 t\ndelete table ip6 t\n"));
+    }
+
+    #[test]
+    fn renders_ipv6() {
+        let st = FirewallState {
+            networks: vec![
+                NetworkRules {
+                    name: "six".into(),
+                    bridge: "berth-6".into(),
+                    subnet: "10.1.0.0/24".parse().unwrap(),
+                    subnet6: Some("fd01:2:3::/64".parse().unwrap()),
+                    internal: false,
+                    icc: false,
+                },
+                NetworkRules {
+                    name: "four".into(),
+                    bridge: "berth-4".into(),
+                    subnet: "10.2.0.0/24".parse().unwrap(),
+                    subnet6: None,
+                    internal: true,
+                    icc: true,
+                },
+            ],
+            ports: vec![
+                PortRule {
+                    container: "0123456789abcdef".into(),
+                    proto: Proto::Tcp,
+                    host_ip: None,
+                    host_port: 8080,
+                    container_ip: Ipv4Addr::new(10, 1, 0, 2),
+                    container_ip6: Some("fd01:2:3::2".parse().unwrap()),
+                    container_port: 80,
+                },
+                PortRule {
+                    container: "fedcba9876543210".into(),
+                    proto: Proto::Tcp,
+                    host_ip: Some(Ipv4Addr::LOCALHOST),
+                    host_port: 8081,
+                    container_ip: Ipv4Addr::new(10, 1, 0, 3),
+                    container_ip6: Some("fd01:2:3::3".parse().unwrap()),
+                    container_port: 80,
+                },
+            ],
+        };
+        let s = st.render("t");
+        let v6 = &s[s.find("table ip6 t {").unwrap()..];
+        assert!(v6.contains("tcp dport 8080 dnat to [fd01:2:3::2]:80"));
+        // A port bound to an IPv4 address is not published over IPv6.
+        assert!(!v6.contains("8081"));
+        assert!(v6.contains("ip6 daddr != ::1 fib daddr type local jump publish"));
+        assert!(v6.contains("oifname != \"berth-6\" ip6 saddr fd01:2:3::/64 masquerade"));
+        assert!(v6.contains("iifname \"berth-6\" oifname \"berth-6\" drop"));
+        assert!(v6.contains("iifname \"berth-6\" oifname { \"berth-4\" } drop"));
+        assert!(!v6.contains("network four"));
     }
 }

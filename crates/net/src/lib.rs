@@ -1,15 +1,17 @@
 //! berth's host networking: rtnetlink (links, addresses, routes), network
-//! namespaces pinned at paths, IPv4 address management and berth's own
-//! nftables table. No state of its own: the engine persists networks and
+//! namespaces pinned at paths, IPv4 and IPv6 address management and berth's own
+//! nftables tables (`ip` and `ip6`). No state of its own: the engine persists networks and
 //! endpoints and calls in here to make the host match.
 
 pub mod firewall;
 pub mod ipam;
+pub mod ipam6;
 pub mod netlink;
 pub mod netns;
 
 pub use firewall::{FirewallState, NetworkRules, PortRule, Proto};
 pub use ipam::Ipv4Net;
+pub use ipam6::Ipv6Net;
 pub use netlink::{link_index, Mac, Netlink};
 pub use netns::Netns;
 

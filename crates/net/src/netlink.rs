@@ -46,6 +46,7 @@ const NLA_F_NESTED: u16 = 0x8000;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_BROADCAST: u16 = 4;
+const IFA_F_NODAD: u8 = 0x02;
 
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
@@ -391,7 +392,8 @@ impl Netlink {
         }
     }
 
-    /// `ip addr add ADDR/PREFIX dev INDEX` (an existing address is fine).
+    /// `ip addr add ADDR/PREFIX dev INDEX` (an existing address is fine;
+    /// IPv6 addresses skip duplicate address detection, `nodad`).
     pub fn add_address(&mut self, index: u32, addr: IpAddr, prefix: u8) -> Result<(), NetError> {
         let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
         let family = match addr {
@@ -400,7 +402,10 @@ impl Netlink {
         };
         m.buf.push(family);
         m.buf.push(prefix);
-        m.buf.push(0); // flags
+        // An IPv6 address berth assigns is unique by construction (IPAM):
+        // without NODAD it would sit "tentative" (unusable) for a second or
+        // more while duplicate address detection runs.
+        m.buf.push(if addr.is_ipv6() { IFA_F_NODAD } else { 0 });
         m.buf.push(0); // scope: global
         m.buf.extend_from_slice(&index.to_ne_bytes());
         match addr {

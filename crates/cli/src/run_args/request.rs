@@ -75,6 +75,7 @@ impl CreateArgs {
                 aliases: n.aliases,
                 links: n.links,
                 ipv4_address: n.ipv4_address,
+                ipv6_address: n.ipv6_address,
                 mac_address: n.mac_address,
             })
             .collect();

@@ -2,11 +2,12 @@
 //! per network under `<runroot>/dns/`, then "reload or start" of the one
 //! berth-dns process of this runroot (`berth_dns::control`).
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use berth_dns::config::{NetworkDns, Record};
 
-use super::model::NetworkRecord;
+use super::model::{EndpointState, NetworkRecord};
 use super::{store, NetworkService};
 use crate::error::EngineError;
 
@@ -41,13 +42,13 @@ impl NetworkService<'_> {
         let names = self.container_names(running.iter().map(|e| e.container_id.as_str()))?;
         let mut records = Vec::new();
         for (ep, name) in running.iter().zip(names) {
-            let Some(ip) = ep.state.as_ref().and_then(|s| s.ip.parse().ok()) else {
+            let Some(ips) = ep.state.as_ref().and_then(state_addresses) else {
                 continue;
             };
             let mut names = vec![name, ep.container_id[..12].to_string()];
             names.extend(ep.request.aliases.iter().cloned());
             records.push(Record {
-                ip: vec![ip],
+                ip: ips,
                 names,
                 container: Some(ep.container_id.clone()),
             });
@@ -62,14 +63,14 @@ impl NetworkService<'_> {
                 let Ok(t) = self.engine.containers().get(target) else {
                     continue;
                 };
-                if let Some(ip) = running
+                if let Some(ips) = running
                     .iter()
                     .find(|e| e.container_id == t.id)
                     .and_then(|e| e.state.as_ref())
-                    .and_then(|s| s.ip.parse().ok())
+                    .and_then(state_addresses)
                 {
                     records.push(Record {
-                        ip: vec![ip],
+                        ip: ips,
                         names: vec![alias.to_string()],
                         container: None,
                     });
@@ -78,7 +79,9 @@ impl NetworkService<'_> {
         }
         let cfg = NetworkDns {
             network: n.name.clone(),
-            listen: vec![n.gateway()?.into()],
+            listen: std::iter::once(IpAddr::V4(n.gateway()?))
+                .chain(n.ipv6()?.map(|(_, g)| IpAddr::V6(g)))
+                .collect(),
             upstreams: Vec::new(),
             search: Vec::new(),
             records,
@@ -93,6 +96,14 @@ impl NetworkService<'_> {
             other => other.map_err(dns_error),
         }
     }
+}
+
+/// An endpoint's addresses: IPv4, and IPv6 on an `--ipv6` network (AAAA
+/// records; on IPv4-only networks berth-dns answers AAAA queries for its
+/// names with no records, NODATA).
+fn state_addresses(s: &EndpointState) -> Option<Vec<IpAddr>> {
+    let v4: IpAddr = s.ip.parse().ok()?;
+    Some(std::iter::once(v4).chain(s.ip6.parse().ok()).collect())
 }
 
 /// Removes a network's file (missing is fine), and stops berth-dns when

@@ -4,7 +4,7 @@
 //! route), and removed at exit, `rm` or the next command after a crash.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use berth_net::{ipam, link_index, Mac, Netlink, Netns};
@@ -117,6 +117,7 @@ impl NetworkService<'_> {
                 ))
             })?;
         }
+        super::ipv6::check_request(self.engine.db().conn(), n, r)?;
         if !r.mac_address.is_empty() && Mac::parse(&r.mac_address).is_none() {
             return Err(EngineError::InvalidArgument(format!(
                 "{} is not a valid mac address",
@@ -221,6 +222,7 @@ impl NetworkService<'_> {
                 })?;
                 ip
             };
+            let v6 = super::ipv6::allocate(&tx, n, &ep.request)?;
             let mac = match Mac::parse(&ep.request.mac_address) {
                 Some(m) => m,
                 None => Mac::from_ipv4(ip),
@@ -230,6 +232,9 @@ impl NetworkService<'_> {
                 ip: ip.to_string(),
                 prefix: subnet.prefix,
                 gateway: gateway.to_string(),
+                ip6: v6.map(|(ip, _, _)| ip.to_string()).unwrap_or_default(),
+                prefix6: v6.map_or(0, |(_, p, _)| p),
+                gateway6: v6.map(|(_, _, g)| g.to_string()).unwrap_or_default(),
                 mac: mac.to_string(),
                 host_link: if n.is_bridge() {
                     format!("bth{}{:x}", &rec.id[..8], ep.position)
@@ -287,6 +292,13 @@ impl NetworkService<'_> {
         let default_route = ep.position == 0 && !n.config.internal;
         let ifname = state.ifname.clone();
         let prefix = state.prefix;
+        let v6: Option<(Ipv6Addr, u8, Ipv6Addr)> = match (
+            state.ip6.parse::<Ipv6Addr>(),
+            state.gateway6.parse::<Ipv6Addr>(),
+        ) {
+            (Ok(ip6), Ok(gw6)) => Some((ip6, state.prefix6, gw6)),
+            _ => None,
+        };
         ns.run(move || -> Result<(), berth_net::NetError> {
             let mut nl = Netlink::open()?;
             let idx = link_index(&ifname).ok_or_else(|| {
@@ -295,9 +307,18 @@ impl NetworkService<'_> {
                 ))
             })?;
             nl.add_address(idx, IpAddr::V4(ip), prefix)?;
+            if let Some((ip6, prefix6, _)) = v6 {
+                // The address has IFA_F_NODAD; this spares the link-local
+                // address made when the link comes up its DAD wait too.
+                berth_net::netns::sysctl(&format!("net/ipv6/conf/{ifname}/accept_dad"), "0")?;
+                nl.add_address(idx, IpAddr::V6(ip6), prefix6)?;
+            }
             nl.set_up(idx, true)?;
             if default_route {
                 nl.add_route(None, Some(IpAddr::V4(gateway)), None)?;
+                if let Some((_, _, gw6)) = v6 {
+                    nl.add_route(None, Some(IpAddr::V6(gw6)), Some(idx))?;
+                }
             }
             Ok(())
         })??;
@@ -516,21 +537,25 @@ impl NetworkService<'_> {
         let ips: Vec<IpAddr> = eps
             .iter()
             .filter_map(|e| e.state.as_ref())
-            .filter_map(|s| s.ip.parse().ok())
+            .flat_map(|s| [s.ip.parse().ok(), s.ip6.parse().ok()])
+            .flatten()
             .collect();
+        // Without an IPv6 network, IPv6 resolvers are unreachable from the
+        // container and the hosts file leaves out the IPv6 lines.
+        let ipv6 = eps
+            .first()
+            .is_some_and(|e| e.network.ipv6().ok().flatten().is_some());
         let network = match eps.first() {
             Some(e) if e.network.has_dns() && super::dns::binary().is_some() => {
                 match e.network.gateway() {
                     Ok(g) => EtcNetwork::EmbeddedDns {
                         resolver: IpAddr::V4(g),
-                        ipv6: false,
+                        ipv6,
                     },
-                    Err(_) => EtcNetwork::Private { ipv6: false },
+                    Err(_) => EtcNetwork::Private { ipv6 },
                 }
             }
-            // No IPv6 addresses (berth networks are IPv4): IPv6 resolvers
-            // are unreachable from the container.
-            _ => EtcNetwork::Private { ipv6: false },
+            _ => EtcNetwork::Private { ipv6 },
         };
         let links = self.link_entries(rec)?;
         Ok(NetEtc {

@@ -1,8 +1,8 @@
-//! berth's nftables table from the stored state: every bridge network's
+//! berth's nftables tables (`ip` and `ip6`) from the stored state: every bridge network's
 //! masquerade/isolation rules and every running container's published
 //! ports (see `berth_net::firewall`: one atomic nft run replaces the table).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use berth_net::firewall::{self, FirewallState, NetworkRules, PortRule};
 use berth_net::Proto;
@@ -33,18 +33,22 @@ impl NetworkService<'_> {
                 name: n.name.clone(),
                 bridge: n.config.host_link.clone(),
                 subnet: n.subnet()?,
+                subnet6: n.ipv6()?.map(|(s, _)| s),
                 internal: n.config.internal,
                 icc: n.icc(),
             });
         }
         let endpoints = store::all_endpoints(conn)?;
         for (cid, ports) in store::all_published_ports(conn)? {
-            // Ports go to the container's first network's address.
-            let Some(ip) = endpoints
+            // Ports go to the container's first network's addresses.
+            let Some((ip, ip6)) = endpoints
                 .iter()
                 .filter(|e| e.container_id == cid)
                 .filter_map(|e| e.state.as_ref())
-                .find_map(|s| s.ip.parse::<Ipv4Addr>().ok())
+                .find_map(|s| {
+                    let ip = s.ip.parse::<Ipv4Addr>().ok()?;
+                    Some((ip, s.ip6.parse::<Ipv6Addr>().ok()))
+                })
             else {
                 continue;
             };
@@ -61,6 +65,7 @@ impl NetworkService<'_> {
                     },
                     host_port: p.host_port,
                     container_ip: ip,
+                    container_ip6: ip6,
                     container_port: p.container_port,
                 });
             }

@@ -71,12 +71,6 @@ impl NetworkService<'_> {
                 ))
             })
         };
-        if req.ipv6 {
-            return Err(EngineError::InvalidArgument(
-                "IPv6 networks are not supported by berth yet: create the network without --ipv6"
-                    .into(),
-            ));
-        }
         if req.subnet.is_none() && (req.gateway.is_some() || req.ip_range.is_some()) {
             return Err(EngineError::InvalidArgument(
                 "every ip-range or gateway must have a corresponding subnet: add --subnet".into(),
@@ -99,7 +93,8 @@ impl NetworkService<'_> {
                 )));
             }
         }
-        if req.options.get(OPT_ICC).is_some_and(|v| v == "false") {
+        let icc_off = req.options.get(OPT_ICC).is_some_and(|v| v == "false");
+        if icc_off {
             // Traffic between two ports of one bridge is switched, not
             // routed: only br_netfilter shows it to the forward hook where
             // the icc rule drops it (Docker turns this on as well).
@@ -110,6 +105,9 @@ impl NetworkService<'_> {
                 )));
             }
             berth_net::netns::sysctl(knob, "1")?;
+            if req.ipv6 {
+                berth_net::netns::sysctl("net/bridge/bridge-nf-call-ip6tables", "1")?;
+            }
         }
         let id = names::new_container_id();
         let host_link = match driver {
@@ -221,6 +219,7 @@ impl NetworkService<'_> {
             }
             None => String::new(),
         };
+        let v6 = super::ipv6::plan(req, driver, &others)?;
         let mut options = req.options.clone();
         if driver == "bridge" {
             options
@@ -238,6 +237,19 @@ impl NetworkService<'_> {
                 ip_range,
                 internal: req.internal,
                 enable_ipv6: req.ipv6,
+                subnet6: v6
+                    .as_ref()
+                    .map(|p| p.subnet.to_string())
+                    .unwrap_or_default(),
+                gateway6: v6
+                    .as_ref()
+                    .map(|p| p.gateway.to_string())
+                    .unwrap_or_default(),
+                ip_range6: v6
+                    .as_ref()
+                    .and_then(|p| p.ip_range)
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
                 labels: req.labels.clone(),
                 options,
                 host_link,
@@ -295,6 +307,7 @@ impl NetworkService<'_> {
                 EngineError::Corrupt(format!("bridge {br} vanished right after its creation"))
             })?;
             nl.add_address(idx, IpAddr::V4(gateway), subnet.prefix)?;
+            super::ipv6::setup_bridge(&mut nl, n, idx)?;
             nl.set_up(idx, true)?;
             berth_net::netns::sysctl("net/ipv4/ip_forward", "1")?;
             // Published ports on 127.0.0.1 are DNAT'ed to the bridge with

@@ -24,7 +24,7 @@ impl NetworkService<'_> {
                     "EndpointID": s.endpoint_id,
                     "MacAddress": s.mac,
                     "IPv4Address": format!("{}/{}", s.ip, s.prefix),
-                    "IPv6Address": "",
+                    "IPv6Address": if s.ip6.is_empty() { String::new() } else { format!("{}/{}", s.ip6, s.prefix6) },
                 }),
             );
         }
@@ -36,7 +36,17 @@ impl NetworkService<'_> {
                 entry.insert("IPRange".into(), json!(c.ip_range));
             }
             entry.insert("Gateway".into(), json!(c.gateway));
-            json!([entry])
+            let mut config = vec![Value::Object(entry)];
+            if c.enable_ipv6 && !c.subnet6.is_empty() {
+                let mut v6 = Map::new();
+                v6.insert("Subnet".into(), json!(c.subnet6));
+                if !c.ip_range6.is_empty() {
+                    v6.insert("IPRange".into(), json!(c.ip_range6));
+                }
+                v6.insert("Gateway".into(), json!(c.gateway6));
+                config.push(Value::Object(v6));
+            }
+            json!(config)
         } else {
             json!([])
         };
@@ -88,11 +98,11 @@ impl NetworkService<'_> {
             "SecondaryIPv6Addresses": Value::Null,
             "EndpointID": top.map(|(_, s)| s.endpoint_id.clone()).unwrap_or_default(),
             "Gateway": top.map(|(_, s)| s.gateway.clone()).unwrap_or_default(),
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
+            "GlobalIPv6Address": top.map(|(_, s)| s.ip6.clone()).unwrap_or_default(),
+            "GlobalIPv6PrefixLen": top.map(|(_, s)| s.prefix6).unwrap_or(0),
             "IPAddress": top.map(|(_, s)| s.ip.clone()).unwrap_or_default(),
             "IPPrefixLen": top.map(|(_, s)| s.prefix).unwrap_or(0),
-            "IPv6Gateway": "",
+            "IPv6Gateway": top.map(|(_, s)| s.gateway6.clone()).unwrap_or_default(),
             "MacAddress": top.map(|(_, s)| s.mac.clone()).unwrap_or_default(),
             "Networks": networks,
         }))
@@ -174,8 +184,17 @@ fn endpoint_json(ep: Option<&Endpoint>, rec: Option<&ContainerRecord>) -> Value 
         _ => Value::Null,
     };
     let ipam = ep
-        .filter(|e| !e.request.ipv4_address.is_empty())
-        .map(|e| json!({"IPv4Address": e.request.ipv4_address}))
+        .filter(|e| !e.request.ipv4_address.is_empty() || !e.request.ipv6_address.is_empty())
+        .map(|e| {
+            let mut m = Map::new();
+            if !e.request.ipv4_address.is_empty() {
+                m.insert("IPv4Address".into(), json!(e.request.ipv4_address));
+            }
+            if !e.request.ipv6_address.is_empty() {
+                m.insert("IPv6Address".into(), json!(e.request.ipv6_address));
+            }
+            Value::Object(m)
+        })
         .unwrap_or(Value::Null);
     json!({
         "IPAMConfig": ipam,
@@ -189,9 +208,9 @@ fn endpoint_json(ep: Option<&Endpoint>, rec: Option<&ContainerRecord>) -> Value 
         "Gateway": s.gateway,
         "IPAddress": s.ip,
         "IPPrefixLen": s.prefix,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": s.gateway6,
+        "GlobalIPv6Address": s.ip6,
+        "GlobalIPv6PrefixLen": s.prefix6,
         "DNSNames": dns_names,
     })
 }

@@ -15,6 +15,7 @@ mod endpoint;
 mod firewall;
 mod host;
 mod inspect;
+mod ipv6;
 mod links;
 pub mod model;
 mod ports;
@@ -46,6 +47,10 @@ pub struct NetworkCreateRequest {
     pub ip_range: Option<String>,
     pub internal: bool,
     pub ipv6: bool,
+    /// `--subnet`, `--gateway` and `--ip-range` values of IPv6 (`--ipv6`).
+    pub subnet6: Option<String>,
+    pub gateway6: Option<String>,
+    pub ip_range6: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
 }

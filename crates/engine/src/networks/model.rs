@@ -2,9 +2,9 @@
 //! options, labels) and each container's endpoint on a network.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use berth_net::Ipv4Net;
+use berth_net::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
@@ -32,6 +32,14 @@ pub struct NetworkConfig {
     pub internal: bool,
     #[serde(rename = "EnableIPv6")]
     pub enable_ipv6: bool,
+    /// The IPv6 subnet, gateway and range of an `--ipv6` network (empty
+    /// otherwise).
+    #[serde(rename = "Subnet6")]
+    pub subnet6: String,
+    #[serde(rename = "Gateway6")]
+    pub gateway6: String,
+    #[serde(rename = "IPRange6")]
+    pub ip_range6: String,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
     /// The host link: the bridge (bridge driver) or the parent (macvlan).
@@ -89,6 +97,31 @@ impl NetworkRecord {
         self.config.ip_range.parse().ok()
     }
 
+    /// The IPv6 subnet and gateway of an `--ipv6` network.
+    pub fn ipv6(&self) -> Result<Option<(Ipv6Net, Ipv6Addr)>, EngineError> {
+        if !self.config.enable_ipv6 || self.config.subnet6.is_empty() {
+            return Ok(None);
+        }
+        let corrupt = |what: &str, v: &str| {
+            EngineError::Corrupt(format!("network {}: {what} {v:?}", self.name))
+        };
+        let subnet: Ipv6Net = self
+            .config
+            .subnet6
+            .parse()
+            .map_err(|_| corrupt("IPv6 subnet", &self.config.subnet6))?;
+        let gateway: Ipv6Addr = self
+            .config
+            .gateway6
+            .parse()
+            .map_err(|_| corrupt("IPv6 gateway", &self.config.gateway6))?;
+        Ok(Some((subnet, gateway)))
+    }
+
+    pub fn ip_range6(&self) -> Option<Ipv6Net> {
+        self.config.ip_range6.parse().ok()
+    }
+
     pub fn icc(&self) -> bool {
         self.config
             .options
@@ -110,6 +143,9 @@ pub struct EndpointRequest {
     pub links: Vec<String>,
     #[serde(rename = "IPv4Address")]
     pub ipv4_address: String,
+    /// `--ip6`.
+    #[serde(rename = "IPv6Address")]
+    pub ipv6_address: String,
     pub mac_address: String,
 }
 
@@ -122,6 +158,11 @@ pub struct EndpointState {
     pub ip: String,
     pub prefix: u8,
     pub gateway: String,
+    /// The IPv6 address, prefix and gateway on an `--ipv6` network.
+    #[serde(rename = "IP6")]
+    pub ip6: String,
+    pub prefix6: u8,
+    pub gateway6: String,
     pub mac: String,
     /// The host side of the veth pair (empty for macvlan).
     pub host_link: String,

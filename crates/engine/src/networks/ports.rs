@@ -50,7 +50,8 @@ fn wanted(
         for b in list {
             let host_ip = match b.host_ip.as_str() {
                 "" | "0.0.0.0" => None,
-                // IPv6 bindings (`[::]`) have no IPv6 rules yet: the IPv4 ones cover them.
+                // `[::]`: every address; a container on an `--ipv6` network
+                // gets the IPv6 rules as well (`berth_net::firewall`).
                 "::" => None,
                 ip => Some(ip.parse::<Ipv4Addr>().map_err(|_| {
                     EngineError::InvalidArgument(format!(
@@ -86,13 +87,25 @@ fn parse_port(s: &str, key: &str) -> Result<u16, EngineError> {
         .ok_or_else(|| EngineError::InvalidArgument(format!("invalid host port {s} for {key}")))
 }
 
-/// Whether `port` can be bound on the host for `proto` at `ip`.
+/// Whether `port` can be bound on the host for `proto` at `ip`; for every
+/// address (`None`) on IPv6 too (ports are DNAT'ed over IPv6 for
+/// containers on `--ipv6` networks), where a host without IPv6 is fine.
 fn bindable(proto: Proto, ip: Option<Ipv4Addr>, port: u16) -> Result<(), std::io::Error> {
-    let addr = SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port));
-    match proto {
+    let bind = |addr: SocketAddr| match proto {
         Proto::Tcp => TcpListener::bind(addr).map(drop),
         Proto::Udp => UdpSocket::bind(addr).map(drop),
+    };
+    bind(SocketAddr::from((
+        ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        port,
+    )))?;
+    if ip.is_none() {
+        match bind(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port))) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Err(e),
+            _ => {}
+        }
     }
+    Ok(())
 }
 
 fn local_port_range() -> (u16, u16) {
