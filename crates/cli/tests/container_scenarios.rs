@@ -1403,7 +1403,7 @@ fn runtime_runc_runs_containers_and_crun_refuses_clearly() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(125), "{err}");
         assert!(
-            err.contains("Error response from daemon: cgroups in hybrid mode not supported"),
+            err.contains("Error response from daemon: failed to create task for container: OCI runtime create failed: cgroups in hybrid mode not supported"),
             "{err}"
         );
         assert_eq!(b.ok(&["ps", "-aq"]), "");
