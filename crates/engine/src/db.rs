@@ -10,6 +10,7 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::error::EngineError;
+use crate::lock::FileLock;
 
 /// Each entry is applied once, in order, inside its own transaction; the
 /// `migrations` table records which versions a database already has.
@@ -177,10 +178,13 @@ impl Drop for Db {
 /// A fresh process, not a fork that opens the database again: SQLite's
 /// lock bookkeeping must not cross a fork.
 fn spawn_checkpointer(db: &Path) -> bool {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
     if db.file_name() != Some(std::ffi::OsStr::new(DB_FILE)) {
         return false;
+    }
+    // One at a time: a checkpointer still at work will see this WAL too
+    // (every close in the meantime would otherwise start another).
+    if FileLock::try_exclusive(&compact_lock(db)).is_none() {
+        return true;
     }
     let (Some(root), Ok(cli)) = (
         db.parent(),
@@ -188,27 +192,20 @@ fn spawn_checkpointer(db: &Path) -> bool {
     ) else {
         return false;
     };
-    let cstr = |b: &[u8]| CString::new(b).ok();
-    let argv: Option<Vec<CString>> = [
-        Some(cli.as_os_str().as_bytes()),
-        Some(b"--root".as_slice()),
-        Some(root.as_os_str().as_bytes()),
-        Some(b"system".as_slice()),
-        Some(b"compact-db".as_slice()),
-    ]
-    .into_iter()
-    .map(|a| a.and_then(cstr))
-    .collect();
-    let Some(argv) = argv else {
-        return false;
-    };
-    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    crate::detached::run_detached(None, move || {
-        // SAFETY: argv's strings and the null-terminated pointer array
-        // outlive the call; execv only returns on failure.
-        unsafe { libc::execv(ptrs[0], ptrs.as_ptr()) };
-    })
+    crate::detached::exec_detached(&[
+        cli.as_os_str(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        "system".as_ref(),
+        "compact-db".as_ref(),
+    ])
+}
+
+/// Held by `berth system compact-db` while it works.
+fn compact_lock(db: &Path) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-compact.lock");
+    name.into()
 }
 
 /// The database's file name in the state root.
@@ -218,7 +215,11 @@ pub const DB_FILE: &str = "berth.db";
 /// `root` into the database and truncates it (what closing a command's
 /// connection hands off when the WAL grew).
 pub fn compact(root: &Path) -> Result<(), EngineError> {
-    let mut db = Db::open(&root.join(DB_FILE))?;
+    let path = root.join(DB_FILE);
+    let Some(_only_one) = FileLock::try_exclusive(&compact_lock(&path)) else {
+        return Ok(());
+    };
+    let mut db = Db::open(&path)?;
     db.hand_off = false;
     db.checkpoint(Duration::from_secs(2));
     Ok(())

@@ -8,6 +8,7 @@
 //! inherited descriptor, reparented to init at once so that no caller has
 //! a zombie to reap.
 
+use std::ffi::OsStr;
 use std::os::fd::RawFd;
 
 /// Runs `job` in a detached grandchild, which keeps only `keep` of the
@@ -39,6 +40,61 @@ pub(crate) fn run_detached(keep: Option<RawFd>, job: impl FnOnce()) -> bool {
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
             true
         }
+    }
+}
+
+/// Runs the program `argv[0]` with `argv` detached, as [`run_detached`]
+/// does, from single- and multi-threaded callers alike (an attached `run`
+/// keeps a signal-forwarding thread to its end). Returns `false` if it
+/// could not be started.
+pub(crate) fn exec_detached(argv: &[&OsStr]) -> bool {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let Some((program, args)) = argv.split_first() else {
+        return false;
+    };
+    if single_threaded() {
+        let Ok(cargv) = argv
+            .iter()
+            .map(|a| CString::new(a.as_bytes()))
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return false;
+        };
+        let mut ptrs: Vec<*const libc::c_char> = cargv.iter().map(|a| a.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        return run_detached(None, move || {
+            // SAFETY: argv's strings and the null-terminated pointer array
+            // outlive the call; execv only returns on failure.
+            unsafe { libc::execv(ptrs[0], ptrs.as_ptr()) };
+        });
+    }
+    // Threads rule out the double fork's arbitrary code in the child, not
+    // an exec: std's spawn runs only the async-signal-safe closure below
+    // between its fork and the exec. The child stays this process's until
+    // it exits, so a thread reaps it (a short-lived CLI exits first and
+    // the child goes to init).
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setsid and setpriority are async-signal-safe syscalls.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+            Ok(())
+        });
+    }
+    match cmd.spawn() {
+        Ok(mut child) => {
+            std::thread::spawn(move || child.wait());
+            true
+        }
+        Err(_) => false,
     }
 }
 
@@ -132,6 +188,30 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(std::fs::read_to_string(&flag).unwrap(), "other");
+    }
+
+    /// Threads do not stop a program from being started detached.
+    #[test]
+    fn threaded_callers_can_exec_detached() {
+        let _t = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(500)));
+        let dir = tempfile::tempdir().unwrap();
+        let flag = dir.path().join("ran");
+        let script = format!("echo $(cut -d' ' -f6 /proc/self/stat) > {}", flag.display());
+        let argv = [OsStr::new("/bin/sh"), OsStr::new("-c"), OsStr::new(&script)];
+        assert!(exec_detached(&argv));
+        for _ in 0..100 {
+            if std::fs::read_to_string(&flag).is_ok_and(|s| s.ends_with('\n')) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Field 6 of stat is the session: the shell's own (setsid).
+        let session: i32 = std::fs::read_to_string(&flag)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_ne!(session, nix::unistd::getsid(None).unwrap().as_raw());
     }
 
     #[test]

@@ -51,6 +51,19 @@ impl FileLock {
     }
 }
 
+impl FileLock {
+    /// The exclusive lock if nobody holds the file locked; `None` if
+    /// somebody does or it cannot be opened.
+    pub(crate) fn try_exclusive(path: &Path) -> Option<Self> {
+        let file = Self::open(path).ok()?;
+        file.try_lock_exclusive().ok()?;
+        Some(Self {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
 impl Drop for FileLock {
     fn drop(&mut self) {
         if let Err(e) = FileExt::unlock(&self.file) {
