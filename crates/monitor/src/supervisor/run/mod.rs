@@ -175,7 +175,10 @@ impl Supervisor {
             self.wait_for_first_client();
         }
         match self.start() {
-            Ok(pid) => ready.started(pid),
+            Ok(pid) => {
+                ready.started(pid);
+                self.watch_oom();
+            }
             Err(f) => {
                 // Files first: the caller may look at them once told.
                 self.record_failed_start(&f);
@@ -261,7 +264,8 @@ impl Supervisor {
         self.current = Some(CurrentRun {
             pid,
             started: Instant::now(),
-            oom: OomCounter::locate(pid, &self.config.bundle),
+            // Found after the caller was told (see `watch_oom`).
+            oom: None,
         });
         self.health = match &self.config.health {
             Some(h) => match HealthMonitor::new(h, &self.config.state_dir) {
@@ -280,6 +284,16 @@ impl Supervisor {
         self.state.error = None;
         self.save_state();
         Ok(pid)
+    }
+
+    /// Finds the current run's OOM-kill counter. Not part of `start`: the
+    /// caller of a first start waits for its pid, and this reads mountinfo
+    /// and the cgroup files, which the counter only needs by the exit
+    /// (an init that died already is found through the spec).
+    fn watch_oom(&mut self) {
+        if let Some(run) = &mut self.current {
+            run.oom = OomCounter::locate(run.pid, &self.config.bundle);
+        }
     }
 
     fn record_failed_start(&mut self, f: &StartFailure) {
