@@ -1,5 +1,7 @@
 //! Work handed to a detached background process: deleting a removed
 //! container's files, releasing the last reference to an overlay mount.
+//! A command collects it in [`Deferred`] and forks once, when its engine
+//! closes.
 //!
 //! The CLI is one short process per command, and a user waits for it (and
 //! for `$(berth rm …)`, for every process holding its stdout). Work whose
@@ -9,13 +11,15 @@
 //! a zombie to reap.
 
 use std::ffi::OsStr;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-/// Runs `job` in a detached grandchild, which keeps only `keep` of the
-/// caller's descriptors. Returns `false` without running it when that is
+use crate::trash::Trash;
+
+/// Runs `job` in a detached grandchild, which keeps only `keep` (sorted)
+/// of the caller's descriptors. Returns `false` without running it when that is
 /// not possible: a multi-threaded caller (a fork would copy locks other
 /// threads hold) or a failed fork; the caller then does the work itself.
-pub(crate) fn run_detached(keep: Option<RawFd>, job: impl FnOnce()) -> bool {
+pub(crate) fn run_detached(keep: &[RawFd], job: impl FnOnce()) -> bool {
     if !single_threaded() {
         return false;
     }
@@ -63,7 +67,7 @@ pub(crate) fn exec_detached(argv: &[&OsStr]) -> bool {
         };
         let mut ptrs: Vec<*const libc::c_char> = cargv.iter().map(|a| a.as_ptr()).collect();
         ptrs.push(std::ptr::null());
-        return run_detached(None, move || {
+        return run_detached(&[], move || {
             // SAFETY: argv's strings and the null-terminated pointer array
             // outlive the call; execv only returns on failure.
             unsafe { libc::execv(ptrs[0], ptrs.as_ptr()) };
@@ -101,7 +105,7 @@ pub(crate) fn exec_detached(argv: &[&OsStr]) -> bool {
 /// In the grandchild: a session of its own, the lowest CPU priority (it
 /// should not compete with the commands that follow on a small machine),
 /// stdio on /dev/null, every other descriptor but `keep` closed.
-fn detach_from_caller(keep: Option<RawFd>) {
+fn detach_from_caller(keep: &[RawFd]) {
     // SAFETY: plain syscalls on descriptors this process owns; the path
     // is a NUL-terminated literal.
     unsafe {
@@ -116,18 +120,78 @@ fn detach_from_caller(keep: Option<RawFd>) {
                 libc::close(null);
             }
         }
-        let close_range = |first: libc::c_uint, last: libc::c_uint| {
-            if first <= last {
-                libc::syscall(libc::SYS_close_range, first, last, 0);
+        // Everything from 3 up but the kept ones, in the gaps between them.
+        let mut first: libc::c_uint = 3;
+        for &k in keep {
+            let Ok(k) = libc::c_uint::try_from(k) else {
+                continue;
+            };
+            if k < first {
+                continue;
             }
-        };
-        match keep {
-            Some(k) if k >= 3 => {
-                close_range(3, k as libc::c_uint - 1);
-                close_range(k as libc::c_uint + 1, libc::c_uint::MAX);
+            if first < k {
+                libc::syscall(libc::SYS_close_range, first, k - 1, 0);
             }
-            _ => close_range(3, libc::c_uint::MAX),
+            first = k + 1;
         }
+        libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, 0);
+    }
+}
+
+/// Background work a command collected: last references to overlay
+/// mounts to drop, trashes to empty. [`Deferred::run`] hands all of it to
+/// one detached process (one fork for a whole `rm` of many containers).
+#[derive(Default)]
+pub(crate) struct Deferred {
+    holders: Vec<OwnedFd>,
+    trashes: Vec<Trash>,
+}
+
+impl Deferred {
+    /// `fd` is to be closed, out of the caller's way.
+    pub(crate) fn release(&mut self, fd: OwnedFd) {
+        self.holders.push(fd);
+    }
+
+    /// `trash` is to be emptied.
+    pub(crate) fn empty(&mut self, trash: Trash) {
+        if !self.trashes.iter().any(|t| t.dir() == trash.dir()) {
+            self.trashes.push(trash);
+        }
+    }
+
+    /// Does the collected work in a detached process, or here when none
+    /// can be started.
+    pub(crate) fn run(&mut self) {
+        if self.holders.is_empty() && self.trashes.is_empty() {
+            return;
+        }
+        let holders = std::mem::take(&mut self.holders);
+        let trashes = std::mem::take(&mut self.trashes);
+        let mut keep: Vec<RawFd> = holders.iter().map(AsRawFd::as_raw_fd).collect();
+        keep.sort_unstable();
+        let job = || {
+            // The forked copies of the holders: closing them drops the
+            // mounts' last references (and waits for their sync) here.
+            for &fd in &keep {
+                // SAFETY: each is a descriptor of this (forked) process,
+                // closed once.
+                unsafe { libc::close(fd) };
+            }
+            trashes.iter().for_each(Trash::empty);
+        };
+        if run_detached(&keep, job) {
+            drop(holders);
+        } else {
+            drop(holders);
+            trashes.iter().for_each(Trash::empty);
+        }
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        self.run();
     }
 }
 
@@ -156,7 +220,7 @@ mod tests {
         match unsafe { libc::fork() } {
             0 => {
                 let flag = flag.clone();
-                let ran = run_detached(None, move || {
+                let ran = run_detached(&[], move || {
                     std::thread::sleep(Duration::from_millis(300));
                     let other = nix::unistd::getsid(None).unwrap() != session;
                     std::fs::write(&flag, if other { "other" } else { "same" }).unwrap();
@@ -218,7 +282,7 @@ mod tests {
     fn threaded_callers_are_told_to_do_it_themselves() {
         let _t = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(500)));
         let mut ran = false;
-        assert!(!run_detached(None, || ran = true));
+        assert!(!run_detached(&[], || ran = true));
         assert!(!ran);
     }
 }

@@ -57,6 +57,8 @@ pub struct Engine {
     content: ContentStore,
     layers: LayerStore,
     snapshots: OverlaySnapshotter,
+    /// Work for one background process when the engine closes.
+    deferred: Mutex<detached::Deferred>,
 }
 
 impl Engine {
@@ -77,7 +79,19 @@ impl Engine {
             content,
             layers,
             snapshots,
+            deferred: Mutex::default(),
         })
+    }
+
+    /// Background work to do once this engine is closed (or [`Self::run_deferred`]).
+    pub(crate) fn deferred(&self) -> std::sync::MutexGuard<'_, detached::Deferred> {
+        self.deferred.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the background work collected so far (closing the engine
+    /// does it too).
+    pub fn run_deferred(&self) {
+        self.deferred().run();
     }
 
     pub fn config(&self) -> &EngineConfig {

@@ -85,14 +85,8 @@ impl Trash {
         }
     }
 
-    /// Empties these trashes in a detached background process, or here
-    /// when the caller cannot fork one.
-    pub(crate) fn empty_in_background(trashes: &[Trash]) {
-        let work = trashes.to_vec();
-        let job = move || work.iter().for_each(Trash::empty);
-        if !crate::detached::run_detached(None, job.clone()) {
-            job();
-        }
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 }
 

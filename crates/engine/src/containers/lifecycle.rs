@@ -220,7 +220,9 @@ impl ContainerService<'_> {
     /// [`Self::unmount_rootfs`] for a container whose writable layer is
     /// deleted next: without waiting for overlayfs's sync.
     pub(crate) fn unmount_rootfs_discarding(&self, paths: &ContainerPaths) {
-        super::unmount::detach_discarding(&paths.rootfs);
+        if let Some(last_reference) = super::unmount::detach_discarding(&paths.rootfs) {
+            self.engine.deferred().release(last_reference);
+        }
     }
 
     fn write_bundle(

@@ -132,7 +132,9 @@ impl ContainerService<'_> {
                 .map_err(|e| EngineError::io(format!("removing {}", dir.display()), e))?;
         }
         let _ = std::fs::remove_file(paths.lock_file());
-        Trash::empty_in_background(&[trash, run_trash]);
+        let mut deferred = self.engine.deferred();
+        deferred.empty(trash);
+        deferred.empty(run_trash);
         Ok(())
     }
 

@@ -5,10 +5,11 @@
 //! `sync_filesystem` of the host's /var/lib filesystem, every dirty inode
 //! of it, not only the container's): tens of milliseconds on a quiet disk,
 //! seconds on a busy one. When the writable layer is about to be deleted
-//! that wait buys nothing, so [`detach_discarding`] hands the last
-//! reference to a short-lived background process and returns at once.
+//! that wait buys nothing, so [`detach_discarding`] returns the last
+//! reference, which the engine closes in its background process
+//! ([`crate::detached::Deferred`]).
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
@@ -35,11 +36,12 @@ pub(crate) fn detach(rootfs: &Path) -> bool {
 }
 
 /// [`detach`] for a rootfs whose writable layer is deleted next: the
-/// overlay's final shutdown (and its sync) happens in a background process
-/// instead of the caller. The mount is gone from the mount table when this
+/// overlay's final shutdown (and its sync) is left to whoever closes the
+/// returned descriptor, the last reference to the mount (`None` when
+/// nothing was mounted). The mount is gone from the mount table when this
 /// returns, and its upper and work directories may be removed at once (the
 /// detached superblock only holds their inodes until it is released).
-pub(crate) fn detach_discarding(rootfs: &Path) {
+pub(crate) fn detach_discarding(rootfs: &Path) -> Option<OwnedFd> {
     // An O_PATH descriptor of the mount's root pins the mount: after the
     // lazy unmount below, it is the last reference.
     let holder = open(
@@ -48,25 +50,12 @@ pub(crate) fn detach_discarding(rootfs: &Path) {
         Mode::empty(),
     )
     .ok();
-    // With nothing unmounted the holder is a plain directory's: no sync
-    // to hand off, and no fork.
-    if let (true, Some(fd)) = (detach(rootfs), holder) {
-        release_in_background(fd);
+    // With nothing unmounted the holder is a plain directory's.
+    if detach(rootfs) {
+        holder
+    } else {
+        None
     }
-}
-
-/// Closes `fd` in a detached background process (crate::detached), or
-/// here when the caller cannot fork one.
-fn release_in_background(fd: OwnedFd) {
-    let raw = fd.as_raw_fd();
-    // The job closes its copy of `fd`; the caller's is dropped below.
-    // SAFETY: `raw` is this process's (the job runs in a forked copy
-    // whose descriptor table holds it), closed once there.
-    let job = move || unsafe {
-        libc::close(raw);
-    };
-    crate::detached::run_detached(Some(raw), job);
-    drop(fd);
 }
 
 #[cfg(test)]
@@ -104,7 +93,8 @@ mod tests {
         )
         .unwrap();
         std::fs::write(merged.join("g"), b"upper").unwrap();
-        detach_discarding(&merged);
+        let holder = detach_discarding(&merged);
+        assert!(holder.is_some());
         let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert!(
             !table.contains(merged.to_str().unwrap()),
@@ -113,7 +103,8 @@ mod tests {
         assert!(upper.join("g").exists());
         std::fs::remove_dir_all(&upper).unwrap();
         std::fs::remove_dir_all(&work).unwrap();
+        drop(holder);
         // A second call on a plain directory is harmless.
-        detach_discarding(&merged);
+        assert!(detach_discarding(&merged).is_none());
     }
 }
