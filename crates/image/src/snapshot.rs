@@ -168,7 +168,15 @@ impl OverlaySnapshotter {
             Err(e) => return Err(ImageError::io("create snapshot directory", &dir, e)),
         }
         let mut guard = fsutil::RemoveOnDrop(Some(dir.clone()));
-        for sub in ["upper", "work", "merged", "empty"] {
+        // `empty` stands in for the layers of a snapshot without a parent
+        // (see `mounts`); each directory is an inode allocation on the host
+        // filesystem per container, so only the needed ones.
+        let subs: &[&str] = if parent.is_some() {
+            &["upper", "work", "merged"]
+        } else {
+            &["upper", "work", "merged", "empty"]
+        };
+        for sub in subs {
             fsutil::create_dir_all(&dir.join(sub))?;
         }
         if let Some(p) = parent {

@@ -235,7 +235,10 @@ impl ContainerService<'_> {
         // (the host's resolvers may have changed since the create).
         let net = self.engine.networks().etc_inputs(rec)?;
         let files = super::create::etc_files_for(rec, &net)?;
-        super::defaults::write_etc_files(&paths.dir, &files)
+        // The run dir is gone after a reboot.
+        std::fs::create_dir_all(&paths.run_dir)
+            .map_err(|e| EngineError::io(format!("creating {}", paths.run_dir.display()), e))?;
+        super::defaults::write_etc_files(&paths.run_dir, &files)
             .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         let caps = spec::effective_capabilities(&rec.host_config)?;
         let seccomp = self.seccomp_for(rec, &caps)?;

@@ -1,9 +1,10 @@
 //! Where a container's files live.
 //!
-//! Persistent (`<root>/containers/<id>/`): the generated /etc files and the
-//! log, which outlive reboots like the container does. Volatile
-//! (`<runroot>/containers/<id>/`): the OCI bundle and the monitor's state
-//! (pid, attach socket, exit file), gone after a reboot, as the processes are.
+//! Persistent (`<root>/containers/<id>/`): the log, which outlives reboots
+//! like the container does. Volatile (`<runroot>/containers/<id>/`): the OCI
+//! bundle, the monitor's state (pid, attach socket, exit file), gone after
+//! a reboot as the processes are, and the generated /etc files, which every
+//! start writes anew (on tmpfs: no new inodes on the host's disk per run).
 
 use std::path::{Path, PathBuf};
 
@@ -29,15 +30,15 @@ impl ContainerPaths {
     }
 
     pub fn hostname(&self) -> PathBuf {
-        self.dir.join("hostname")
+        self.run_dir.join("hostname")
     }
 
     pub fn hosts(&self) -> PathBuf {
-        self.dir.join("hosts")
+        self.run_dir.join("hosts")
     }
 
     pub fn resolv_conf(&self) -> PathBuf {
-        self.dir.join("resolv.conf")
+        self.run_dir.join("resolv.conf")
     }
 
     /// Docker's `<id>-json.log` (the `local` driver uses the same name).
