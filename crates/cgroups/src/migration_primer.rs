@@ -21,7 +21,9 @@
 //! helper comes only a few milliseconds before its migration, less than a
 //! grace period, while from the CLI's start the CLI's work (record,
 //! snapshot, bundle), the monitor's start and the runtime's parsing all
-//! overlap with it.
+//! overlap with it. The monitor primes once more right before it runs the
+//! runtime: a writer that comes within a grace period of the last one
+//! does not wait, and each extends that window.
 //!
 //! The helper waits holding the kernel's `cgroup_mutex`, so everything else
 //! that takes it (cgroup mkdir and rmdir) waits for the same grace period:

@@ -226,6 +226,13 @@ impl Supervisor {
             .runtime_stdio
             .take()
             .ok_or_else(|| fail("runtime stdio already used".into()))?;
+        // The runtime moves the init into its cgroups, and on cgroup v1 the
+        // first migration after a quiet spell waits for an RCU grace period
+        // (see berth_cgroups::MigrationPrimer). berth's CLI primed one at
+        // its start; priming again here, a few milliseconds before the
+        // runtime's move, keeps the kernel's fast path open until then.
+        // The helper only opens, writes and exits: safe with threads too.
+        let _primer = berth_cgroups::MigrationPrimer::start(false);
         let status = self
             .runtime
             .run_detached(
