@@ -201,6 +201,18 @@ fn spawn_checkpointer(db: &Path) -> bool {
     ])
 }
 
+/// Whether the SQLite database at `path` is in WAL mode: its header's
+/// read and write format versions (bytes 18 and 19) are 2.
+fn is_wal_database(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok_and(|()| {
+            header.starts_with(b"SQLite format 3\0") && header[18] == 2 && header[19] == 2
+        })
+}
+
 /// Held by `berth system compact-db` while it works.
 fn compact_lock(db: &Path) -> std::path::PathBuf {
     let mut name = db.as_os_str().to_owned();
@@ -230,13 +242,19 @@ impl Db {
     /// schema up to date.
     pub fn open(path: &Path) -> Result<Self, EngineError> {
         let ctx = |what: &str| format!("{what} {}", path.display());
+        // Already in WAL mode (persistent, in the file's header): skip
+        // the pragma, whose parse and lock dance every command would pay.
+        let wal_already = is_wal_database(path);
         let conn = Connection::open(path).map_err(|e| EngineError::db(ctx("opening"), e))?;
         conn.busy_timeout(Duration::from_secs(60))
             .map_err(|e| EngineError::db(ctx("configuring"), e))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;",
-        )
-        .map_err(|e| EngineError::db(ctx("configuring"), e))?;
+        let pragmas = if wal_already {
+            "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;"
+        } else {
+            "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;"
+        };
+        conn.execute_batch(pragmas)
+            .map_err(|e| EngineError::db(ctx("configuring"), e))?;
         // Every berth command opens and closes the database. By default the
         // last connection to close checkpoints the WAL into the database
         // (two fsyncs) and deletes it, and the next open recreates it (one
@@ -283,6 +301,18 @@ impl Db {
     }
 
     fn migrate(&mut self) -> Result<(), EngineError> {
+        // The schema version is mirrored in the header's user_version: a
+        // read without the write lock or the migrations table in the
+        // common case (every command opens the database).
+        let latest = MIGRATIONS.iter().map(|(v, _)| *v).max().unwrap_or(0);
+        let mirrored: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| EngineError::db("reading the schema version", e))?;
+        // (Higher: a newer berth migrated it; nothing here to apply.)
+        if mirrored >= latest {
+            return Ok(());
+        }
         let tx = self.write()?;
         tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)",
@@ -304,6 +334,9 @@ impl Db {
             )
             .map_err(|e| EngineError::db(format!("recording migration {version}"), e))?;
         }
+        // In the same transaction: the mirror never runs ahead of the table.
+        tx.execute_batch(&format!("PRAGMA user_version = {}", latest.max(current)))
+            .map_err(|e| EngineError::db("recording the schema version", e))?;
         tx.commit()
             .map_err(|e| EngineError::db("committing migrations", e))
     }
@@ -326,6 +359,32 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The header mirrors the schema version, and a database whose mirror
+    /// is behind (made before the mirror existed) is brought up to date.
+    #[test]
+    fn schema_version_is_mirrored_in_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let latest = MIGRATIONS.iter().map(|(v, _)| *v).max().unwrap();
+        let version = |db: &Db| -> i64 {
+            db.conn()
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap()
+        };
+        let db = Db::open(&path).unwrap();
+        assert_eq!(version(&db), latest);
+        assert!(is_wal_database(&path));
+        db.conn().execute_batch("PRAGMA user_version = 0").unwrap();
+        drop(db);
+        let db = Db::open(&path).unwrap();
+        assert_eq!(version(&db), latest);
+        let n: i64 = db
+            .conn()
+            .query_row("SELECT COUNT(*) FROM migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, MIGRATIONS.len() as i64, "no migration ran twice");
+    }
 
     #[test]
     fn migrations_apply_once() {
