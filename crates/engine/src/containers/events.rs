@@ -32,28 +32,12 @@ impl ContainerService<'_> {
     }
 
     pub(crate) fn event_with(&self, c: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
-        let mut attrs: BTreeMap<String, String> = c.config.labels.clone();
-        attrs.insert("name".into(), c.name.clone());
-        attrs.insert("image".into(), c.image_name.clone());
-        for (k, v) in extra {
-            attrs.insert((*k).to_string(), v.clone());
-        }
-        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
         let res = (|| -> Result<(), EngineError> {
             let mut db = self.engine.db();
             let tx = db.write()?;
-            let q = |e| EngineError::db("recording an event", e);
-            tx.execute(
-                "INSERT INTO events (time_nano, type, action, actor_id, attributes) VALUES (?1, 'container', ?2, ?3, ?4)",
-                params![now, action, c.id, serde_json::to_string(&attrs).unwrap_or_default()],
-            )
-            .map_err(q)?;
-            tx.execute(
-                "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?1",
-                params![KEEP],
-            )
-            .map_err(q)?;
-            tx.commit().map_err(q)
+            insert_event(&tx, c, action, extra)?;
+            tx.commit()
+                .map_err(|e| EngineError::db("recording an event", e))
         })();
         if let Err(e) = res {
             tracing::warn!("container {}: {action} event not recorded: {e}", c.id);
@@ -94,4 +78,33 @@ impl ContainerService<'_> {
             .map_err(q)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(q)
     }
+}
+
+/// Adds an event inside `tx` (with the state change it reports: one
+/// transaction, one WAL commit, instead of two).
+pub(crate) fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    c: &ContainerRecord,
+    action: &str,
+    extra: &[(&str, String)],
+) -> Result<(), EngineError> {
+    let mut attrs: BTreeMap<String, String> = c.config.labels.clone();
+    attrs.insert("name".into(), c.name.clone());
+    attrs.insert("image".into(), c.image_name.clone());
+    for (k, v) in extra {
+        attrs.insert((*k).to_string(), v.clone());
+    }
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let q = |e| EngineError::db("recording an event", e);
+    tx.execute(
+        "INSERT INTO events (time_nano, type, action, actor_id, attributes) VALUES (?1, 'container', ?2, ?3, ?4)",
+        params![now, action, c.id, serde_json::to_string(&attrs).unwrap_or_default()],
+    )
+    .map_err(q)?;
+    tx.execute(
+        "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?1",
+        params![KEEP],
+    )
+    .map_err(q)?;
+    Ok(())
 }

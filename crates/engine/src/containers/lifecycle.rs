@@ -140,13 +140,12 @@ impl ContainerService<'_> {
                     .flatten()
                     .and_then(|s| s.started_at)
                     .unwrap_or_else(now_rfc3339);
-                self.save_state(&rec.id, Status::Running, &run)?;
                 let rec = ContainerRecord {
                     status: Status::Running,
                     run,
                     ..rec
                 };
-                self.event(&rec, "start");
+                self.save_state_with_event(&rec, "start", &[])?;
                 Ok(rec)
             }
             Err(e) => {
@@ -351,6 +350,22 @@ impl ContainerService<'_> {
         let mut db = self.engine.db();
         let tx = db.write()?;
         store::set_state(&tx, id, status, run)?;
+        tx.commit()
+            .map_err(|e| EngineError::db("committing a container state", e))
+    }
+
+    /// Stores `rec`'s status and run state and records the event `action`
+    /// about it, in one transaction.
+    pub(crate) fn save_state_with_event(
+        &self,
+        rec: &ContainerRecord,
+        action: &str,
+        extra: &[(&str, String)],
+    ) -> Result<(), EngineError> {
+        let mut db = self.engine.db();
+        let tx = db.write()?;
+        store::set_state(&tx, &rec.id, rec.status, &rec.run)?;
+        super::events::insert_event(&tx, rec, action, extra)?;
         tx.commit()
             .map_err(|e| EngineError::db("committing a container state", e))
     }

@@ -87,9 +87,15 @@ impl ContainerService<'_> {
         self.engine.networks().detach_container(&rec.id);
         self.remove_files(rec, &paths)?;
         let mounts = self.engine.volumes().mounts_of(&rec.id)?;
-        self.delete_row(&rec.id)?;
+        {
+            let mut db = self.engine.db();
+            let tx = db.write()?;
+            store::delete(&tx, &rec.id)?;
+            super::events::insert_event(&tx, rec, "destroy", &[])?;
+            tx.commit()
+                .map_err(|e| EngineError::db("committing a container removal", e))?;
+        }
         self.engine.volumes().release_removed(&mounts, volumes);
-        self.event(rec, "destroy");
         Ok(())
     }
 
@@ -192,7 +198,17 @@ impl ContainerService<'_> {
         run.pid = 0;
         run.monitor_pid = 0;
         let was_active = rec.status.is_active();
-        self.save_state(&rec.id, Status::Exited, &run)?;
+        let rec = ContainerRecord {
+            status: Status::Exited,
+            run,
+            ..rec
+        };
+        if was_active {
+            let code = rec.run.exit_code.to_string();
+            self.save_state_with_event(&rec, "die", &[("exitCode", code)])?;
+        } else {
+            self.save_state(&rec.id, Status::Exited, &rec.run)?;
+        }
         if !runtime_deleted_by_monitor {
             self.delete_runtime_state(&rec);
         }
@@ -206,14 +222,6 @@ impl ContainerService<'_> {
             self.unmount_rootfs(&paths);
         }
         let _ = std::fs::remove_dir_all(paths.bundle());
-        let rec = ContainerRecord {
-            status: Status::Exited,
-            run,
-            ..rec
-        };
-        if was_active {
-            self.event_with(&rec, "die", &[("exitCode", rec.run.exit_code.to_string())]);
-        }
         if auto_remove {
             // `--rm` takes the container's anonymous volumes along, as Docker does.
             let runtime = if runtime_deleted_by_monitor {
