@@ -199,6 +199,11 @@ impl VolumeService<'_> {
             );
         }
 
+        // Nothing to record: no write transaction (every container without
+        // mounts would take the database's write lock for nothing).
+        if points.is_empty() {
+            return Ok(());
+        }
         {
             let mut db = self.engine.db();
             let tx = db.write()?;
