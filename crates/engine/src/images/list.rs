@@ -172,6 +172,19 @@ impl ImageService<'_> {
 
     /// The image `name` refers to (tag, digest or id prefix).
     pub(crate) fn record(&self, name: &str) -> Result<ImageRecord, EngineError> {
+        // Tags come first in the resolution order: a name that is a tag
+        // needs only its own image read, not every image's config parsed.
+        let by_tag = !name.starts_with("sha256:")
+            && !(name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()));
+        if by_tag {
+            if let Ok(reference) = Reference::parse(name) {
+                if reference.digest().is_none() {
+                    if let Some(rec) = store::load_by_tag(self.engine.db().conn(), &reference)? {
+                        return Ok(rec);
+                    }
+                }
+            }
+        }
         let mut all = self.records()?;
         let (i, _) = resolve(&all, name)?;
         Ok(all.swap_remove(i))

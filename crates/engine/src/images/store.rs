@@ -195,6 +195,25 @@ pub(crate) fn insert_image(tx: &Transaction<'_>, img: &NewImage<'_>) -> Result<b
     Ok(true)
 }
 
+/// The image tag `name` points at, read with its tags, digests and layers
+/// (`None`: no such tag).
+pub(crate) fn load_by_tag(
+    conn: &Connection,
+    name: &Reference,
+) -> Result<Option<ImageRecord>, EngineError> {
+    let id: Option<String> = conn
+        .query_row(
+            "SELECT image_id FROM tags WHERE name = ?1",
+            params![name.to_string()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| EngineError::db(format!("reading tag {name}"), e))?;
+    let Some(id) = id else { return Ok(None) };
+    let id = digest_col(&id, "tag image id")?;
+    Ok(load_where(conn, Some(&id))?.into_iter().next())
+}
+
 /// Points tag `name` at `id`; returns the image it pointed at before, if another.
 pub(crate) fn set_tag(
     tx: &Transaction<'_>,
