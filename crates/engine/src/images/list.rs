@@ -174,8 +174,8 @@ impl ImageService<'_> {
     pub(crate) fn record(&self, name: &str) -> Result<ImageRecord, EngineError> {
         // Tags come first in the resolution order: a name that is a tag
         // needs only its own image read, not every image's config parsed.
-        let by_tag = !name.starts_with("sha256:")
-            && !(name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()));
+        let full_id = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        let by_tag = !name.starts_with("sha256:") && !full_id;
         if by_tag {
             if let Ok(reference) = Reference::parse(name) {
                 if reference.digest().is_none() {
