@@ -134,8 +134,12 @@ impl NetworkService<'_> {
     /// Checks a new container's fixed host ports before it is created:
     /// taken by another container or by a host socket → one clear error.
     pub(crate) fn check_ports(&self, host: &HostConfig) -> Result<(), EngineError> {
+        let wanted = wanted(&host.port_bindings, None, false)?;
+        if wanted.is_empty() {
+            return Ok(());
+        }
         let taken = store::all_published_ports(self.engine.db().conn())?;
-        for w in wanted(&host.port_bindings, None, false)? {
+        for w in wanted {
             if w.range.0 != w.range.1 || w.range.0 == 0 {
                 continue;
             }
