@@ -31,30 +31,33 @@ pub fn check_tty(attach_stdin: bool, tty: bool) -> anyhow::Result<()> {
 }
 
 /// Attaches this process's stdio to the container whose monitor state dir
-/// is `run_dir`, until it exits (its code) or the user detaches (`None`).
+/// is `run_dir`, until it exits or the user detaches. With `take_cleanup`
+/// the monitor may leave its exit command's work to this process
+/// ([`AttachOutcome::CleanupHandedOver`]).
 fn attach_to(
     run_dir: &Path,
     tty: bool,
     stdin: bool,
     detach_keys: Option<Vec<u8>>,
-) -> Result<Option<i32>, berth_monitor::error::ClientError> {
+    take_cleanup: bool,
+) -> Result<AttachOutcome, berth_monitor::error::ClientError> {
     let opts = AttachOptions {
         stdin: stdin.then(|| Box::new(io::stdin()) as Box<dyn Read + Send>),
         stdout: Box::new(io::stdout()),
         stderr: Box::new(io::stderr()),
         tty,
         detach_keys,
+        take_cleanup,
     };
-    Ok(match berth_monitor::client::attach(run_dir, opts)? {
-        AttachOutcome::Exited(code) => Some(code),
-        AttachOutcome::Detached => None,
-    })
+    berth_monitor::client::attach(run_dir, opts)
 }
 
 /// Starts a container with this terminal attached from its first byte of
 /// output (`run` without `-d`, `start -a`): the monitor waits for the
 /// attach connection before it starts the container. Returns the exit code
-/// (`None` when detached).
+/// (`None` when detached). A `--rm` container is removed before this
+/// returns, by this process when the monitor hands it the exit cleanup
+/// (one process less than its exit command).
 pub fn start_and_attach(
     engine: &Engine,
     rec: &ContainerRecord,
@@ -67,12 +70,19 @@ pub fn start_and_attach(
     let _proxy = sig_proxy.then(|| SignalProxy::start(engine, rec.id.clone()));
     let run_dir = ticket.run_dir().to_path_buf();
     let tty = rec.config.tty;
-    let streamer = std::thread::spawn(move || attach_to(&run_dir, tty, stdin, detach_keys));
+    let take_cleanup = rec.host_config.auto_remove;
+    let streamer =
+        std::thread::spawn(move || attach_to(&run_dir, tty, stdin, detach_keys, take_cleanup));
     let started = svc.start_finish(ticket);
     let outcome = streamer.join();
     started?;
     match outcome {
-        Ok(Ok(code)) => Ok(code),
+        Ok(Ok(AttachOutcome::Exited(code))) => Ok(Some(code)),
+        Ok(Ok(AttachOutcome::Detached)) => Ok(None),
+        Ok(Ok(AttachOutcome::CleanupHandedOver(code))) => {
+            svc.cleanup_handed_over(&rec.id, code)?;
+            Ok(Some(code))
+        }
         Ok(Err(e)) => {
             // The stream broke, but the container ran: its recorded exit tells.
             tracing::debug!("attach to {}: {e}", rec.id);
@@ -103,18 +113,21 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> anyhow::Result<()> {
     let _proxy =
         (a.sig_proxy && !rec.config.tty).then(|| SignalProxy::start(engine, rec.id.clone()));
     let run_dir = engine.containers().paths(&rec.id).run_dir;
-    let code = attach_to(
+    let outcome = attach_to(
         &run_dir,
         rec.config.tty,
         !a.no_stdin && rec.config.open_stdin,
         keys,
+        false,
     )
     .map_err(|e| CliError::new(format!("Error: attaching to {}: {e}", rec.name)))?;
-    match code {
+    match outcome {
         // Docker's CLI reports the detach as the escape proxy's error
         // (status 1); scripts tell a detach from an exit by it.
-        None => Err(CliError::new("read escape sequence").into()),
-        Some(_) => crate::container_cmds::exit_with(code),
+        AttachOutcome::Detached => Err(CliError::new("read escape sequence").into()),
+        AttachOutcome::Exited(code) | AttachOutcome::CleanupHandedOver(code) => {
+            crate::container_cmds::exit_with(Some(code))
+        }
     }
 }
 

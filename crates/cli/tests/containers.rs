@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{berth, inspect, wait_until};
+use common::{berth, inspect, stderr, wait_until};
 
 #[test]
 fn run_prints_output_and_returns_the_exit_code() {
@@ -619,4 +619,59 @@ fn many_commands_keep_the_wal_small_and_the_trash_empty() {
         std::fs::read_dir(&trash).map_or(true, |mut d| d.next().is_none())
     });
     assert_eq!(b.ok(&["ps", "-aq"]), "");
+}
+
+/// An attached `run --rm` does its container's exit cleanup itself (the
+/// monitor hands it over); when that CLI is gone before the container
+/// ends, the monitor's exit command does it. Both leave nothing behind.
+#[test]
+fn run_rm_is_cleaned_by_the_cli_or_by_the_exit_command_when_the_cli_died() {
+    berth_testutil::require_root!();
+    let b = berth("rmhand");
+    // The monitor deleted the runtime's state (and cgroups) before the
+    // CLI returned.
+    let runtime_state_is_gone = || {
+        let runtime_state = b.root().parent().unwrap().join("run/runtime");
+        assert!(runtime_state.is_dir(), "{}", runtime_state.display());
+        let left: Vec<_> = std::fs::read_dir(&runtime_state)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name())
+                    // The runtime's compiled seccomp programs, shared.
+                    .filter(|n| n != ".seccomp-cache")
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(left.is_empty(), "runtime state left: {left:?}");
+    };
+    let out = b.run(&[
+        "run", "--rm", "--name", "quick", "busybox", "sh", "-c", "exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    runtime_state_is_gone();
+    // The name is free at once: removal happened before the CLI returned.
+    let out = b.run(&["run", "--rm", "--name", "quick", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let mut child = b
+        .command()
+        .args(["run", "--rm", "--name", "orphan", "busybox", "sleep", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the container runs", Duration::from_secs(10), || {
+        b.ok(&["ps", "-q", "--filter", "name=orphan"]).trim().len() == 12
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    wait_until(
+        "the exit command removed it",
+        Duration::from_secs(15),
+        || b.ok(&["ps", "-aq"]).is_empty(),
+    );
+    runtime_state_is_gone();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&b.root().display().to_string()));
 }

@@ -127,6 +127,10 @@ pub struct AttachOptions {
     /// Input that detaches instead of being sent; `None` for Docker's
     /// default ctrl-p ctrl-q, an empty sequence disables detaching.
     pub detach_keys: Option<Vec<u8>>,
+    /// Ask to do the exit command's work (see the protocol's
+    /// take-cleanup): the outcome may then be
+    /// [`AttachOutcome::CleanupHandedOver`].
+    pub take_cleanup: bool,
 }
 
 /// Docker's default detach sequence: ctrl-p, ctrl-q.
@@ -138,6 +142,10 @@ pub enum AttachOutcome {
     Exited(i32),
     /// The user typed the detach keys; the container runs on.
     Detached,
+    /// The container stopped for good with this exit code, and its exit
+    /// command's work is the caller's (it asked with `take_cleanup`); the
+    /// monitor exits once the runtime's state is deleted.
+    CleanupHandedOver(i32),
 }
 
 fn connect_attach(state_dir: &Path) -> Result<Option<OwnedFd>, ClientError> {
@@ -220,10 +228,14 @@ pub fn attach(state_dir: &Path, options: AttachOptions) -> Result<AttachOutcome,
         mut stderr,
         tty,
         detach_keys,
+        take_cleanup,
     } = options;
     let Some(sock) = connect_attach(state_dir)? else {
         return exit_from_file(state_dir).map(AttachOutcome::Exited);
     };
+    if take_cleanup {
+        send_frame(&sock, &Frame::TakeCleanup)?;
+    }
     let sock = Arc::new(sock);
     let detached = Arc::new(AtomicBool::new(false));
     // Raw mode only when the terminal's input goes to the container.
@@ -266,6 +278,7 @@ pub fn attach(state_dir: &Path, options: AttachOptions) -> Result<AttachOutcome,
             Some(Frame::Stdout(d)) => stdout.write_all(d).and_then(|()| stdout.flush()),
             Some(Frame::Stderr(d)) => stderr.write_all(d).and_then(|()| stderr.flush()),
             Some(Frame::Exit(code)) => return Ok(AttachOutcome::Exited(code)),
+            Some(Frame::ExitCleanup(code)) => return Ok(AttachOutcome::CleanupHandedOver(code)),
             _ => Ok(()),
         };
         out.map_err(ClientError::io("write attached output of", state_dir))?;

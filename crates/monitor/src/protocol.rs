@@ -9,11 +9,13 @@
 //! | `0x01` stdout | monitor → client | output bytes (≤ [`MAX_DATA`]) |
 //! | `0x02` stderr | monitor → client | output bytes |
 //! | `0x03` exit | monitor → client | exit code, `i32` little endian; last frame |
+//! | `0x04` exit-cleanup | monitor → client | exit code as for exit; the exit command's work is this client's |
 //! | `0x10` attach-stdin | client → monitor | none: this client feeds stdin |
 //! | `0x11` stdin | client → monitor | input bytes |
 //! | `0x12` resize | client → monitor | rows `u16` LE, cols `u16` LE |
 //! | `0x13` close-stdin | client → monitor | none: the client's input ended |
 //! | `0x14` no-output | client → monitor | none: send this client only the exit frame |
+//! | `0x15` take-cleanup | client → monitor | none: this client does the exit command's work |
 //!
 //! The monitor streams output produced after the client connected (like
 //! `docker attach` without `--logs`). With a tty, all output is stdout. A
@@ -21,17 +23,27 @@
 //! blocked). When the container stopped for good and the exit command has
 //! finished, the monitor sends exit and closes the connection. A client
 //! that sent attach-stdin and goes away (or sends close-stdin) closes the
-//! container's stdin when the container has `stdin_once`. Unknown tags are
+//! container's stdin when the container has `stdin_once`.
+//!
+//! take-cleanup: an attached `run --rm` already has the state open that the
+//! exit command (`berth container cleanup`) would open again in a new
+//! process. The first client still connected that sent it gets exit-cleanup
+//! as soon as the container stopped for good, instead of the monitor
+//! running its exit command; the monitor closes that connection once the
+//! runtime's state is deleted. A client that leaves before then leaves the
+//! work to the exit command. Unknown tags are
 //! ignored, so the protocol can grow.
 
 pub const TAG_STDOUT: u8 = 0x01;
 pub const TAG_STDERR: u8 = 0x02;
 pub const TAG_EXIT: u8 = 0x03;
+pub const TAG_EXIT_CLEANUP: u8 = 0x04;
 pub const TAG_ATTACH_STDIN: u8 = 0x10;
 pub const TAG_STDIN: u8 = 0x11;
 pub const TAG_RESIZE: u8 = 0x12;
 pub const TAG_CLOSE_STDIN: u8 = 0x13;
 pub const TAG_NO_OUTPUT: u8 = 0x14;
+pub const TAG_TAKE_CLEANUP: u8 = 0x15;
 
 /// Largest payload of a data frame.
 pub const MAX_DATA: usize = 16 * 1024;
@@ -44,6 +56,8 @@ pub enum Frame<'a> {
     Stdout(&'a [u8]),
     Stderr(&'a [u8]),
     Exit(i32),
+    /// Exit, and the exit command's work is the receiving client's.
+    ExitCleanup(i32),
     AttachStdin,
     Stdin(&'a [u8]),
     Resize {
@@ -52,6 +66,7 @@ pub enum Frame<'a> {
     },
     CloseStdin,
     NoOutput,
+    TakeCleanup,
     /// A tag this version does not know.
     Unknown(u8),
 }
@@ -64,6 +79,9 @@ impl<'a> Frame<'a> {
             TAG_STDOUT => Frame::Stdout(payload),
             TAG_STDERR => Frame::Stderr(payload),
             TAG_EXIT => Frame::Exit(i32::from_le_bytes(payload.get(..4)?.try_into().ok()?)),
+            TAG_EXIT_CLEANUP => {
+                Frame::ExitCleanup(i32::from_le_bytes(payload.get(..4)?.try_into().ok()?))
+            }
             TAG_ATTACH_STDIN => Frame::AttachStdin,
             TAG_STDIN => Frame::Stdin(payload),
             TAG_RESIZE => Frame::Resize {
@@ -72,6 +90,7 @@ impl<'a> Frame<'a> {
             },
             TAG_CLOSE_STDIN => Frame::CloseStdin,
             TAG_NO_OUTPUT => Frame::NoOutput,
+            TAG_TAKE_CLEANUP => Frame::TakeCleanup,
             other => Frame::Unknown(other),
         })
     }
@@ -83,12 +102,16 @@ impl<'a> Frame<'a> {
             Frame::Stderr(d) => (TAG_STDERR, d),
             Frame::Stdin(d) => (TAG_STDIN, d),
             Frame::Exit(code) => return [&[TAG_EXIT][..], &code.to_le_bytes()].concat(),
+            Frame::ExitCleanup(code) => {
+                return [&[TAG_EXIT_CLEANUP][..], &code.to_le_bytes()].concat()
+            }
             Frame::Resize { rows, cols } => {
                 return [&[TAG_RESIZE][..], &rows.to_le_bytes(), &cols.to_le_bytes()].concat()
             }
             Frame::AttachStdin => (TAG_ATTACH_STDIN, &[]),
             Frame::CloseStdin => (TAG_CLOSE_STDIN, &[]),
             Frame::NoOutput => (TAG_NO_OUTPUT, &[]),
+            Frame::TakeCleanup => (TAG_TAKE_CLEANUP, &[]),
             Frame::Unknown(t) => (*t, &[]),
         };
         let mut v = Vec::with_capacity(1 + payload.len());
@@ -117,6 +140,8 @@ mod tests {
             },
             Frame::CloseStdin,
             Frame::NoOutput,
+            Frame::ExitCleanup(2),
+            Frame::TakeCleanup,
         ] {
             let enc = f.encode();
             assert_eq!(Frame::decode(&enc), Some(f));

@@ -70,6 +70,7 @@ fn attach_round_trip(rt: Rt) {
                 stderr: Box::new(err2),
                 tty: false,
                 detach_keys: None,
+                take_cleanup: false,
             },
         )
     });
@@ -128,6 +129,7 @@ fn detach_keys_leave_the_container_running() {
                 stderr: Box::new(std::io::sink()),
                 tty: false,
                 detach_keys: None,
+                take_cleanup: false,
             },
         )
     });
@@ -263,6 +265,7 @@ fn wait_works_before_and_after_the_monitor_exits() {
             stderr: Box::new(std::io::sink()),
             tty: false,
             detach_keys: None,
+            take_cleanup: false,
         },
     )
     .expect("attach");
@@ -386,6 +389,7 @@ fn attach_forwards_the_terminal_size_on_sigwinch() {
                 stderr: Box::new(std::io::sink()),
                 tty: true,
                 detach_keys: None,
+                take_cleanup: false,
             },
         )
     });

@@ -44,7 +44,7 @@ impl StartTicket {
 
 /// How long `stop`/`rm -f` wait for the monitor to finish its cleanup after
 /// the container's process is gone.
-const MONITOR_GRACE: Duration = Duration::from_secs(30);
+pub(super) const MONITOR_GRACE: Duration = Duration::from_secs(30);
 
 impl ContainerService<'_> {
     fn lock(&self, paths: &ContainerPaths) -> Result<FileLock, EngineError> {

@@ -234,6 +234,21 @@ impl ContainerService<'_> {
         Ok(())
     }
 
+    /// The exit command's work done by an attached `run --rm` that the
+    /// monitor handed it (berth_monitor's take-cleanup): [`Self::cleanup`]
+    /// while the monitor deletes the runtime's state, then waits for the
+    /// monitor to finish that, as waiting for its exit command did.
+    pub fn cleanup_handed_over(&self, id: &str, exit_code: i32) -> Result<(), EngineError> {
+        let paths = self.paths(id);
+        let monitor = super::launch::read_pid(&paths.run_dir.join(monfiles::MONITOR_PID));
+        let monitor = (monitor > 0).then(|| pidfd_open(monitor)).flatten();
+        self.cleanup(id, Some(exit_code), true)?;
+        if let Some(fd) = monitor {
+            wait_exit(&fd, super::lifecycle::MONITOR_GRACE);
+        }
+        Ok(())
+    }
+
     /// Brings a record up to date with its monitor: restarts it counted, a
     /// monitor that died, a start whose `berth` was killed before it could
     /// record it.

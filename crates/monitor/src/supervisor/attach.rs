@@ -34,6 +34,10 @@ pub struct Client {
     pub feeds_stdin: bool,
     /// The client wants only the exit frame (`wait`).
     muted: bool,
+    /// The client does the exit command's work (take-cleanup).
+    takes_cleanup: bool,
+    /// It was told the exit with exit-cleanup: nothing more is sent.
+    told: bool,
 }
 
 /// What a client asked for, for the supervisor to act on.
@@ -97,6 +101,8 @@ impl AttachServer {
                         queued: 0,
                         feeds_stdin: false,
                         muted: false,
+                        takes_cleanup: false,
+                        told: false,
                     });
                 }
                 Err(Errno::EINTR) | Err(Errno::ECONNABORTED) => continue,
@@ -150,6 +156,7 @@ impl AttachServer {
                         client.queue.clear();
                         client.queued = 0;
                     }
+                    Some(Frame::TakeCleanup) => client.takes_cleanup = true,
                     Some(Frame::Stdin(d)) => input.push(ClientInput::Stdin(d.to_vec())),
                     Some(Frame::Resize { rows, cols }) => {
                         input.push(ClientInput::Resize { rows, cols })
@@ -176,18 +183,39 @@ impl AttachServer {
         }
     }
 
-    /// Ends every connection: queued output (briefly), then the exit frame.
+    /// After the container stopped for good: tells the first connected
+    /// client that asked for it (take-cleanup) the exit with exit-cleanup,
+    /// after its queued output. Returns whether one took the cleanup; the
+    /// caller then skips its exit command.
+    pub fn hand_over_cleanup(&mut self, exit_code: i32) -> bool {
+        self.accept();
+        // Frames sent before the exit (take-cleanup comes right after the
+        // connection) may not have been read yet.
+        let mut ignored = Vec::new();
+        for i in (0..self.clients.len()).rev() {
+            self.read_client(i, &mut ignored);
+        }
+        let frame = Frame::ExitCleanup(exit_code).encode();
+        for c in self.clients.iter_mut().filter(|c| c.takes_cleanup) {
+            c.flush_before_last_frame();
+            if send(c.fd.as_raw_fd(), &frame, MsgFlags::MSG_NOSIGNAL).is_ok() {
+                c.told = true;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Ends every connection: queued output (briefly), then the exit frame
+    /// (a client told with exit-cleanup only sees its connection close).
     pub fn finish(&mut self, exit_code: i32) {
         self.accept();
         let exit = Frame::Exit(exit_code).encode();
         for mut c in self.clients.drain(..) {
-            let _ = setsockopt(
-                &c.fd,
-                sockopt::SendTimeout,
-                &timeval(Duration::from_secs(2)),
-            );
-            set_blocking(&c.fd);
-            c.flush_blocking();
+            if c.told {
+                continue;
+            }
+            c.flush_before_last_frame();
             let _ = send(c.fd.as_raw_fd(), &exit, MsgFlags::MSG_NOSIGNAL);
         }
         let _ = std::fs::remove_file(&self.path);
@@ -195,6 +223,17 @@ impl AttachServer {
 }
 
 impl Client {
+    /// Blocking (with a timeout) from here on, its queued output sent.
+    fn flush_before_last_frame(&mut self) {
+        let _ = setsockopt(
+            &self.fd,
+            sockopt::SendTimeout,
+            &timeval(Duration::from_secs(2)),
+        );
+        set_blocking(&self.fd);
+        self.flush_blocking();
+    }
+
     pub fn wants_write(&self) -> bool {
         !self.queue.is_empty()
     }

@@ -418,7 +418,14 @@ impl Supervisor {
         } else {
             None
         };
-        if let Some((program, args)) = self.config.exit_command.split_first() {
+        // An attached `run --rm` does the exit command's work itself, with
+        // the state it has open (see protocol: take-cleanup).
+        // (Only with the runtime's delete under way: the client's cleanup
+        // leaves that to the monitor.)
+        let handed_over = pending.is_some() && self.attach.hand_over_cleanup(code);
+        if let (false, Some((program, args))) =
+            (handed_over, self.config.exit_command.split_first())
+        {
             let status = Command::new(program)
                 .args(args)
                 .env(EXIT_CODE_ENV, code.to_string())
