@@ -251,6 +251,10 @@ pub enum SystemCommand {
     /// background by berth itself)
     #[command(name = "compact-db", hide = true)]
     CompactDb,
+    /// Delete what removed containers left in these trash directories (run
+    /// in the background by berth itself)
+    #[command(name = "empty-trash", hide = true)]
+    EmptyTrash { dirs: Vec<std::path::PathBuf> },
 }
 
 #[derive(Debug, Args)]

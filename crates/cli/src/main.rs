@@ -137,6 +137,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::System(SystemCommand::CompactDb) => {
             berth_engine::compact_database(&cfg.root).map_err(Into::into)
         }
+        Command::System(SystemCommand::EmptyTrash { dirs }) => {
+            berth_engine::empty_trash(&dirs);
+            Ok(())
+        }
         Command::Stats(a) => info_cmds::stats(&open()?, a),
         Command::Info(a) => info_cmds::info(&open()?, a),
         Command::Version(a) => info_cmds::version(a),

@@ -653,6 +653,17 @@ fn run_rm_is_cleaned_by_the_cli_or_by_the_exit_command_when_the_cli_died() {
     // The name is free at once: removal happened before the CLI returned.
     let out = b.run(&["run", "--rm", "--name", "quick", "busybox", "true"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The attached CLI has threads; its removed files still go to a
+    // background process, which empties both trashes.
+    let trashes = [
+        b.root().join("trash"),
+        b.root().parent().unwrap().join("run/trash"),
+    ];
+    wait_until("the trashes are empty", Duration::from_secs(10), || {
+        trashes
+            .iter()
+            .all(|t| std::fs::read_dir(t).map_or(true, |mut d| d.next().is_none()))
+    });
 
     let mut child = b
         .command()

@@ -182,8 +182,23 @@ impl Deferred {
         };
         if run_detached(&keep, job) {
             drop(holders);
-        } else {
-            drop(holders);
+            return;
+        }
+        // Threads (an attached `run --rm` doing its own cleanup keeps its
+        // signal and stdin threads): no fork for arbitrary work, but a new
+        // program. The holders are closed here (such a container's overlay
+        // is volatile: its release does not sync).
+        drop(holders);
+        if trashes.is_empty() {
+            return;
+        }
+        let handed = crate::containers::find_binary("BERTH_CLI", "berth").is_ok_and(|cli| {
+            let mut argv: Vec<&OsStr> =
+                vec![cli.as_os_str(), "system".as_ref(), "empty-trash".as_ref()];
+            argv.extend(trashes.iter().map(|t| t.dir().as_os_str()));
+            exec_detached(&argv)
+        });
+        if !handed {
             trashes.iter().for_each(Trash::empty);
         }
     }

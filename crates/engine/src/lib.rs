@@ -31,6 +31,7 @@ pub use images::{
     ImportSource, LayerStatus, LoadReport, LoadedImage, NoProgress, PruneFilters, PruneReport,
     PullReport, PushReport, RemoveEvent, TransferProgress,
 };
+pub use trash::empty_dirs as empty_trash;
 
 /// Where an engine keeps its state.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -90,6 +90,15 @@ impl Trash {
     }
 }
 
+/// `berth system empty-trash DIR...`: empties the trash directories
+/// `dirs` (what [`crate::detached::Deferred`] hands to a new process when
+/// the caller has threads and cannot fork).
+pub fn empty_dirs(dirs: &[PathBuf]) {
+    for d in dirs {
+        Trash { dir: d.clone() }.empty();
+    }
+}
+
 fn claimant_alive(pid: &str) -> bool {
     let Ok(pid) = pid.parse::<i32>() else {
         return false;
