@@ -219,6 +219,55 @@ pub fn wait(state_dir: &Path) -> Result<i32, ClientError> {
     }
 }
 
+/// A connection to the monitor that asked to do the container's exit
+/// cleanup (take-cleanup) and wants no output: `stop` and `rm -f` make it
+/// before they signal the container, and then do the cleanup with the
+/// state they have open instead of waiting for the monitor's exit command.
+pub struct CleanupClaim {
+    sock: OwnedFd,
+}
+
+impl CleanupClaim {
+    /// `None` when the monitor's socket is gone (the monitor ended).
+    pub fn connect(state_dir: &Path) -> Result<Option<CleanupClaim>, ClientError> {
+        let Some(sock) = connect_attach(state_dir)? else {
+            return Ok(None);
+        };
+        send_frame(&sock, &Frame::NoOutput)?;
+        send_frame(&sock, &Frame::TakeCleanup)?;
+        Ok(Some(CleanupClaim { sock }))
+    }
+
+    /// Waits (at most `limit`) for the container to stop for good: its exit
+    /// code when the cleanup was handed over (the monitor then exits once
+    /// the runtime's state is deleted), `None` when the monitor ran its
+    /// exit command or went away.
+    pub fn wait(self, limit: Duration) -> Option<i32> {
+        let tv = nix::sys::time::TimeVal::new(
+            i64::try_from(limit.as_secs()).unwrap_or(i64::MAX),
+            i64::from(limit.subsec_micros()),
+        );
+        let _ = nix::sys::socket::setsockopt(
+            &self.sock,
+            nix::sys::socket::sockopt::ReceiveTimeout,
+            &tv,
+        );
+        let mut buf = vec![0u8; MAX_FRAME];
+        loop {
+            match recv(self.sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(0) => return None,
+                Ok(n) => match Frame::decode(&buf[..n]) {
+                    Some(Frame::ExitCleanup(code)) => return Some(code),
+                    Some(Frame::Exit(_)) => return None,
+                    _ => {}
+                },
+                Err(Errno::EINTR) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
 /// Attaches to the container's stdio until it stops for good or the user
 /// detaches.
 pub fn attach(state_dir: &Path, options: AttachOptions) -> Result<AttachOutcome, ClientError> {

@@ -416,6 +416,11 @@ impl ContainerService<'_> {
     ) -> Result<(), EngineError> {
         let paths = self.paths(&rec.id);
         self.mark_stopping(rec, &paths)?;
+        // Asked before the signal, so the monitor sees it at the exit: the
+        // exit command's work is then done here (one process less).
+        let claim = berth_monitor::client::CleanupClaim::connect(&paths.run_dir)
+            .ok()
+            .flatten();
         let pid = rec.run.pid;
         if pid > 0 {
             if let Some(pidfd) = pidfd_open(pid) {
@@ -435,7 +440,10 @@ impl ContainerService<'_> {
                 }
             }
         }
-        self.wait_monitor(rec, &paths);
+        match claim.and_then(|c| c.wait(MONITOR_GRACE)) {
+            Some(code) => self.cleanup_handed_over(&rec.id, code)?,
+            None => self.wait_monitor(rec, &paths),
+        }
         Ok(())
     }
 
