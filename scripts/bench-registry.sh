@@ -21,6 +21,12 @@
 #        only (default: a quarter of each layer in 16 KiB files, as
 #        bench-image-load.sh), WORK (default: a temp dir under /var/tmp),
 #        BERTH_LAYER_SYNC=0 to skip berth's per-layer syncfs,
+#        PULL_CLEAN=move to move each pull's previous store aside (removed
+#        at the end) instead of deleting it right before the run: on ext4
+#        without a journal (the dev VM's /var/tmp) new inodes skip every
+#        inode freed in the last minute one by one, so a pull right after
+#        deleting 5,000 files pays seconds of system time for the delete
+#        (see docs/benchmarks.md),
 #        HYPERFINE_OPTS (e.g. --show-output to see a failing command).
 set -euo pipefail
 
@@ -66,6 +72,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   $podman rmi -a -f >/dev/null 2>&1 || true
   umount "$work/podman/root/overlay" 2>/dev/null || true
+  rm -rf "$work/old"
   [ -n "${WORK:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -112,10 +119,20 @@ export BERTH_ROOT="$broot" BERTH_RUNROOT="$brun"
 # podman and skopeo read DOCKER_CONFIG too and fail on a missing file.
 export BERTH_CONFIG="$work/none.toml" DOCKER_CONFIG="$work/docker"
 mkdir -p "$DOCKER_CONFIG"; echo '{}' > "$DOCKER_CONFIG/config.json"
+clean_berth="rm -rf $broot $brun; sync"
+clean_podman="$podman rmi -a -f >/dev/null 2>&1 || true; sync"
+clean_skopeo="rm -rf $work/skopeo-dir; sync"
+if [ "${PULL_CLEAN:-rm}" = move ]; then
+  # \$\$: the prepare shell's pid, a fresh directory per run.
+  aside="mkdir -p $work/old/\$\$ && mv -t $work/old/\$\$"
+  clean_berth="$aside $broot $brun 2>/dev/null; sync"
+  clean_podman="umount $work/podman/root/overlay 2>/dev/null; $aside $work/podman 2>/dev/null; sync"
+  clean_skopeo="$aside $work/skopeo-dir 2>/dev/null; sync"
+fi
 hyperfine ${HYPERFINE_OPTS:-} --runs "$runs" --export-json "$work/pull.json" \
-  -n "berth pull" --prepare "rm -rf $broot $brun; sync" "$berth pull -q $src" \
-  -n "podman pull" --prepare "$podman rmi -a -f >/dev/null 2>&1 || true; sync" "$podman pull -q --tls-verify=false $src" \
-  -n "skopeo copy (to dir:)" --prepare "rm -rf $work/skopeo-dir; sync" "skopeo copy -q --src-tls-verify=false docker://$src dir:$work/skopeo-dir"
+  -n "berth pull" --prepare "$clean_berth" "$berth pull -q $src" \
+  -n "podman pull" --prepare "$clean_podman" "$podman pull -q --tls-verify=false $src" \
+  -n "skopeo copy (to dir:)" --prepare "$clean_skopeo" "skopeo copy -q --src-tls-verify=false docker://$src dir:$work/skopeo-dir"
 
 # Push sources: each tool's own store holding the image from the archive
 # (berth: loaded, so it knows no registry blob for the layers and uploads

@@ -91,6 +91,9 @@ impl LayerStore {
         };
         fsutil::create_dir_all(&store.links)?;
         fsutil::create_dir_all(&store.staging)?;
+        // Layers are unpacked in staging directories (then renamed, which
+        // moves no inode): each starts in a block group of its own.
+        fsutil::mark_top_of_hierarchies(&store.staging);
         store.remove_stale_staging()?;
         Ok(store)
     }
@@ -480,6 +483,25 @@ mod tests {
         assert_eq!(chain_id(&[a]), a);
         let expected = Digest::of_bytes(format!("{a} {b}").as_bytes());
         assert_eq!(chain_id(&[a, b]), expected);
+    }
+
+    /// The staging directory carries ext4's top-of-hierarchy hint, so each
+    /// layer's inodes start in a block group of their own; on a file system
+    /// without inode flags (tmpfs, overlay) opening the store still works.
+    #[test]
+    fn staging_is_marked_top_of_hierarchies_where_supported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(dir.path()).unwrap();
+        let ext4 = nix::sys::statfs::statfs(dir.path())
+            .map(|s| s.filesystem_type() == nix::sys::statfs::EXT4_SUPER_MAGIC)
+            .unwrap_or(false);
+        assert_eq!(fsutil::is_top_of_hierarchies(&store.staging), ext4);
+        // The hint is not inherited by what is made inside.
+        let staging = store.create_staging().unwrap();
+        assert!(!fsutil::is_top_of_hierarchies(&staging.path));
+        // Opening the store again keeps it.
+        let again = LayerStore::open(dir.path()).unwrap();
+        assert_eq!(fsutil::is_top_of_hierarchies(&again.staging), ext4);
     }
 
     #[test]
