@@ -81,6 +81,12 @@ impl Trash {
                     claimed
                 }
             };
+            // A removed container's snapshot becomes a skeleton for the
+            // next one where the store takes it (see berth_image::recycle_snapshot).
+            let snapshots = self.dir.parent().map(|root| root.join("snapshots"));
+            if snapshots.is_some_and(|store| berth_image::recycle_snapshot(&target, &store)) {
+                continue;
+            }
             let _ = std::fs::remove_dir_all(&target).or_else(|_| std::fs::remove_file(&target));
         }
     }

@@ -36,4 +36,4 @@ pub use digest::{Digest, Hasher, HashingReader, HashingWriter};
 pub use error::{ErrorKind, ImageError, ReferenceError};
 pub use layer::{chain_id, diff_from_upper, LayerInfo, LayerStore};
 pub use reference::{Reference, DEFAULT_DOMAIN, DEFAULT_TAG};
-pub use snapshot::{OverlaySnapshotter, SnapshotMount};
+pub use snapshot::{recycle as recycle_snapshot, OverlaySnapshotter, SnapshotMount};

@@ -319,3 +319,73 @@ fn diff_from_upper_round_trip() {
     snaps.remove("check").unwrap();
     assert!(common::mounts_under(tmp.path()).is_empty());
 }
+
+/// A discarded snapshot comes back as an empty skeleton for the next one:
+/// same directories (inodes), nothing of the old container's writes, the
+/// right parent; one that is still mounted is not taken.
+#[test]
+fn discarded_snapshots_are_recycled_as_empty_skeletons() {
+    berth_testutil::require_root!();
+    common::private_mount_ns();
+    let tmp = TempDir::new("snap-recycle").unwrap();
+    let (layers, snaps) = stores(&tmp);
+    let base = layers.apply(None, &base_tar()[..], None).unwrap();
+    let trash = tmp.join("trash");
+    fs::create_dir_all(&trash).unwrap();
+
+    let m = snaps.prepare("old", Some(&base.chain_id)).unwrap();
+    snaps.mount("old", &m.merged).unwrap();
+    let guard = UnmountGuard(m.merged.clone());
+    fs::create_dir_all(m.merged.join("deep/er")).unwrap();
+    fs::write(m.merged.join("deep/er/file"), b"old data").unwrap();
+    fs::remove_file(m.merged.join("del.txt")).unwrap(); // a whiteout in upper
+    let upper_ino = fs::metadata(&m.upper).unwrap().ino();
+    // Still mounted: not recycled.
+    fs::rename(tmp.join("snapshots/old"), trash.join("old.1")).unwrap();
+    assert!(!berth_image::recycle_snapshot(
+        &trash.join("old.1"),
+        &tmp.join("snapshots")
+    ));
+    fs::rename(trash.join("old.1"), tmp.join("snapshots/old")).unwrap();
+    snaps.unmount(&m.merged).unwrap();
+    drop(guard);
+
+    snaps.discard("old", &trash.join("old.2")).unwrap();
+    assert!(berth_image::recycle_snapshot(
+        &trash.join("old.2"),
+        &tmp.join("snapshots")
+    ));
+    assert!(!trash.join("old.2").exists());
+    assert_eq!(
+        snaps.list().unwrap(),
+        Vec::<String>::new(),
+        "the pool is not a snapshot"
+    );
+
+    let n = snaps.prepare("new", Some(&base.chain_id)).unwrap();
+    assert_eq!(
+        fs::metadata(&n.upper).unwrap().ino(),
+        upper_ino,
+        "the skeleton was reused"
+    );
+    assert_eq!(fs::read_dir(&n.upper).unwrap().count(), 0);
+    snaps.mount("new", &n.merged).unwrap();
+    let guard = UnmountGuard(n.merged.clone());
+    assert!(!n.merged.join("deep").exists());
+    assert_eq!(fs::read(n.merged.join("del.txt")).unwrap(), b"delete me");
+    assert_eq!(fs::read(n.merged.join("a/f1")).unwrap(), b"one");
+    snaps.unmount(&n.merged).unwrap();
+    drop(guard);
+
+    // A parentless snapshot from a skeleton has no parent file.
+    snaps.discard("new", &trash.join("new.1")).unwrap();
+    assert!(berth_image::recycle_snapshot(
+        &trash.join("new.1"),
+        &tmp.join("snapshots")
+    ));
+    let e = snaps.prepare("scratch", None).unwrap();
+    assert!(!tmp.join("snapshots/scratch/parent").exists());
+    assert_eq!(e.lowerdirs.len(), 1);
+    snaps.remove("scratch").unwrap();
+    assert!(common::mounts_under(tmp.path()).is_empty());
+}
