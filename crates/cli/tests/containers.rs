@@ -686,3 +686,27 @@ fn run_rm_is_cleaned_by_the_cli_or_by_the_exit_command_when_the_cli_died() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&b.root().display().to_string()));
 }
+
+/// Many commands opening a state root for the first time at once: one
+/// creates the database and switches it to WAL while the others read its
+/// schema; none fails with "database is locked".
+#[test]
+fn concurrent_first_opens_of_a_state_root_all_succeed() {
+    for round in 0..3 {
+        let b = berth(&format!("firstopen{round}"));
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                b.command()
+                    .args(["ps", "-a"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+    }
+}

@@ -201,6 +201,25 @@ fn spawn_checkpointer(db: &Path) -> bool {
     ])
 }
 
+/// Runs `op` again while it fails with SQLITE_BUSY, for up to a minute
+/// (the connection's busy timeout). Reading the schema while another
+/// process creates the database or switches it to WAL can fail with BUSY
+/// without SQLite calling the busy handler.
+fn retry_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match op() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Whether the SQLite database at `path` is in WAL mode: its header's
 /// read and write format versions (bytes 18 and 19) are 2.
 fn is_wal_database(path: &Path) -> bool {
@@ -253,7 +272,7 @@ impl Db {
         } else {
             "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;"
         };
-        conn.execute_batch(pragmas)
+        retry_busy(|| conn.execute_batch(pragmas))
             .map_err(|e| EngineError::db(ctx("configuring"), e))?;
         // Every berth command opens and closes the database. By default the
         // last connection to close checkpoints the WAL into the database
@@ -305,10 +324,9 @@ impl Db {
         // read without the write lock or the migrations table in the
         // common case (every command opens the database).
         let latest = MIGRATIONS.iter().map(|(v, _)| *v).max().unwrap_or(0);
-        let mirrored: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| EngineError::db("reading the schema version", e))?;
+        let mirrored: i64 =
+            retry_busy(|| self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)))
+                .map_err(|e| EngineError::db("reading the schema version", e))?;
         // (Higher: a newer berth migrated it; nothing here to apply.)
         if mirrored >= latest {
             return Ok(());
