@@ -302,8 +302,9 @@ impl OverlaySnapshotter {
         Ok(out)
     }
 
-    /// Removes a snapshot. Refused while any overlay mount still uses its upper dir.
-    pub fn remove(&self, key: &str) -> Result<(), ImageError> {
+    /// The directory of snapshot `key`, which exists and no overlay mount
+    /// uses (what [`Self::remove`] and [`Self::discard`] require).
+    fn unused_dir(&self, key: &str) -> Result<PathBuf, ImageError> {
         let dir = self.snap_dir(key)?;
         if !dir.is_dir() {
             return Err(ImageError::SnapshotNotFound {
@@ -314,7 +315,12 @@ impl OverlaySnapshotter {
         if let Some(target) = mounted_at(&dir.join("upper")) {
             return Err(ImageError::SnapshotMounted { target });
         }
-        fsutil::remove_all(&dir)
+        Ok(dir)
+    }
+
+    /// Removes a snapshot. Refused while any overlay mount still uses its upper dir.
+    pub fn remove(&self, key: &str) -> Result<(), ImageError> {
+        fsutil::remove_all(&self.unused_dir(key)?)
     }
 
     /// [`Self::remove`] that only renames the snapshot to `into` (a path
@@ -322,16 +328,7 @@ impl OverlaySnapshotter {
     /// caller to delete later, off its critical path. Where the rename is
     /// not possible (another filesystem), removes it here.
     pub fn discard(&self, key: &str, into: &Path) -> Result<(), ImageError> {
-        let dir = self.snap_dir(key)?;
-        if !dir.is_dir() {
-            return Err(ImageError::SnapshotNotFound {
-                key: key.to_string(),
-                store: self.dir.clone(),
-            });
-        }
-        if let Some(target) = mounted_at(&dir.join("upper")) {
-            return Err(ImageError::SnapshotMounted { target });
-        }
+        let dir = self.unused_dir(key)?;
         match fs::rename(&dir, into) {
             Ok(()) => Ok(()),
             Err(_) => fsutil::remove_all(&dir),
