@@ -15,6 +15,39 @@ pub use ipam6::Ipv6Net;
 pub use netlink::{link_index, Mac, Netlink};
 pub use netns::Netns;
 
+/// What IPv4 and IPv6 subnets have in common, for the checks that treat
+/// both alike (a requested `--subnet` against other networks and routes).
+pub trait Subnet: Copy + PartialEq + std::fmt::Display {
+    /// The subnet with host bits cleared.
+    fn network(&self) -> Self;
+    fn prefix(&self) -> u8;
+    fn overlaps(&self, other: &Self) -> bool;
+}
+
+impl Subnet for Ipv4Net {
+    fn network(&self) -> Self {
+        Ipv4Net::network(self)
+    }
+    fn prefix(&self) -> u8 {
+        self.prefix
+    }
+    fn overlaps(&self, other: &Self) -> bool {
+        Ipv4Net::overlaps(self, other)
+    }
+}
+
+impl Subnet for Ipv6Net {
+    fn network(&self) -> Self {
+        Ipv6Net::network(self)
+    }
+    fn prefix(&self) -> u8 {
+        self.prefix
+    }
+    fn overlaps(&self, other: &Self) -> bool {
+        Ipv6Net::overlaps(self, other)
+    }
+}
+
 /// What went wrong in a network operation.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {

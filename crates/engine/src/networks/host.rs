@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use berth_net::{ipam, link_index, Ipv4Net, Netlink};
+use berth_net::{ipam, link_index, Ipv4Net, Netlink, Subnet};
 
 use super::model::{NetworkConfig, NetworkRecord, OPT_BRIDGE_NAME, OPT_ICC, OPT_PARENT};
 use super::{store, NetworkCreateRequest, NetworkService};
@@ -152,32 +152,14 @@ impl NetworkService<'_> {
             .filter_map(|n| n.subnet().ok().map(|s| (n.name.clone(), s)))
             .collect();
         let subnet = match &req.subnet {
-            Some(s) => {
-                let net = parse("subnet", s)?.network();
-                if net.prefix > 30 {
-                    return Err(EngineError::InvalidArgument(format!(
-                        "invalid subnet {s}: a /{} has no room for a gateway and a container",
-                        net.prefix
-                    )));
-                }
-                if let Some((name, o)) = other_subnets.iter().find(|(_, o)| o.overlaps(&net)) {
-                    return Err(EngineError::Conflict(format!(
-                        "invalid pool request: Pool overlaps with other one on this address space: {net} overlaps {o} of network {name}"
-                    )));
-                }
-                if driver == "bridge" {
-                    let ours: Vec<Ipv4Net> = other_subnets.iter().map(|(_, s)| *s).collect();
-                    if let Some(r) = ipam::host_routes()
-                        .into_iter()
-                        .find(|r| r.overlaps(&net) && !ours.contains(&r.network()))
-                    {
-                        return Err(EngineError::Conflict(format!(
-                            "invalid pool request: subnet {net} overlaps the host route {r}: pick another --subnet"
-                        )));
-                    }
-                }
-                net
-            }
+            Some(s) => check_requested_subnet(
+                s,
+                parse("subnet", s)?.network(),
+                30,
+                &other_subnets,
+                (driver == "bridge").then(ipam::host_routes),
+                "--subnet",
+            )?,
             None => {
                 let mut used = ipam::host_routes();
                 used.extend(ipam::reserved_subnets());
@@ -337,4 +319,41 @@ impl NetworkService<'_> {
             super::dns::remove(&self.runroot(), &n.name);
         }
     }
+}
+
+/// A requested `--subnet` (`net`, host bits cleared) checked: room for a
+/// gateway and a container (prefix at most `max_prefix`), no overlap with
+/// another network's subnet, and, where `host_routes` are given (bridges),
+/// none with a host route that is not one of those networks' own. `flag`
+/// names the option to change in the error.
+pub(super) fn check_requested_subnet<N: Subnet>(
+    requested: &str,
+    net: N,
+    max_prefix: u8,
+    others: &[(String, N)],
+    host_routes: Option<Vec<N>>,
+    flag: &str,
+) -> Result<N, EngineError> {
+    if net.prefix() > max_prefix {
+        return Err(EngineError::InvalidArgument(format!(
+            "invalid subnet {requested}: a /{} has no room for a gateway and a container",
+            net.prefix()
+        )));
+    }
+    if let Some((name, o)) = others.iter().find(|(_, o)| o.overlaps(&net)) {
+        return Err(EngineError::Conflict(format!(
+            "invalid pool request: Pool overlaps with other one on this address space: {net} overlaps {o} of network {name}"
+        )));
+    }
+    let ours: Vec<N> = others.iter().map(|(_, s)| *s).collect();
+    if let Some(r) = host_routes
+        .unwrap_or_default()
+        .into_iter()
+        .find(|r| r.overlaps(&net) && !ours.contains(&r.network()))
+    {
+        return Err(EngineError::Conflict(format!(
+            "invalid pool request: subnet {net} overlaps the host route {r}: pick another {flag}"
+        )));
+    }
+    Ok(net)
 }

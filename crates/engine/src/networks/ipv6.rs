@@ -76,32 +76,14 @@ pub(super) fn plan(
         })
         .collect();
     let subnet = match &req.subnet6 {
-        Some(s) => {
-            let net = parse_net("subnet", s)?.network();
-            if net.prefix > 126 {
-                return Err(EngineError::InvalidArgument(format!(
-                    "invalid subnet {s}: a /{} has no room for a gateway and a container",
-                    net.prefix
-                )));
-            }
-            if let Some((name, o)) = other_subnets.iter().find(|(_, o)| o.overlaps(&net)) {
-                return Err(EngineError::Conflict(format!(
-                    "invalid pool request: Pool overlaps with other one on this address space: {net} overlaps {o} of network {name}"
-                )));
-            }
-            if driver == "bridge" {
-                let ours: Vec<Ipv6Net> = other_subnets.iter().map(|(_, s)| *s).collect();
-                if let Some(r) = ipam6::host_routes()
-                    .into_iter()
-                    .find(|r| r.overlaps(&net) && !ours.contains(&r.network()))
-                {
-                    return Err(EngineError::Conflict(format!(
-                        "invalid pool request: subnet {net} overlaps the host route {r}: pick another IPv6 --subnet"
-                    )));
-                }
-            }
-            net
-        }
+        Some(s) => super::host::check_requested_subnet(
+            s,
+            parse_net("subnet", s)?.network(),
+            126,
+            &other_subnets,
+            (driver == "bridge").then(ipam6::host_routes),
+            "IPv6 --subnet",
+        )?,
         None if driver != "bridge" => {
             return Err(EngineError::InvalidArgument(format!(
                 "a {driver} network with --ipv6 needs an IPv6 --subnet (and --gateway) of the parent's LAN"
