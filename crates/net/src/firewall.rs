@@ -165,47 +165,8 @@ impl FirewallState {
             );
         }
         s.push_str("\t}\n");
-        s.push_str(
-            "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n",
-        );
-        for n in &bridges {
-            let (br, name) = (&n.bridge, &n.name);
-            if n.internal {
-                let _ = writeln!(
-                    s,
-                    "\t\tiifname \"{br}\" oifname != \"{br}\" drop comment \"network {name}: internal\""
-                );
-                let _ = writeln!(
-                    s,
-                    "\t\toifname \"{br}\" iifname != \"{br}\" drop comment \"network {name}: internal\""
-                );
-            }
-            if !n.icc {
-                let _ = writeln!(
-                    s,
-                    "\t\tiifname \"{br}\" oifname \"{br}\" drop comment \"network {name}: icc disabled\""
-                );
-            }
-        }
-        // Published ports stay reachable from containers of other networks.
-        s.push_str("\t\tct status dnat accept\n");
-        for n in &bridges {
-            let others: Vec<String> = bridges
-                .iter()
-                .filter(|o| o.bridge != n.bridge)
-                .map(|o| format!("\"{}\"", o.bridge))
-                .collect();
-            if !others.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "\t\tiifname \"{}\" oifname {{ {} }} drop comment \"network {}: isolation\"",
-                    n.bridge,
-                    others.join(", "),
-                    n.name
-                );
-            }
-        }
-        s.push_str("\t}\n}\n");
+        write_forward_chain(&mut s, &bridges, &bridges, false);
+        s.push_str("}\n");
         s
     }
 
@@ -262,29 +223,6 @@ impl FirewallState {
             }
         }
         s.push_str("\t}\n");
-        s.push_str(
-            "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n",
-        );
-        for (n, _) in &nets {
-            let (br, name) = (&n.bridge, &n.name);
-            if n.internal {
-                let _ = writeln!(
-                    s,
-                    "\t\tiifname \"{br}\" oifname != \"{br}\" drop comment \"network {name}: internal\""
-                );
-                let _ = writeln!(
-                    s,
-                    "\t\toifname \"{br}\" iifname != \"{br}\" drop comment \"network {name}: internal\""
-                );
-            }
-            if !n.icc {
-                let _ = writeln!(
-                    s,
-                    "\t\tiifname \"{br}\" oifname \"{br}\" drop comment \"network {name}: icc disabled\""
-                );
-            }
-        }
-        s.push_str("\t\tct status dnat accept\n");
         // Every bridge is isolated from the others, v4-only ones included:
         // their containers have no IPv6 address berth gave, but may have
         // link-local or self-assigned ones.
@@ -293,32 +231,67 @@ impl FirewallState {
             .iter()
             .filter(|n| !n.bridge.is_empty())
             .collect();
-        for (n, _) in &nets {
-            let others: Vec<String> = bridges
-                .iter()
-                .filter(|o| o.bridge != n.bridge)
-                .map(|o| format!("\"{}\"", o.bridge))
-                .collect();
-            if !others.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "\t\tiifname \"{}\" oifname {{ {} }} drop comment \"network {}: isolation\"",
-                    n.bridge,
-                    others.join(", "),
-                    n.name
-                );
-                let _ = writeln!(
-                    s,
-                    "\t\toifname \"{}\" iifname {{ {} }} drop comment \"network {}: isolation\"",
-                    n.bridge,
-                    others.join(", "),
-                    n.name
-                );
-            }
-        }
-        s.push_str("\t}\n}\n");
+        let v6: Vec<&NetworkRules> = nets.iter().map(|(n, _)| *n).collect();
+        write_forward_chain(&mut s, &v6, &bridges, true);
+        s.push_str("}\n");
         s
     }
+}
+
+/// The forward chain, alike for `ip` and `ip6`: `--internal` and icc of
+/// `nets`, published ports reachable from anywhere, and each of `nets`'
+/// bridges isolated from the other `bridges` (`both_ways`: traffic into it
+/// from them dropped as well).
+fn write_forward_chain(
+    s: &mut String,
+    nets: &[&NetworkRules],
+    bridges: &[&NetworkRules],
+    both_ways: bool,
+) {
+    s.push_str("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");
+    for n in nets {
+        let (br, name) = (&n.bridge, &n.name);
+        if n.internal {
+            let _ = writeln!(
+                s,
+                "\t\tiifname \"{br}\" oifname != \"{br}\" drop comment \"network {name}: internal\""
+            );
+            let _ = writeln!(
+                s,
+                "\t\toifname \"{br}\" iifname != \"{br}\" drop comment \"network {name}: internal\""
+            );
+        }
+        if !n.icc {
+            let _ = writeln!(
+                s,
+                "\t\tiifname \"{br}\" oifname \"{br}\" drop comment \"network {name}: icc disabled\""
+            );
+        }
+    }
+    // Published ports stay reachable from containers of other networks.
+    s.push_str("\t\tct status dnat accept\n");
+    for n in nets {
+        let others: Vec<String> = bridges
+            .iter()
+            .filter(|o| o.bridge != n.bridge)
+            .map(|o| format!("\"{}\"", o.bridge))
+            .collect();
+        if others.is_empty() {
+            continue;
+        }
+        let (br, name, others) = (&n.bridge, &n.name, others.join(", "));
+        let _ = writeln!(
+            s,
+            "\t\tiifname \"{br}\" oifname {{ {others} }} drop comment \"network {name}: isolation\""
+        );
+        if both_ways {
+            let _ = writeln!(
+                s,
+                "\t\toifname \"{br}\" iifname {{ {others} }} drop comment \"network {name}: isolation\""
+            );
+        }
+    }
+    s.push_str("\t}\n");
 }
 
 fn short(id: &str) -> &str {
