@@ -186,14 +186,10 @@ fn spawn_checkpointer(db: &Path) -> bool {
     if FileLock::try_exclusive(&compact_lock(db)).is_none() {
         return true;
     }
-    let (Some(root), Ok(cli)) = (
-        db.parent(),
-        crate::containers::find_binary("BERTH_CLI", "berth"),
-    ) else {
+    let Some(root) = db.parent() else {
         return false;
     };
-    crate::detached::exec_detached(&[
-        cli.as_os_str(),
+    crate::detached::berth_detached(&[
         "--root".as_ref(),
         root.as_os_str(),
         "system".as_ref(),

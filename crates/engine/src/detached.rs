@@ -102,6 +102,17 @@ pub(crate) fn exec_detached(argv: &[&OsStr]) -> bool {
     }
 }
 
+/// Runs `berth ARGS...` (the CLI found as the monitor is: `BERTH_CLI`,
+/// beside this program, `$PATH`) detached, as [`exec_detached`] does.
+pub(crate) fn berth_detached(args: &[&OsStr]) -> bool {
+    let Ok(cli) = crate::containers::find_binary("BERTH_CLI", "berth") else {
+        return false;
+    };
+    let mut argv: Vec<&OsStr> = vec![cli.as_os_str()];
+    argv.extend_from_slice(args);
+    exec_detached(&argv)
+}
+
 /// In the grandchild: a session of its own, the lowest CPU priority (it
 /// should not compete with the commands that follow on a small machine),
 /// stdio on /dev/null, every other descriptor but `keep` closed.
@@ -192,12 +203,9 @@ impl Deferred {
         if trashes.is_empty() {
             return;
         }
-        let handed = crate::containers::find_binary("BERTH_CLI", "berth").is_ok_and(|cli| {
-            let mut argv: Vec<&OsStr> =
-                vec![cli.as_os_str(), "system".as_ref(), "empty-trash".as_ref()];
-            argv.extend(trashes.iter().map(|t| t.dir().as_os_str()));
-            exec_detached(&argv)
-        });
+        let mut args: Vec<&OsStr> = vec!["system".as_ref(), "empty-trash".as_ref()];
+        args.extend(trashes.iter().map(|t| t.dir().as_os_str()));
+        let handed = berth_detached(&args);
         if !handed {
             trashes.iter().for_each(Trash::empty);
         }

@@ -84,15 +84,9 @@ impl Engine {
         })
     }
 
-    /// Background work to do once this engine is closed (or [`Self::run_deferred`]).
+    /// Background work to do once this engine is closed.
     pub(crate) fn deferred(&self) -> std::sync::MutexGuard<'_, detached::Deferred> {
         self.deferred.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Starts the background work collected so far (closing the engine
-    /// does it too).
-    pub fn run_deferred(&self) {
-        self.deferred().run();
     }
 
     pub fn config(&self) -> &EngineConfig {

@@ -243,15 +243,7 @@ impl CleanupClaim {
     /// the runtime's state is deleted), `None` when the monitor ran its
     /// exit command or went away.
     pub fn wait(self, limit: Duration) -> Option<i32> {
-        let tv = nix::sys::time::TimeVal::new(
-            i64::try_from(limit.as_secs()).unwrap_or(i64::MAX),
-            i64::from(limit.subsec_micros()),
-        );
-        let _ = nix::sys::socket::setsockopt(
-            &self.sock,
-            nix::sys::socket::sockopt::ReceiveTimeout,
-            &tv,
-        );
+        crate::sockaddr::set_timeout(&self.sock, true, limit);
         let mut buf = vec![0u8; MAX_FRAME];
         loop {
             match recv(self.sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {

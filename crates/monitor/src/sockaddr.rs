@@ -39,6 +39,21 @@ pub fn unix_addr(path: &Path) -> Result<(UnixAddr, Option<OwnedFd>), Errno> {
     Ok((UnixAddr::new(&short)?, Some(fd)))
 }
 
+/// Sets `SO_SNDTIMEO` or `SO_RCVTIMEO` (`receive`) of a socket; best
+/// effort: a socket without it blocks as before.
+pub fn set_timeout(sock: &OwnedFd, receive: bool, d: std::time::Duration) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let tv = nix::sys::time::TimeVal::new(
+        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        i64::from(d.subsec_micros()),
+    );
+    let _ = if receive {
+        setsockopt(sock, sockopt::ReceiveTimeout, &tv)
+    } else {
+        setsockopt(sock, sockopt::SendTimeout, &tv)
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

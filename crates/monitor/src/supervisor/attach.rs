@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    accept4, bind, listen, recv, send, setsockopt, socket, sockopt, AddressFamily, Backlog,
-    MsgFlags, SockFlag, SockType,
+    accept4, bind, listen, recv, send, socket, AddressFamily, Backlog, MsgFlags, SockFlag, SockType,
 };
 
 use crate::error::MonitorError;
@@ -225,11 +224,7 @@ impl AttachServer {
 impl Client {
     /// Blocking (with a timeout) from here on, its queued output sent.
     fn flush_before_last_frame(&mut self) {
-        let _ = setsockopt(
-            &self.fd,
-            sockopt::SendTimeout,
-            &timeval(Duration::from_secs(2)),
-        );
+        crate::sockaddr::set_timeout(&self.fd, false, Duration::from_secs(2));
         set_blocking(&self.fd);
         self.flush_blocking();
     }
@@ -298,11 +293,4 @@ fn set_blocking(fd: &OwnedFd) {
         let flags = OFlag::from_bits_retain(flags) - OFlag::O_NONBLOCK;
         let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
     }
-}
-
-fn timeval(d: Duration) -> nix::sys::time::TimeVal {
-    nix::sys::time::TimeVal::new(
-        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        i64::from(d.subsec_micros()),
-    )
 }
