@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, ETAG, LINK};
 use hyper::{Request, Response, StatusCode};
@@ -84,25 +84,29 @@ pub async fn put(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.split(';').next().unwrap_or(s).trim().to_string());
-    let bytes = match Limited::new(req.into_body(), MANIFEST_MAX).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
+    // Read by hand rather than through a length limit: a body over the
+    // limit is drained (bounded), so the client gets the 413 instead of a
+    // reset while it still sends.
+    let mut body = req.into_body();
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::new(ErrorCode::ManifestInvalid, format!("reading manifest: {e}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > MANIFEST_MAX {
+            super::drain(body).await;
             return Err(ApiError::new(
                 ErrorCode::SizeInvalid,
                 format!("manifest larger than {MANIFEST_MAX} bytes"),
             )
             .with_status(StatusCode::PAYLOAD_TOO_LARGE));
         }
-        Err(e) => {
-            return Err(ApiError::new(
-                ErrorCode::ManifestInvalid,
-                format!("reading manifest: {e}"),
-            ))
-        }
-    };
+        buf.extend_from_slice(&data);
+    }
+    let bytes = hyper::body::Bytes::from(buf);
     let digest = Digest::of_bytes(&bytes);
     if let Reference::Digest(want) = &reference {
         if want != &digest {
