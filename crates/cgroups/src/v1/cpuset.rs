@@ -51,13 +51,39 @@ impl V1Controller for Cpuset {
 /// new v1 cpuset starts with empty `cpuset.cpus`/`cpuset.mems`, and no task
 /// can join it until both are set, so every level gets its parent's values
 /// copied in when empty.
+///
+/// A shared parent (`/berth`) is removed by the runtime's `delete` of
+/// another container once it is empty, possibly between two levels here;
+/// recreating it on the way (`mkdir -p`) would leave it empty and the
+/// container unable to join. So each level is made on its own, and a
+/// parent that vanished restarts the walk from the top.
 pub(crate) fn create_with_parents(mount: &Path, dir: &Path) -> Result<(), CgroupError> {
+    const ATTEMPTS: usize = 10;
+    for attempt in 1..=ATTEMPTS {
+        match create_levels(mount, dir) {
+            Err(e) if e.is_vanished_dir() && attempt < ATTEMPTS => {}
+            r => return r,
+        }
+    }
+    Ok(())
+}
+
+fn create_levels(mount: &Path, dir: &Path) -> Result<(), CgroupError> {
     let relative = dir.strip_prefix(mount).unwrap_or(dir);
     let mut current = mount.to_path_buf();
     for part in relative.components() {
         let parent = current.clone();
         current.push(part);
-        fsutil::mkdir_all(&current)?;
+        match std::fs::create_dir(&current) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(CgroupError::Mkdir {
+                    path: current,
+                    source,
+                })
+            }
+        }
         for file in ["cpuset.cpus", "cpuset.mems"] {
             let own = fsutil::read(&current.join(file))?;
             if own.trim().is_empty() {
