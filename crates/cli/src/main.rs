@@ -87,19 +87,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // durable against power loss (crash safety against a killed process
     // does not depend on it); podman and containerd do not sync layers either.
     let sync_layers = std::env::var("BERTH_LAYER_SYNC").map_or(true, |v| v != "0");
-    let open = || {
-        let mut engine = berth_engine::Engine::open(cfg.clone())?;
-        engine.set_durable(sync_layers);
-        Ok::<_, anyhow::Error>(engine)
-    };
-    // Single-threaded here, as the primer's fork needs.
-    let _primer = matches!(
+    let starts = matches!(
         cli.command,
         Command::Run(_)
             | Command::Start(_)
             | Command::Container(args::ContainerCommand::Run(_) | args::ContainerCommand::Start(_))
-    )
-    .then(|| berth_cgroups::MigrationPrimer::start(false));
+    );
+    // Single-threaded here, as the primer's fork needs.
+    let _primer = starts.then(|| berth_cgroups::MigrationPrimer::start(false));
+    // The container's monitor execs and detaches while this process opens
+    // the state and prepares the container.
+    let standby = starts
+        .then(berth_engine::containers::start_standby_monitor)
+        .flatten();
+    let mut standby = Some(standby);
+    let mut open = || {
+        let mut engine = berth_engine::Engine::open(cfg.clone())?;
+        engine.set_durable(sync_layers);
+        if let Some(m) = standby.take().flatten() {
+            engine.keep_standby_monitor(m);
+        }
+        Ok::<_, anyhow::Error>(engine)
+    };
     match cli.command {
         Command::Registry(args::RegistryCommand::Serve(a)) => {
             registry_serve_cmd::serve(&cfg.root, a)

@@ -25,8 +25,19 @@ pub(crate) fn run_detached(keep: &[RawFd], job: impl FnOnce()) -> bool {
     }
     // SAFETY: the process is single-threaded (checked above), so the
     // child's copy of the address space is consistent: no lock is held by
-    // a thread that does not exist there. The intermediate child only
-    // forks and exits.
+    // a thread that does not exist there.
+    unsafe { double_fork(keep, job) }
+}
+
+/// The double fork of [`run_detached`], without its check.
+///
+/// # Safety
+/// In a multi-threaded caller `job` may only make async-signal-safe calls
+/// on data made before (another thread may have held a lock, the
+/// allocator's among them, at the fork).
+unsafe fn double_fork(keep: &[RawFd], job: impl FnOnce()) -> bool {
+    // SAFETY: the intermediate child only forks and exits; the grandchild
+    // detaches with plain syscalls and runs `job` (the caller's promise).
     match unsafe { libc::fork() } {
         0 => {
             // SAFETY: as above.
@@ -54,51 +65,28 @@ pub(crate) fn run_detached(keep: &[RawFd], job: impl FnOnce()) -> bool {
 pub(crate) fn exec_detached(argv: &[&OsStr]) -> bool {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
-    let Some((program, args)) = argv.split_first() else {
+    if argv.is_empty() {
+        return false;
+    }
+    let Ok(cargv) = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+    else {
         return false;
     };
-    if single_threaded() {
-        let Ok(cargv) = argv
-            .iter()
-            .map(|a| CString::new(a.as_bytes()))
-            .collect::<Result<Vec<_>, _>>()
-        else {
-            return false;
-        };
-        let mut ptrs: Vec<*const libc::c_char> = cargv.iter().map(|a| a.as_ptr()).collect();
-        ptrs.push(std::ptr::null());
-        return run_detached(&[], move || {
-            // SAFETY: argv's strings and the null-terminated pointer array
-            // outlive the call; execv only returns on failure.
-            unsafe { libc::execv(ptrs[0], ptrs.as_ptr()) };
-        });
-    }
-    // Threads rule out the double fork's arbitrary code in the child, not
-    // an exec: std's spawn runs only the async-signal-safe closure below
-    // between its fork and the exec. The child stays this process's until
-    // it exits, so a thread reaps it (a short-lived CLI exits first and
-    // the child goes to init).
-    use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: setsid and setpriority are async-signal-safe syscalls.
+    let mut ptrs: Vec<*const libc::c_char> = cargv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: the grandchild only detaches (plain syscalls) and execs with
+    // argv's strings and pointer array, made above: async-signal-safe
+    // calls on prepared data, so this is sound with other threads too (an
+    // attached `run` keeps a signal-forwarding thread to its end). Nothing
+    // waits for the exec: the intermediate child exits right after its
+    // fork, and the grandchild is init's.
     unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
-            Ok(())
-        });
-    }
-    match cmd.spawn() {
-        Ok(mut child) => {
-            std::thread::spawn(move || child.wait());
-            true
-        }
-        Err(_) => false,
+        double_fork(&[], move || {
+            libc::execv(ptrs[0], ptrs.as_ptr());
+        })
     }
 }
 
@@ -149,6 +137,12 @@ fn detach_from_caller(keep: &[RawFd]) {
     }
 }
 
+/// Trashes up to this many entries are emptied by the command itself
+/// when the alternative is a new process: a few dozen unlinks cost
+/// ~0.1 ms, the process (exec, start-up, exit) ~2 ms of CPU that the next
+/// command on a small machine competes with.
+const SMALL_TRASH_ENTRIES: usize = 64;
+
 /// Background work a command collected: last references to overlay
 /// mounts to drop, trashes to empty. [`Deferred::run`] hands all of it to
 /// one detached process (one fork for a whole `rm` of many containers).
@@ -169,6 +163,19 @@ impl Deferred {
         if !self.trashes.iter().any(|t| t.dir() == trash.dir()) {
             self.trashes.push(trash);
         }
+    }
+
+    /// Empties here the trashes that hold a removed container's few files
+    /// (a `run --rm` of a short command): cheaper than the process that
+    /// would start otherwise. Bigger ones stay for [`Self::run`].
+    pub(crate) fn empty_small_trashes(&mut self) {
+        self.trashes.retain(|t| {
+            let small = t.is_small(SMALL_TRASH_ENTRIES);
+            if small {
+                t.empty();
+            }
+            !small
+        });
     }
 
     /// Does the collected work in a detached process, or here when none
@@ -198,8 +205,19 @@ impl Deferred {
         // Threads (an attached `run --rm` doing its own cleanup keeps its
         // signal and stdin threads): no fork for arbitrary work, but a new
         // program. The holders are closed here (such a container's overlay
-        // is volatile: its release does not sync).
+        // is volatile: its release does not sync), and so are small trashes
+        // emptied (see `empty_small_trashes`).
         drop(holders);
+        let trashes: Vec<Trash> = trashes
+            .into_iter()
+            .filter(|t| {
+                let small = t.is_small(SMALL_TRASH_ENTRIES);
+                if small {
+                    t.empty();
+                }
+                !small
+            })
+            .collect();
         if trashes.is_empty() {
             return;
         }

@@ -60,6 +60,9 @@ pub struct Engine {
     snapshots: OverlaySnapshotter,
     /// Work for one background process when the engine closes.
     deferred: Mutex<detached::Deferred>,
+    /// A monitor started ahead of the next container start (see
+    /// [`Engine::keep_standby_monitor`]).
+    standby_monitor: Mutex<Option<berth_monitor::client::StandbyMonitor>>,
 }
 
 impl Engine {
@@ -81,7 +84,26 @@ impl Engine {
             layers,
             snapshots,
             deferred: Mutex::default(),
+            standby_monitor: Mutex::default(),
         })
+    }
+
+    /// Keeps `monitor` (see [`containers::start_standby_monitor`]) for the
+    /// next container this engine starts: its exec and detaching forks then
+    /// happened while the command opened the state and prepared the
+    /// container. Unused, it exits when the engine closes.
+    pub fn keep_standby_monitor(&self, monitor: berth_monitor::client::StandbyMonitor) {
+        *self
+            .standby_monitor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(monitor);
+    }
+
+    pub(crate) fn take_standby_monitor(&self) -> Option<berth_monitor::client::StandbyMonitor> {
+        self.standby_monitor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// Background work to do once this engine is closed.

@@ -59,6 +59,28 @@ impl Trash {
         }
     }
 
+    /// Whether the trash holds at most `max` entries, all levels counted:
+    /// emptying it then costs less than starting a process to do it.
+    pub(crate) fn is_small(&self, max: usize) -> bool {
+        fn fits(dir: &Path, left: &mut usize) -> bool {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return true;
+            };
+            for e in entries.flatten() {
+                if *left == 0 {
+                    return false;
+                }
+                *left -= 1;
+                if e.file_type().is_ok_and(|t| t.is_dir()) && !fits(&e.path(), left) {
+                    return false;
+                }
+            }
+            true
+        }
+        let mut left = max;
+        fits(&self.dir, &mut left)
+    }
+
     /// Deletes everything in the trash that no live emptier has claimed.
     pub(crate) fn empty(&self) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {

@@ -21,8 +21,128 @@ use crate::protocol::{Frame, MAX_DATA, MAX_FRAME};
 
 /// A monitor that has detached from its caller; its ready report is pending.
 pub struct SpawnedMonitor {
-    ready: std::fs::File,
+    ready: BufReader<std::fs::File>,
     state_dir: PathBuf,
+}
+
+/// A monitor started before its container is known (`berth-monitor
+/// --standby`): its exec and its detaching forks happen while the caller
+/// prepares the container, off the start's critical path. [`Self::launch`]
+/// hands it the config; dropping it unused lets it exit.
+pub struct StandbyMonitor {
+    /// Its first process (it forks and exits at once).
+    first: nix::unistd::Pid,
+    reaped: bool,
+    /// Both taken by `launch`.
+    go: Option<std::fs::File>,
+    ready: Option<BufReader<std::fs::File>>,
+}
+
+impl StandbyMonitor {
+    /// Starts `berth-monitor --standby` (fd 3: ready pipe, fd 4: the pipe
+    /// its config path comes on). Returns without waiting for it.
+    pub fn start(monitor_bin: &Path) -> Result<StandbyMonitor, ClientError> {
+        let (ready_r, ready_w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ClientError::sys("pipe2"))?;
+        let (go_r, go_w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ClientError::sys("pipe2"))?;
+        let first = crate::spawn_unwaited::spawn(
+            monitor_bin,
+            "--standby",
+            &[
+                (ready_w.as_raw_fd(), crate::supervisor::READY_FD),
+                (go_r.as_raw_fd(), crate::supervisor::GO_FD),
+            ],
+        )
+        .map_err(ClientError::io("run monitor", monitor_bin))?;
+        Ok(StandbyMonitor {
+            first,
+            reaped: false,
+            go: Some(go_w.into()),
+            ready: Some(BufReader::new(ready_r.into())),
+        })
+    }
+
+    /// Gives the monitor `config_path` and waits until its attach socket is
+    /// bound (what [`spawn`] returns at). `state_dir` is the config's.
+    pub fn launch(
+        mut self,
+        config_path: &Path,
+        state_dir: &Path,
+    ) -> Result<SpawnedMonitor, ClientError> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut line = config_path.as_os_str().as_bytes().to_vec();
+        line.push(b'\n');
+        let (Some(mut go), Some(ready)) = (self.go.take(), self.ready.take()) else {
+            return Err(ClientError::Protocol("standby monitor used twice".into()));
+        };
+        let sent = go.write_all(&line);
+        drop(go);
+        // Its first process exits as soon as it forked: reaped here.
+        self.reap();
+        let mut spawned = SpawnedMonitor {
+            ready,
+            state_dir: state_dir.to_path_buf(),
+        };
+        sent.map_err(ClientError::io(
+            "hand the config to the monitor",
+            config_path,
+        ))?;
+        match spawned.read_report()? {
+            Report::Listening => Ok(spawned),
+            Report::Started(pid) => Err(ClientError::Protocol(format!(
+                "monitor reported pid {pid} before its socket"
+            ))),
+        }
+    }
+}
+
+impl StandbyMonitor {
+    fn reap(&mut self) {
+        if !std::mem::replace(&mut self.reaped, true) {
+            let _ = nix::sys::wait::waitpid(self.first, None);
+        }
+    }
+}
+
+impl Drop for StandbyMonitor {
+    fn drop(&mut self) {
+        // Unused: the go pipe closes, which tells the monitor to exit; its
+        // first process exited at once (a fork and `_exit`) and is reaped,
+        // and the end of the ready pipe says that the monitor is gone too
+        // (nothing of an unused standby outlives its caller).
+        drop(self.go.take());
+        self.reap();
+        if let Some(mut ready) = self.ready.take() {
+            let _ = std::io::copy(&mut ready, &mut std::io::sink());
+        }
+    }
+}
+
+/// Makes `fds` (source, target) the child's fds `target`, close-on-exec
+/// cleared, between fork and exec.
+fn pass_fds(cmd: &mut Command, fds: &[(RawFd, RawFd)]) {
+    let fds = fds.to_vec();
+    // SAFETY: the closure only calls dup2 (async-signal-safe) between fork
+    // and exec; dup2 clears close-on-exec on the new fds. Sources are
+    // pipe ends made above, never one of the targets (3, 4): those are taken
+    // by earlier fds of a process that has stdio open.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &(src, target) in &fds {
+                if libc::dup2(src, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A line of the ready pipe.
+enum Report {
+    Listening,
+    Started(i32),
 }
 
 /// Starts `berth-monitor <config_path>` and waits for its first process to
@@ -35,28 +155,18 @@ pub fn spawn(
 ) -> Result<SpawnedMonitor, ClientError> {
     let (r, w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ClientError::sys("pipe2"))?;
-    let w_raw = w.as_raw_fd();
     let mut cmd = Command::new(monitor_bin);
     cmd.arg(config_path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: the closure only calls dup2 (async-signal-safe) between fork
-    // and exec; dup2 clears close-on-exec on the new fd 3.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(w_raw, crate::supervisor::READY_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    pass_fds(&mut cmd, &[(w.as_raw_fd(), crate::supervisor::READY_FD)]);
     let status = cmd
         .status()
         .map_err(ClientError::io("run monitor", monitor_bin))?;
     drop(w);
     let spawned = SpawnedMonitor {
-        ready: std::fs::File::from(r),
+        ready: BufReader::new(std::fs::File::from(r)),
         state_dir: state_dir.to_path_buf(),
     };
     if !status.success() {
@@ -74,17 +184,23 @@ pub fn spawn(
 impl SpawnedMonitor {
     /// Waits for the monitor's report: the container's pid once it runs,
     /// or [`ClientError::Start`] with Docker's exit code.
-    pub fn wait_ready(self) -> Result<i32, ClientError> {
+    pub fn wait_ready(mut self) -> Result<i32, ClientError> {
+        loop {
+            if let Report::Started(pid) = self.read_report()? {
+                return Ok(pid);
+            }
+        }
+    }
+
+    fn read_report(&mut self) -> Result<Report, ClientError> {
         let mut line = String::new();
-        BufReader::new(self.ready)
-            .read_line(&mut line)
-            .map_err(ClientError::io(
-                "read ready pipe of monitor",
-                &self.state_dir,
-            ))?;
+        self.ready.read_line(&mut line).map_err(ClientError::io(
+            "read ready pipe of monitor",
+            &self.state_dir,
+        ))?;
         if line.trim().is_empty() {
             return Err(ClientError::MonitorGone {
-                state_dir: self.state_dir,
+                state_dir: self.state_dir.clone(),
             });
         }
         let v: serde_json::Value =
@@ -92,8 +208,13 @@ impl SpawnedMonitor {
                 path: self.state_dir.join("(ready pipe)"),
                 source,
             })?;
+        if v.get("listening").is_some() {
+            return Ok(Report::Listening);
+        }
         if let Some(pid) = v.get("pid").and_then(serde_json::Value::as_i64) {
-            return i32::try_from(pid).map_err(|_| ClientError::Protocol(format!("pid {pid}")));
+            return i32::try_from(pid)
+                .map(Report::Started)
+                .map_err(|_| ClientError::Protocol(format!("pid {pid}")));
         }
         Err(ClientError::Start {
             message: v

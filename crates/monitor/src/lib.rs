@@ -111,6 +111,7 @@ pub mod files;
 pub mod logs;
 pub mod protocol;
 pub mod sockaddr;
+mod spawn_unwaited;
 pub mod supervisor;
 pub mod timefmt;
 

@@ -368,3 +368,62 @@ fn a_stop_during_a_long_backoff_ends_at_once() {
     let restarts = ct.exit_state().restart_count;
     assert!((4..=5).contains(&restarts), "{restarts} restarts");
 }
+
+#[test]
+fn a_standby_monitor_runs_the_container_it_is_handed() {
+    require_root!();
+    let ct = Ct::new(
+        "standby",
+        Rt::Berth,
+        &["sh", "-c", "echo from-standby; exit 4"],
+    );
+    let pid = ct.start_standby().expect("start");
+    assert!(pid > 0);
+    assert_eq!(ct.wait(), 4);
+    assert_eq!(ct.exit_state().exit_code, 4);
+    assert_eq!(
+        ct.logs(),
+        [("stdout".to_string(), "from-standby\n".to_string())]
+    );
+    wait_until("monitor exit", || {
+        !berth_monitor::files::monitor_alive(ct.state_dir())
+    });
+}
+
+#[test]
+fn a_standby_monitor_reports_a_config_it_cannot_use() {
+    require_root!();
+    let tmp = berth_testutil::TempDir::new("standby-bad").expect("tmp");
+    let standby =
+        berth_monitor::client::StandbyMonitor::start(std::path::Path::new(common::MONITOR))
+            .expect("standby");
+    match standby.launch(&tmp.join("missing.json"), &tmp.join("state")) {
+        Err(ClientError::Start { exit_code, message }) => {
+            assert_eq!(exit_code, 125);
+            assert!(message.contains("missing.json"), "{message}");
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("a missing config was accepted"),
+    }
+}
+
+#[test]
+fn an_unused_standby_monitor_is_gone_when_dropped() {
+    require_root!();
+    let tmp = berth_testutil::TempDir::new("standby-unused").expect("tmp");
+    // A path of its own, to tell this monitor from other tests' ones.
+    let bin = tmp.join("berth-monitor-unused");
+    std::fs::copy(common::MONITOR, &bin).expect("copy monitor");
+    let standby = berth_monitor::client::StandbyMonitor::start(&bin).expect("standby");
+    let running = || {
+        std::fs::read_dir("/proc")
+            .expect("/proc")
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .filter(|c| c.starts_with(bin.as_os_str().as_encoded_bytes()))
+            .count()
+    };
+    wait_until("the standby monitor waits", || running() > 0);
+    drop(standby);
+    assert_eq!(running(), 0, "the unused standby monitor outlived its drop");
+}

@@ -9,6 +9,7 @@
 
 pub mod cgroup;
 pub mod cli;
+mod cli_fast;
 pub mod commands;
 pub mod config;
 pub mod console;

@@ -211,9 +211,35 @@ impl ContainerService<'_> {
         ] {
             let _ = std::fs::remove_file(paths.run_dir.join(stale));
         }
-        berth_monitor::client::spawn(&bins.monitor, &path, &paths.run_dir)
-            .map_err(|e| start_error(c, e))
+        let spawn = || {
+            berth_monitor::client::spawn(&bins.monitor, &path, &paths.run_dir)
+                .map_err(|e| start_error(c, e))
+        };
+        match self
+            .engine
+            .take_standby_monitor()
+            .map(|m| m.launch(&path, &paths.run_dir))
+        {
+            None => spawn(),
+            Some(Ok(spawned)) => Ok(spawned),
+            // The monitor read the config and refused it: a fresh one would too.
+            Some(Err(e @ ClientError::Start { .. })) => Err(start_error(c, e)),
+            Some(Err(e)) => {
+                tracing::debug!("standby monitor unusable ({e}); starting another");
+                spawn()
+            }
+        }
     }
+}
+
+/// Starts a monitor that waits for the next container this command starts
+/// (hand it to [`crate::Engine::keep_standby_monitor`]); `None` when none
+/// could be started (that start then spawns its monitor as usual).
+pub fn start_standby_monitor() -> Option<berth_monitor::client::StandbyMonitor> {
+    let monitor = super::binaries::find("BERTH_MONITOR", "berth-monitor").ok()?;
+    berth_monitor::client::StandbyMonitor::start(&monitor)
+        .map_err(|e| tracing::debug!("standby monitor: {e}"))
+        .ok()
 }
 
 /// Waits for a launched monitor's report.

@@ -41,6 +41,7 @@ pub use events::EventRecord;
 
 pub use exec::{ExecRequest, EXEC_ERRORS_TO_LOG_ONLY};
 
+pub use launch::start_standby_monitor;
 pub use lifecycle::{parse_signal, PruneReport};
 pub use list::ContainerFilters;
 

@@ -15,6 +15,9 @@ use super::ContainerService;
 use crate::error::EngineError;
 use crate::trash::Trash;
 
+/// The removing marker's content for `rm -fv`.
+const REMOVING_WITH_VOLUMES: &[u8] = b"volumes";
+
 impl ContainerService<'_> {
     /// `rm [-f]`: removes a container; a running one only with `force`
     /// (which kills it first).
@@ -43,9 +46,12 @@ impl ContainerService<'_> {
                     rec.name
                 )));
             }
-            // Its exit cleanup then knows the writable layer goes next.
+            // Its exit cleanup then knows that the container goes next: it
+            // removes it (with the anonymous volumes when the marker says
+            // so), at the same time as the monitor's runtime delete.
             let marker = self.paths(&rec.id).run_dir.join(super::REMOVING_MARKER);
-            std::fs::write(&marker, b"")
+            let content: &[u8] = if volumes { REMOVING_WITH_VOLUMES } else { b"" };
+            std::fs::write(&marker, content)
                 .map_err(|e| EngineError::io(format!("writing {}", marker.display()), e))?;
             self.halt(&rec, libc::SIGKILL, 0)?;
         } else if rec.run.pid > 0 {
@@ -216,20 +222,24 @@ impl ContainerService<'_> {
         self.engine.volumes().release_stopped(&rec);
         let auto_remove =
             rec.host_config.auto_remove && !paths.run_dir.join(super::RESTARTING_MARKER).exists();
-        if auto_remove || paths.run_dir.join(super::REMOVING_MARKER).exists() {
+        // `rm -f` stopped it (see `remove_with_volumes`).
+        let removing = std::fs::read(paths.run_dir.join(super::REMOVING_MARKER)).ok();
+        if auto_remove || removing.is_some() {
             self.unmount_rootfs_discarding(&paths);
         } else {
             self.unmount_rootfs(&paths);
         }
         let _ = std::fs::remove_dir_all(paths.bundle());
-        if auto_remove {
-            // `--rm` takes the container's anonymous volumes along, as Docker does.
+        if auto_remove || removing.is_some() {
+            // `--rm` takes the container's anonymous volumes along, as
+            // Docker does; `rm -f` when it was `rm -fv`.
+            let volumes = auto_remove || removing.as_deref() == Some(REMOVING_WITH_VOLUMES);
             let runtime = if runtime_deleted_by_monitor {
                 RuntimeState::DeletedElsewhere
             } else {
                 RuntimeState::Check
             };
-            self.remove_record_with(&rec, true, runtime)?;
+            self.remove_record_with(&rec, volumes, runtime)?;
         }
         Ok(())
     }
@@ -243,6 +253,8 @@ impl ContainerService<'_> {
         let monitor = super::launch::read_pid(&paths.run_dir.join(monfiles::MONITOR_PID));
         let monitor = (monitor > 0).then(|| pidfd_open(monitor)).flatten();
         self.cleanup(id, Some(exit_code), true)?;
+        // While the monitor's runtime delete runs anyway.
+        self.engine.deferred().empty_small_trashes();
         if let Some(fd) = monitor {
             wait_exit(&fd, super::lifecycle::MONITOR_GRACE);
         }

@@ -185,8 +185,13 @@ impl NetworkService<'_> {
         let n = &ep.network;
         // A bridge missing here was lost with the host's state (a reboot,
         // `network reset`): its masquerade and isolation rules went with it.
-        if self.setup_host(n)? {
-            self.sync_firewall()?;
+        // Under the network lock, which `network reset` holds: a reset never
+        // runs between making the bridge, giving it its address and its rules.
+        {
+            let _lock = self.lock()?;
+            if self.setup_host(n)? {
+                self.sync_firewall_locked()?;
+            }
         }
         let subnet = n.subnet()?;
         let gateway = n.gateway()?;

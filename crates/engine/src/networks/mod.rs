@@ -263,6 +263,18 @@ impl<'e> NetworkService<'e> {
         for n in store::all(self.engine.db().conn())? {
             self.teardown_host(&n);
         }
+        // A start killed between making the default bridge and recording
+        // (or addressing) it leaves a bridge no record names; its name is
+        // this root's own unless the environment chose one.
+        let chosen = std::env::var("BERTH_BRIDGE_NAME").is_ok_and(|n| !n.is_empty());
+        let default_link = self.default_bridge_name();
+        if !chosen && berth_net::link_index(&default_link).is_some() {
+            if let Err(e) =
+                berth_net::Netlink::open().and_then(|mut nl| nl.delete_link(&default_link))
+            {
+                tracing::warn!("default bridge {default_link}: {e}");
+            }
+        }
         let netns_dir = self.runroot().join("netns");
         if let Ok(rd) = std::fs::read_dir(&netns_dir) {
             for e in rd.flatten() {

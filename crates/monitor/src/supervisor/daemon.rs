@@ -11,25 +11,60 @@ use crate::error::MonitorError;
 /// The fd the caller passes the ready pipe's write end on.
 pub const READY_FD: RawFd = 3;
 
-/// The ready pipe: one JSON line, then closed.
+/// The fd a standby monitor (`--standby`) reads the path of its config
+/// from: one line, or end of input when there is no container to start.
+pub const GO_FD: RawFd = 4;
+
+/// Takes [`GO_FD`] when it is open (close-on-exec, as fd 3).
+pub fn take_go_pipe() -> Option<std::fs::File> {
+    take_fd(GO_FD)
+}
+
+/// The config path a standby monitor was given; `None` at end of input.
+pub fn read_config_path(go: std::fs::File) -> Option<std::path::PathBuf> {
+    use std::io::BufRead;
+    use std::os::unix::ffi::OsStringExt;
+    let mut line = Vec::new();
+    std::io::BufReader::new(go)
+        .read_until(b'\n', &mut line)
+        .ok()?;
+    if line.pop() != Some(b'\n') || line.is_empty() {
+        return None;
+    }
+    Some(std::ffi::OsString::from_vec(line).into())
+}
+
+fn take_fd(raw: RawFd) -> Option<std::fs::File> {
+    // SAFETY: F_GETFD only inspects the fd table.
+    if unsafe { libc::fcntl(raw, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: the fd is open (checked above) and by the calling convention
+    // belongs to the monitor alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let _ = nix::fcntl::fcntl(
+        &fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+    Some(std::fs::File::from(fd))
+}
+
+/// The ready pipe: one JSON line (a standby monitor writes a
+/// `{"listening":true}` line before it), then closed.
 pub struct ReadyPipe(Option<std::fs::File>);
 
 impl ReadyPipe {
     /// Takes fd 3 when it is open (and marks it close-on-exec so that the
     /// runtime and the container never inherit it).
     pub fn take() -> ReadyPipe {
-        // SAFETY: F_GETFD only inspects the fd table.
-        if unsafe { libc::fcntl(READY_FD, libc::F_GETFD) } < 0 {
-            return ReadyPipe(None);
+        ReadyPipe(take_fd(READY_FD))
+    }
+
+    /// A standby monitor's attach socket is bound: its caller may connect.
+    pub fn listening(&mut self) {
+        if let Some(f) = &mut self.0 {
+            let _ = f.write_all(b"{\"listening\":true}\n");
         }
-        // SAFETY: fd 3 is open (checked above) and by the calling
-        // convention belongs to the monitor alone.
-        let fd = unsafe { OwnedFd::from_raw_fd(READY_FD) };
-        let _ = nix::fcntl::fcntl(
-            &fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        );
-        ReadyPipe(Some(std::fs::File::from(fd)))
     }
 
     pub fn started(&mut self, pid: i32) {

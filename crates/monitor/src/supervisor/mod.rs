@@ -19,7 +19,7 @@ use crate::config::MonitorConfig;
 use crate::error::MonitorError;
 use crate::files;
 
-pub use daemon::READY_FD;
+pub use daemon::{GO_FD, READY_FD};
 /// Also what `berth exec` uses to tell Docker's 126/127 from its runtime's log.
 pub use runtime::classify_failure;
 
@@ -44,8 +44,47 @@ pub fn main(config_path: &Path) -> i32 {
     let log_path = files::path(&config.state_dir, files::MONITOR_LOG);
     // From here on errors can only be written down.
     let _ = daemon::redirect_stdio(Some(&log_path));
+    supervise(config, attach, &mut ready)
+}
+
+/// `berth-monitor --standby`: detaches at once, then waits for the path of
+/// its `monitor.json` on [`GO_FD`] and carries on as [`main`] does, with a
+/// `{"listening":true}` line on the ready pipe where [`main`]'s caller sees
+/// its child exit. A caller starts it before it knows the container (while
+/// it opens its state and writes the bundle), so that the exec and the
+/// forks are done by then. End of input without a path: exits quietly (the
+/// caller had no container to start after all).
+pub fn standby_main() -> i32 {
+    let mut ready = daemon::ReadyPipe::take();
+    let go = daemon::take_go_pipe();
+    if let Err(e) = daemon::daemonize() {
+        ready.failed(&e.to_string(), 125);
+        return 125;
+    }
+    let Some(config_path) = go.and_then(daemon::read_config_path) else {
+        return 0;
+    };
+    let (config, attach) = match prepare(&config_path) {
+        Ok(p) => p,
+        Err(e) => {
+            ready.failed(&e.to_string(), 125);
+            return 125;
+        }
+    };
+    ready.listening();
+    let _ = std::env::set_current_dir("/");
+    let log_path = files::path(&config.state_dir, files::MONITOR_LOG);
+    let _ = daemon::redirect_stdio(Some(&log_path));
+    supervise(config, attach, &mut ready)
+}
+
+fn supervise(
+    config: MonitorConfig,
+    attach: attach::AttachServer,
+    ready: &mut daemon::ReadyPipe,
+) -> i32 {
     match run::Supervisor::new(config, attach) {
-        Ok(mut sup) => sup.run(&mut ready),
+        Ok(mut sup) => sup.run(ready),
         Err(e) => {
             log(&format!("monitor setup: {e}"));
             ready.failed(&e.to_string(), 125);

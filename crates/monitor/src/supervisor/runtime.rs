@@ -76,8 +76,8 @@ impl Runtime {
     }
 
     /// Starts `delete --force ID` without waiting for it, so that it can
-    /// overlap with other work (the exit command).
-    pub fn spawn_delete(&self) -> Result<PendingDelete<'_>, MonitorError> {
+    /// overlap with other work (the exit files, the exit command).
+    pub fn spawn_delete(&self) -> Result<PendingDelete, MonitorError> {
         let child = self
             .command()
             .arg("delete")
@@ -91,31 +91,32 @@ impl Runtime {
                 source,
             })?;
         Ok(PendingDelete {
-            runtime: self,
+            bin: self.bin.clone(),
+            id: self.id.clone(),
             child,
         })
     }
 }
 
 /// A `delete` started by [`Runtime::spawn_delete`].
-pub struct PendingDelete<'a> {
-    runtime: &'a Runtime,
+pub struct PendingDelete {
+    bin: PathBuf,
+    id: String,
     child: std::process::Child,
 }
 
-impl PendingDelete<'_> {
+impl PendingDelete {
     pub fn wait(mut self) -> Result<(), MonitorError> {
         let status = self.child.wait().map_err(|source| MonitorError::Spawn {
-            program: self.runtime.bin.clone(),
+            program: self.bin.clone(),
             source,
         })?;
-        let me = self.runtime;
         if status.success() {
             Ok(())
         } else {
             Err(MonitorError::Start {
-                id: me.id.clone(),
-                message: format!("{} delete --force failed: {status}", me.bin.display()),
+                id: self.id,
+                message: format!("{} delete --force failed: {status}", self.bin.display()),
                 exit_code: 125,
             })
         }

@@ -155,6 +155,14 @@ impl Ct {
         berth_monitor::client::start(Path::new(MONITOR), &cfg, self.state_dir())
     }
 
+    /// Starts the monitor as a standby one (`--standby`), hands it the
+    /// config and waits for its ready report.
+    pub fn start_standby(&self) -> Result<i32, berth_monitor::ClientError> {
+        let standby = berth_monitor::client::StandbyMonitor::start(Path::new(MONITOR))?;
+        let cfg = self.write_config();
+        standby.launch(&cfg, self.state_dir())?.wait_ready()
+    }
+
     /// Starts the monitor; the report is left for the caller.
     pub fn spawn(&self) -> berth_monitor::client::SpawnedMonitor {
         let cfg = self.write_config();

@@ -21,7 +21,8 @@ pub fn main() -> i32 {
     if std::env::args_os().nth(1).is_some_and(|a| a == "init") {
         crate::process::init::main();
     }
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let cli = crate::cli_fast::parse(&args).unwrap_or_else(Cli::parse);
     crate::log::init(crate::log::Logger {
         file: cli.global.log.clone(),
         format: cli.global.log_format,

@@ -24,7 +24,7 @@ use super::daemon::ReadyPipe;
 use super::health::HealthMonitor;
 use super::log;
 use super::oom::OomCounter;
-use super::runtime::{classify_failure, Runtime};
+use super::runtime::{classify_failure, PendingDelete, Runtime};
 use super::stdio::{ContainerIo, Prepared};
 use crate::config::{MonitorConfig, EXIT_CODE_ENV, RUNTIME_DELETE_ENV, WAIT_FOR_ATTACH_LIMIT};
 use crate::error::MonitorError;
@@ -60,9 +60,13 @@ pub struct Supervisor {
     state: MonitorState,
     /// Set when the container stopped for good: its exit code.
     done: Option<i32>,
-    /// The runtime's state of the last run is still to be deleted (done in
-    /// `finish`, alongside the exit command).
-    delete_pending: bool,
+    /// The runtime's delete of the last run, started as soon as the
+    /// container stopped for good; waited for in `finish`, after the exit
+    /// files and alongside the exit command.
+    pending_delete: Option<PendingDelete>,
+    /// The current run's OOM counter is still to be located (done when the
+    /// poll loop first finds nothing to do, see `poll_once`).
+    oom_pending: bool,
     buf: Vec<u8>,
     code_pages: super::trim::CodePages,
 }
@@ -150,7 +154,8 @@ impl Supervisor {
             backoff: FIRST_BACKOFF,
             state,
             done: None,
-            delete_pending: false,
+            pending_delete: None,
+            oom_pending: false,
             buf: Vec::new(),
             code_pages: super::trim::CodePages::locate(),
         })
@@ -175,10 +180,7 @@ impl Supervisor {
             self.wait_for_first_client();
         }
         match self.start() {
-            Ok(pid) => {
-                ready.started(pid);
-                self.watch_oom();
-            }
+            Ok(pid) => ready.started(pid),
             Err(f) => {
                 // Files first: the caller may look at them once told.
                 self.record_failed_start(&f);
@@ -290,14 +292,18 @@ impl Supervisor {
         self.state.finished_at = None;
         self.state.error = None;
         self.save_state();
+        self.oom_pending = true;
         Ok(pid)
     }
 
-    /// Finds the current run's OOM-kill counter. Not part of `start`: the
-    /// caller of a first start waits for its pid, and this reads mountinfo
-    /// and the cgroup files, which the counter only needs by the exit
-    /// (an init that died already is found through the spec).
-    fn watch_oom(&mut self) {
+    /// Finds the current run's OOM-kill counter. Not part of `start`, nor
+    /// of the loop's first round: the caller of a first start waits for its
+    /// pid, a container that is done at once is waited for by its caller,
+    /// and this reads mountinfo and the cgroup files, which the counter
+    /// only needs by the exit (an init that died already is found through
+    /// the spec, see `container_exited`).
+    pub(super) fn locate_oom(&mut self) {
+        self.oom_pending = false;
         if let Some(run) = &mut self.current {
             run.oom = OomCounter::locate(run.pid, &self.config.bundle);
         }
@@ -334,12 +340,11 @@ impl Supervisor {
         if let Some(mut h) = self.health.take() {
             h.stop();
         }
-        let oom_killed = run.oom.as_ref().is_some_and(OomCounter::oom_killed);
-        let _ = std::fs::remove_file(files::path(self.state_dir(), files::CONTAINER_PID));
-        self.state.pid = 0;
-        self.state.exit_code = Some(code);
-        self.state.oom_killed = oom_killed;
-        self.state.finished_at = Some(timefmt::rfc3339_nano_fixed(finished));
+        self.oom_pending = false;
+        let oom = run
+            .oom
+            .or_else(|| OomCounter::locate(run.pid, &self.config.bundle));
+        let oom_killed = oom.as_ref().is_some_and(OomCounter::oom_killed);
         let stopping = files::path(self.state_dir(), files::STOPPING).exists();
         let restart = !stopping
             && self
@@ -347,10 +352,23 @@ impl Supervisor {
                 .restart
                 .should_restart(code, self.state.restart_count);
         if !restart {
+            // First, as its process takes a while: the files below are
+            // written meanwhile (the delete reads none of them; the counter
+            // above had to be read before it removes the cgroup).
+            match self.runtime.spawn_delete() {
+                Ok(p) => self.pending_delete = Some(p),
+                Err(e) => log(&format!("delete after exit: {e}")),
+            }
+        }
+        let _ = std::fs::remove_file(files::path(self.state_dir(), files::CONTAINER_PID));
+        self.state.pid = 0;
+        self.state.exit_code = Some(code);
+        self.state.oom_killed = oom_killed;
+        self.state.finished_at = Some(timefmt::rfc3339_nano_fixed(finished));
+        if !restart {
             self.state.status = Status::Exited;
             self.save_state();
             self.done = Some(code);
-            self.delete_pending = true;
             return;
         }
         if let Err(e) = self.runtime.delete() {
@@ -407,17 +425,7 @@ impl Supervisor {
         // The runtime's delete (cgroups, state) and the exit command (the
         // rootfs, the record, `--rm`) touch disjoint things: they run side
         // by side, which an attached `run --rm` waits for.
-        let pending = if std::mem::take(&mut self.delete_pending) {
-            match self.runtime.spawn_delete() {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    log(&format!("delete after exit: {e}"));
-                    None
-                }
-            }
-        } else {
-            None
-        };
+        let pending = self.pending_delete.take();
         // An attached `run --rm` does the exit command's work itself, with
         // the state it has open (see protocol: take-cleanup).
         // (Only with the runtime's delete under way: the client's cleanup

@@ -35,7 +35,18 @@ impl Supervisor {
                 PollTimeout::try_from(ms.min(60_000) as i32).unwrap_or(PollTimeout::MAX)
             }
         };
+        // The OOM counter is located once nothing is to be done (a
+        // container that is over at once is not kept waiting for it).
+        let timeout = if self.oom_pending {
+            PollTimeout::ZERO
+        } else {
+            timeout
+        };
         let ready = self.poll_sources(timeout)?;
+        if self.oom_pending && ready.iter().all(|(_, revents)| revents.is_empty()) {
+            self.locate_oom();
+            return Ok(());
+        }
         let mut outputs = Vec::new();
         let mut clients = Vec::new();
         let (mut signals, mut listener, mut stdin, mut probe) = (false, false, false, false);
@@ -298,6 +309,11 @@ impl Supervisor {
             };
             if self.current.as_ref().is_some_and(|c| c.pid == pid) {
                 self.container_exited(code);
+                if self.done.is_some() {
+                    // The runtime's delete may run already: its status is
+                    // for `finish` to wait for, not for this loop to take.
+                    return;
+                }
             } else if let Some(h) = &mut self.health {
                 h.reaped(pid, code);
             }

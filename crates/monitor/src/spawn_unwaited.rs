@@ -1,0 +1,56 @@
+//! Starting a program without waiting for its exec.
+//!
+//! `std::process::Command::spawn` returns only once the child has exec'd
+//! (it reads an error pipe, or vforks), which for the standby monitor is
+//! the very time it is meant to save its caller. Here the child is forked
+//! and execs on its own; an exec that fails shows as the child's exit
+//! status 127 and, for the standby monitor, as the end of its ready pipe.
+
+use std::ffi::CString;
+use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::unistd::Pid;
+
+/// Forks and execs `program arg` with stdio on /dev/null and `fds`
+/// (source, target) dup'ed onto their targets; returns the child's pid (to
+/// be reaped by the caller).
+pub fn spawn(program: &Path, arg: &str, fds: &[(RawFd, RawFd)]) -> std::io::Result<Pid> {
+    let invalid = |_| std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    // Everything the child needs is made before the fork: after it, in a
+    // possibly multi-threaded caller, it may only make async-signal-safe
+    // calls (dup2, execv, _exit).
+    let path = CString::new(program.as_os_str().as_bytes()).map_err(invalid)?;
+    let arg = CString::new(arg).map_err(invalid)?;
+    let argv = [path.as_ptr(), arg.as_ptr(), std::ptr::null()];
+    let null = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    let null_fd = std::os::fd::AsRawFd::as_raw_fd(&null);
+    let mut plan: Vec<(RawFd, RawFd)> = vec![(null_fd, 0), (null_fd, 1), (null_fd, 2)];
+    plan.extend_from_slice(fds);
+    // SAFETY: fork itself; what the child may do after it is below.
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()),
+        // SAFETY: the child calls only fcntl, dup2, execv and _exit, all
+        // async-signal-safe, on data prepared before the fork.
+        0 => unsafe {
+            for &(src, target) in &plan {
+                // dup2 onto itself keeps close-on-exec: clear it instead.
+                let ok = if src == target {
+                    libc::fcntl(src, libc::F_SETFD, 0) >= 0
+                } else {
+                    libc::dup2(src, target) >= 0
+                };
+                if !ok {
+                    libc::_exit(127);
+                }
+            }
+            libc::execv(path.as_ptr(), argv.as_ptr());
+            libc::_exit(127)
+        },
+        pid => Ok(Pid::from_raw(pid)),
+    }
+}
