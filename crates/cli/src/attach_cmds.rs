@@ -156,13 +156,19 @@ impl SignalProxy {
         }
         let cfg = engine.config().clone();
         std::thread::spawn(move || {
-            let Ok(engine) = Engine::open(cfg) else {
-                return;
-            };
+            // Opened at the first signal: most runs get none, and opening
+            // the state (SQLite's schema and WAL index) costs a millisecond
+            // of CPU that the start competes with.
+            let mut engine = None;
             while let Ok(sig) = set.wait() {
-                let _ = engine
-                    .containers()
-                    .kill(&id, Some(&(sig as i32).to_string()));
+                if engine.is_none() {
+                    engine = Engine::open(cfg.clone()).ok();
+                }
+                if let Some(engine) = &engine {
+                    let _ = engine
+                        .containers()
+                        .kill(&id, Some(&(sig as i32).to_string()));
+                }
             }
         });
         SignalProxy
