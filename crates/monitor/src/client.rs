@@ -48,7 +48,8 @@ impl StandbyMonitor {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ClientError::sys("pipe2"))?;
         let first = crate::spawn_unwaited::spawn(
             monitor_bin,
-            "--standby",
+            &["--standby".as_ref()],
+            false,
             &[
                 (ready_w.as_raw_fd(), crate::supervisor::READY_FD),
                 (go_r.as_raw_fd(), crate::supervisor::GO_FD),

@@ -6,37 +6,60 @@
 //! and execs on its own; an exec that fails shows as the child's exit
 //! status 127 and, for the standby monitor, as the end of its ready pipe.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::unistd::Pid;
 
-/// Forks and execs `program arg` with stdio on /dev/null and `fds`
-/// (source, target) dup'ed onto their targets; returns the child's pid (to
-/// be reaped by the caller).
-pub fn spawn(program: &Path, arg: &str, fds: &[(RawFd, RawFd)]) -> std::io::Result<Pid> {
+/// Forks and execs `program args…` with stdin and stdout on /dev/null,
+/// stderr too unless `keep_stderr`, and `fds` (source, target) dup'ed
+/// onto their targets; the child starts with an empty signal mask and
+/// SIGPIPE at its default, as std's spawn leaves it. Returns the child's
+/// pid (to be reaped by the caller).
+pub fn spawn(
+    program: &Path,
+    args: &[&OsStr],
+    keep_stderr: bool,
+    fds: &[(RawFd, RawFd)],
+) -> std::io::Result<Pid> {
     let invalid = |_| std::io::Error::from(std::io::ErrorKind::InvalidInput);
     // Everything the child needs is made before the fork: after it, in a
     // possibly multi-threaded caller, it may only make async-signal-safe
-    // calls (dup2, execv, _exit).
+    // calls (sigprocmask, signal, fcntl, dup2, execv, _exit).
     let path = CString::new(program.as_os_str().as_bytes()).map_err(invalid)?;
-    let arg = CString::new(arg).map_err(invalid)?;
-    let argv = [path.as_ptr(), arg.as_ptr(), std::ptr::null()];
+    let args = args
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    let mut argv: Vec<*const libc::c_char> = vec![path.as_ptr()];
+    argv.extend(args.iter().map(|a| a.as_ptr()));
+    argv.push(std::ptr::null());
     let null = std::fs::File::options()
         .read(true)
         .write(true)
         .open("/dev/null")?;
     let null_fd = std::os::fd::AsRawFd::as_raw_fd(&null);
-    let mut plan: Vec<(RawFd, RawFd)> = vec![(null_fd, 0), (null_fd, 1), (null_fd, 2)];
+    let mut plan: Vec<(RawFd, RawFd)> = vec![(null_fd, 0), (null_fd, 1)];
+    if !keep_stderr {
+        plan.push((null_fd, 2));
+    }
     plan.extend_from_slice(fds);
+    // SAFETY: an all-zero sigset_t is a valid value to fill.
+    let mut empty: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sigemptyset initialises the set it is given.
+    unsafe { libc::sigemptyset(&mut empty) };
     // SAFETY: fork itself; what the child may do after it is below.
     match unsafe { libc::fork() } {
         -1 => Err(std::io::Error::last_os_error()),
-        // SAFETY: the child calls only fcntl, dup2, execv and _exit, all
-        // async-signal-safe, on data prepared before the fork.
+        // SAFETY: the child calls only sigprocmask, signal, fcntl, dup2,
+        // execv and _exit, all async-signal-safe, on data prepared before
+        // the fork.
         0 => unsafe {
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             for &(src, target) in &plan {
                 // dup2 onto itself keeps close-on-exec: clear it instead.
                 let ok = if src == target {

@@ -75,25 +75,27 @@ impl Runtime {
         self.spawn_delete()?.wait()
     }
 
-    /// Starts `delete --force ID` without waiting for it, so that it can
-    /// overlap with other work (the exit files, the exit command).
+    /// Starts `delete --force ID` without waiting for it, nor for its
+    /// exec, so that it overlaps with other work (the exit files, the exit
+    /// command). Its messages go to the monitor's stderr (its log).
     pub fn spawn_delete(&self) -> Result<PendingDelete, MonitorError> {
-        let child = self
-            .command()
-            .arg("delete")
-            .arg("--force")
-            .arg(&self.id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|source| MonitorError::Spawn {
+        let args: [&std::ffi::OsStr; 5] = [
+            "--root".as_ref(),
+            self.root.as_os_str(),
+            "delete".as_ref(),
+            "--force".as_ref(),
+            self.id.as_ref(),
+        ];
+        let pid = crate::spawn_unwaited::spawn(&self.bin, &args, true, &[]).map_err(|source| {
+            MonitorError::Spawn {
                 program: self.bin.clone(),
                 source,
-            })?;
+            }
+        })?;
         Ok(PendingDelete {
             bin: self.bin.clone(),
             id: self.id.clone(),
-            child,
+            pid,
         })
     }
 }
@@ -102,23 +104,29 @@ impl Runtime {
 pub struct PendingDelete {
     bin: PathBuf,
     id: String,
-    child: std::process::Child,
+    pid: nix::unistd::Pid,
 }
 
 impl PendingDelete {
-    pub fn wait(mut self) -> Result<(), MonitorError> {
-        let status = self.child.wait().map_err(|source| MonitorError::Spawn {
-            program: self.bin.clone(),
-            source,
-        })?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(MonitorError::Start {
+    pub fn wait(self) -> Result<(), MonitorError> {
+        use nix::sys::wait::{waitpid, WaitStatus};
+        let status = loop {
+            match waitpid(self.pid, None) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other,
+            }
+        };
+        match status {
+            Ok(WaitStatus::Exited(_, 0)) => Ok(()),
+            Ok(s) => Err(MonitorError::Start {
                 id: self.id,
-                message: format!("{} delete --force failed: {status}", self.bin.display()),
+                message: format!("{} delete --force failed: {s:?}", self.bin.display()),
                 exit_code: 125,
-            })
+            }),
+            Err(e) => Err(MonitorError::Spawn {
+                program: self.bin,
+                source: e.into(),
+            }),
         }
     }
 }
