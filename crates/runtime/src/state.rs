@@ -56,6 +56,32 @@ pub struct ContainerState {
     pub config: Spec,
 }
 
+/// The part of [`ContainerState`] that tells whether the container still
+/// runs and where its cgroup is (see [`ContainerDir::load_head`]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StateHead {
+    pub init_pid: i32,
+    pub init_start_time: u64,
+    pub cgroup_path: PathBuf,
+}
+
+impl StateHead {
+    /// Whether the init process still runs (and is ours, not a reused pid).
+    pub fn init_alive(&self) -> bool {
+        init_alive(self.init_pid, self.init_start_time)
+    }
+}
+
+fn init_alive(pid: i32, start_time: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match proc_stat(pid) {
+        Some((start, state)) => start == start_time && state != 'Z' && state != 'X',
+        None => false,
+    }
+}
+
 /// runc's `state` output: the OCI state plus rootfs, created and owner.
 #[derive(Debug, Clone, Serialize)]
 pub struct StateOutput {
@@ -173,6 +199,23 @@ impl ContainerDir {
         Ok(ContainerDir { path, _lock: lock })
     }
 
+    /// The few fields a delete of a stopped container needs, and whether
+    /// the spec may have poststop hooks (the word appears in the file):
+    /// without them the spec is skipped, not built, which for Docker's
+    /// default seccomp profile is most of reading state.json.
+    pub fn load_head(&self) -> Result<(StateHead, bool), RuntimeError> {
+        let file = self.path.join(STATE_FILE);
+        let data =
+            fs::read(&file).map_err(|e| RuntimeError::io(format!("read {}", file.display()), e))?;
+        let head: StateHead =
+            serde_json::from_slice(&data).map_err(|e| RuntimeError::Protocol {
+                context: "state.json",
+                reason: format!("{}: {e}", file.display()),
+            })?;
+        let may_have_poststop = data.windows(8).any(|w| w == b"poststop");
+        Ok((head, may_have_poststop))
+    }
+
     pub fn load(&self) -> Result<ContainerState, RuntimeError> {
         let file = self.path.join(STATE_FILE);
         let data =
@@ -234,13 +277,7 @@ pub fn proc_stat(pid: i32) -> Option<(u64, char)> {
 impl ContainerState {
     /// Whether the init process still runs (and is ours, not a reused pid).
     pub fn init_alive(&self) -> bool {
-        if self.init_pid <= 0 {
-            return false;
-        }
-        match proc_stat(self.init_pid) {
-            Some((start, state)) => start == self.init_start_time && state != 'Z' && state != 'X',
-            None => false,
-        }
+        init_alive(self.init_pid, self.init_start_time)
     }
 
     /// The live status: stopped when the init is gone, created while it

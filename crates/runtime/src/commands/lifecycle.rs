@@ -191,6 +191,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), RuntimeError> {
         }
         Err(e) => return Err(e),
     };
+    // A stopped container without poststop hooks (the common delete, after
+    // every exit) needs no more than the head of its state.
+    let (head, may_have_poststop) = dir.load_head()?;
+    if !head.init_alive() && !may_have_poststop {
+        destroy_cgroup(&head.cgroup_path)?;
+        return dir.remove();
+    }
     let state = dir.load()?;
     match state.status(&dir.path) {
         Status::Stopped => {}
@@ -232,12 +239,16 @@ fn kill_and_wait(state: &ContainerState) -> Result<(), RuntimeError> {
     Ok(())
 }
 
+fn destroy_cgroup(path: &std::path::Path) -> Result<(), RuntimeError> {
+    if let Ok(cg) = berth_cgroups::manager(path) {
+        crate::cgroup::destroy(cg.as_ref(), 100).map_err(|e| RuntimeError::cgroup(path, e))?;
+    }
+    Ok(())
+}
+
 /// Removes a stopped container: cgroup, poststop hooks, state dir.
 fn destroy(dir: ContainerDir, state: &ContainerState) -> Result<(), RuntimeError> {
-    if let Ok(cg) = berth_cgroups::manager(&state.cgroup_path) {
-        crate::cgroup::destroy(cg.as_ref(), 100)
-            .map_err(|e| RuntimeError::cgroup(&state.cgroup_path, e))?;
-    }
+    destroy_cgroup(&state.cgroup_path)?;
     if hooks::has(&state.config, HookKind::Poststop) {
         let hs = serde_json::to_vec(&state.hook_state(Status::Stopped)).unwrap_or_default();
         if let Err(e) = hooks::run(&state.config, HookKind::Poststop, &hs) {
