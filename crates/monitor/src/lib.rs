@@ -25,6 +25,20 @@
 //!               or {"error":"<runtime's message>","exit_code":125|126|127}
 //! ```
 //!
+//! A caller that knows it will start a container but not yet which one (the
+//! CLI's `run` and `start`, before they open the state) starts a standby
+//! monitor instead ([`client::StandbyMonitor`]), so that the exec and the
+//! forks above happen while it prepares the container:
+//!
+//! ```text
+//! berth-monitor --standby           fd 3 = ready pipe, fd 4 = read end of the "go" pipe
+//!   fork ─► caller's child exits; setsid, fork ─► intermediate exits
+//!     waits for one line on fd 4: the path of monitor.json (end of input: exits 0)
+//!     read config, create state_dir, bind <state_dir>/attach
+//!     ready pipe: {"listening":true}                          (socket bound)
+//!     … as above: {"pid":N} or {"error":…}
+//! ```
+//!
 //! Exit codes follow Docker: 127 when the runtime says the program was not
 //! found, 126 when it is not executable, 125 for any other failure. After a
 //! failed first start the monitor deletes the container (`delete --force`),
