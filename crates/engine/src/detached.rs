@@ -169,13 +169,7 @@ impl Deferred {
     /// (a `run --rm` of a short command): cheaper than the process that
     /// would start otherwise. Bigger ones stay for [`Self::run`].
     pub(crate) fn empty_small_trashes(&mut self) {
-        self.trashes.retain(|t| {
-            let small = t.is_small(SMALL_TRASH_ENTRIES);
-            if small {
-                t.empty();
-            }
-            !small
-        });
+        self.trashes = empty_small(std::mem::take(&mut self.trashes));
     }
 
     /// Does the collected work in a detached process, or here when none
@@ -208,16 +202,7 @@ impl Deferred {
         // is volatile: its release does not sync), and so are small trashes
         // emptied (see `empty_small_trashes`).
         drop(holders);
-        let trashes: Vec<Trash> = trashes
-            .into_iter()
-            .filter(|t| {
-                let small = t.is_small(SMALL_TRASH_ENTRIES);
-                if small {
-                    t.empty();
-                }
-                !small
-            })
-            .collect();
+        let trashes = empty_small(trashes);
         if trashes.is_empty() {
             return;
         }
@@ -234,6 +219,20 @@ impl Drop for Deferred {
     fn drop(&mut self) {
         self.run();
     }
+}
+
+/// Empties the small ones of `trashes` here; returns the others.
+fn empty_small(trashes: Vec<Trash>) -> Vec<Trash> {
+    trashes
+        .into_iter()
+        .filter(|t| {
+            let small = t.is_small(SMALL_TRASH_ENTRIES);
+            if small {
+                t.empty();
+            }
+            !small
+        })
+        .collect()
 }
 
 fn single_threaded() -> bool {
