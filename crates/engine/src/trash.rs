@@ -164,4 +164,19 @@ mod tests {
             .collect();
         assert_eq!(left, vec![live]);
     }
+
+    #[test]
+    fn a_trash_is_small_up_to_its_entry_count_at_every_level() {
+        let root = tempfile::tempdir().unwrap();
+        let trash = Trash::under(root.path());
+        // Missing: nothing to empty.
+        assert!(trash.is_small(0));
+        let victim = root.path().join("ctr");
+        std::fs::create_dir_all(victim.join("a/b")).unwrap();
+        std::fs::write(victim.join("a/b/f"), b"x").unwrap();
+        trash.discard(&victim).unwrap();
+        // ctr.<nanos>, a, b, f: four entries.
+        assert!(trash.is_small(4));
+        assert!(!trash.is_small(3));
+    }
 }
