@@ -178,6 +178,36 @@ fn anonymous_volume_listed_with_label_and_files_on_host() {
 }
 
 #[test]
+fn rm_f_of_a_running_container_keeps_its_anonymous_volume_unless_v() {
+    berth_testutil::require_root!();
+    let b = berth("vol-rmf");
+    for name in ["keeps", "takes"] {
+        b.ok(&[
+            "run", "-d", "--name", name, "-v", "/data", "busybox", "sleep", "1000",
+        ]);
+    }
+    let all = names(&b.ok(&["volume", "ls", "-q"]));
+    assert_eq!(all.len(), 2);
+    let volume_of = |c: &str| {
+        inspect(&b, c)["Mounts"][0]["Name"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (kept, taken) = (volume_of("keeps"), volume_of("takes"));
+    b.ok(&["rm", "-f", "keeps"]);
+    b.ok(&["rm", "-f", "-v", "takes"]);
+    assert!(b.ok(&["ps", "-aq"]).is_empty());
+    let left = names(&b.ok(&["volume", "ls", "-q"]));
+    assert_eq!(left, [kept.clone()], "taken was {taken}");
+    // Dangling now, as Docker leaves it.
+    assert_eq!(
+        names(&b.ok(&["volume", "ls", "-q", "--filter", "dangling=true"])),
+        [kept]
+    );
+}
+
+#[test]
 fn prune_keeps_named_volumes_unless_all() {
     berth_testutil::require_root!();
     let b = berth("vol-prune");
