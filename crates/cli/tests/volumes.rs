@@ -199,7 +199,7 @@ fn rm_f_of_a_running_container_keeps_its_anonymous_volume_unless_v() {
     b.ok(&["rm", "-f", "-v", "takes"]);
     assert!(b.ok(&["ps", "-aq"]).is_empty());
     let left = names(&b.ok(&["volume", "ls", "-q"]));
-    assert_eq!(left, [kept.clone()], "taken was {taken}");
+    assert_eq!(left, std::slice::from_ref(&kept), "taken was {taken}");
     // Dangling now, as Docker leaves it.
     assert_eq!(
         names(&b.ok(&["volume", "ls", "-q", "--filter", "dangling=true"])),
