@@ -15,6 +15,16 @@ use crate::run_args::{CreateArgs, RunArgs};
     disable_help_subcommand = true
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The options before (or, for --root and --runroot, anywhere after) the
+/// subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
     /// Root of persistent state (images, containers, the database)
     #[arg(
         long,
@@ -35,8 +45,6 @@ pub struct Cli {
     // Not global: `-l` is `--label` in `run`/`create`, as in Docker.
     #[arg(short = 'l', long, default_value = "warn")]
     pub log_level: String,
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ mod container_cmds;
 mod fs_cmds;
 mod image_cmds;
 mod info_cmds;
+mod narrow_args;
 mod network_cmds;
 mod output;
 mod progress;
@@ -28,7 +29,12 @@ use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 const EXIT_USAGE: u8 = 125;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = match narrow_args::parse(&argv) {
+        Some(cli) => Ok(cli),
+        None => Cli::try_parse_from(&argv),
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -41,7 +47,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(&cli.log_level);
+    init_logging(&cli.global.log_level);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of our stdout went away (`berth images | head`): stop
@@ -80,8 +86,8 @@ fn init_logging(level: &str) {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = berth_engine::EngineConfig {
-        root: cli.root.clone(),
-        runroot: cli.runroot.clone(),
+        root: cli.global.root.clone(),
+        runroot: cli.global.runroot.clone(),
     };
     // BERTH_LAYER_SYNC=0 skips the syncfs that makes each unpacked layer
     // durable against power loss (crash safety against a killed process
