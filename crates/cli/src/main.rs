@@ -103,14 +103,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let _primer = starts.then(|| berth_cgroups::MigrationPrimer::start(false));
     // The container's monitor execs and detaches while this process opens
     // the state and prepares the container.
-    let standby = starts
+    let mut standby = starts
         .then(berth_engine::containers::start_standby_monitor)
         .flatten();
-    let mut standby = Some(standby);
     let mut open = || {
         let mut engine = berth_engine::Engine::open(cfg.clone())?;
         engine.set_durable(sync_layers);
-        if let Some(m) = standby.take().flatten() {
+        if let Some(m) = standby.take() {
             engine.keep_standby_monitor(m);
         }
         Ok::<_, anyhow::Error>(engine)

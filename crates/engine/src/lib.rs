@@ -58,11 +58,12 @@ pub struct Engine {
     content: ContentStore,
     layers: LayerStore,
     snapshots: OverlaySnapshotter,
+    /// A monitor started ahead of the next container start (see
+    /// [`Engine::keep_standby_monitor`]). Declared before `deferred`, so
+    /// that an unused one is gone before that forks.
+    standby_monitor: Mutex<Option<berth_monitor::client::StandbyMonitor>>,
     /// Work for one background process when the engine closes.
     deferred: Mutex<detached::Deferred>,
-    /// A monitor started ahead of the next container start (see
-    /// [`Engine::keep_standby_monitor`]).
-    standby_monitor: Mutex<Option<berth_monitor::client::StandbyMonitor>>,
 }
 
 impl Engine {

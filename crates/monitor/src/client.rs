@@ -96,9 +96,7 @@ impl StandbyMonitor {
             ))),
         }
     }
-}
 
-impl StandbyMonitor {
     fn reap(&mut self) {
         if !std::mem::replace(&mut self.reaped, true) {
             let _ = nix::sys::wait::waitpid(self.first, None);
@@ -125,9 +123,8 @@ impl Drop for StandbyMonitor {
 fn pass_fds(cmd: &mut Command, fds: &[(RawFd, RawFd)]) {
     let fds = fds.to_vec();
     // SAFETY: the closure only calls dup2 (async-signal-safe) between fork
-    // and exec; dup2 clears close-on-exec on the new fds. Sources are
-    // pipe ends made above, never one of the targets (3, 4): those are taken
-    // by earlier fds of a process that has stdio open.
+    // and exec; dup2 clears close-on-exec on the new fds. The sources are
+    // pipe ends the caller just made, never one of the targets.
     unsafe {
         cmd.pre_exec(move || {
             for &(src, target) in &fds {

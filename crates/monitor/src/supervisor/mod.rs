@@ -62,7 +62,9 @@ pub fn standby_main() -> i32 {
         return 125;
     }
     let Some(config_path) = go.and_then(daemon::read_config_path) else {
-        return 0;
+        // Exit with the ready pipe still open: its end, which the caller
+        // waits for, then comes with the process's own.
+        std::process::exit(0);
     };
     let (config, attach) = match prepare(&config_path) {
         Ok(p) => p,
