@@ -83,12 +83,18 @@ pub fn stop_if_idle(dir: &Path) -> Result<(), DnsError> {
 /// The pid of the berth-dns serving `dir`, if one runs.
 pub fn running_pid(dir: &Path) -> Option<i32> {
     let dir = std::fs::canonicalize(dir).ok()?;
+    let pid = recorded_pid(&dir)?;
+    is_server_of(pid, &dir).then_some(pid)
+}
+
+/// The pid in the directory's pid file, whatever runs under it now.
+fn recorded_pid(dir: &Path) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(dir.join(PID_FILE))
         .ok()?
         .trim()
         .parse()
         .ok()?;
-    (pid > 0 && is_server_of(pid, &dir)).then_some(pid)
+    (pid > 0).then_some(pid)
 }
 
 /// Whether `pid` is a live berth-dns started for `dir` (not a zombie, not
@@ -241,6 +247,16 @@ fn listen_result(state: ReadyState) -> Result<(), DnsError> {
 
 /// SIGTERM, then SIGKILL if it lingers; the files of the server removed.
 fn stop_locked(dir: &Path) -> Result<(), DnsError> {
+    // A server exits on its own when its last network file goes; one caught
+    // half-way (its memory, and with it its command line, already gone, its
+    // threads and sockets not yet) is waited for too.
+    let exiting = recorded_pid(dir).filter(|&pid| {
+        any_task_alive(pid)
+            && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.is_empty())
+    });
+    if let Some(pid) = exiting {
+        wait_gone(pid, WAIT);
+    }
     if let Some(pid) = running_pid(dir) {
         let target = Pid::from_raw(pid);
         match kill(target, Signal::SIGTERM) {
