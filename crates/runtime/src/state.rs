@@ -204,25 +204,25 @@ impl ContainerDir {
     /// without them the spec is skipped, not built, which for Docker's
     /// default seccomp profile is most of reading state.json.
     pub fn load_head(&self) -> Result<(StateHead, bool), RuntimeError> {
-        let file = self.path.join(STATE_FILE);
-        let data =
-            fs::read(&file).map_err(|e| RuntimeError::io(format!("read {}", file.display()), e))?;
-        let head: StateHead =
-            serde_json::from_slice(&data).map_err(|e| RuntimeError::Protocol {
-                context: "state.json",
-                reason: format!("{}: {e}", file.display()),
-            })?;
+        let data = self.read_state()?;
+        let head = self.parse_state(&data)?;
         let may_have_poststop = data.windows(8).any(|w| w == b"poststop");
         Ok((head, may_have_poststop))
     }
 
     pub fn load(&self) -> Result<ContainerState, RuntimeError> {
+        self.parse_state(&self.read_state()?)
+    }
+
+    fn read_state(&self) -> Result<Vec<u8>, RuntimeError> {
         let file = self.path.join(STATE_FILE);
-        let data =
-            fs::read(&file).map_err(|e| RuntimeError::io(format!("read {}", file.display()), e))?;
-        serde_json::from_slice(&data).map_err(|e| RuntimeError::Protocol {
+        fs::read(&file).map_err(|e| RuntimeError::io(format!("read {}", file.display()), e))
+    }
+
+    fn parse_state<T: serde::de::DeserializeOwned>(&self, data: &[u8]) -> Result<T, RuntimeError> {
+        serde_json::from_slice(data).map_err(|e| RuntimeError::Protocol {
             context: "state.json",
-            reason: format!("{}: {e}", file.display()),
+            reason: format!("{}: {e}", self.path.join(STATE_FILE).display()),
         })
     }
 

@@ -40,10 +40,6 @@ pub fn main(config_path: &Path) -> i32 {
         ready.failed(&e.to_string(), 125);
         return 125;
     }
-    let _ = std::env::set_current_dir("/");
-    let log_path = files::path(&config.state_dir, files::MONITOR_LOG);
-    // From here on errors can only be written down.
-    let _ = daemon::redirect_stdio(Some(&log_path));
     supervise(config, attach, &mut ready)
 }
 
@@ -74,17 +70,20 @@ pub fn standby_main() -> i32 {
         }
     };
     ready.listening();
-    let _ = std::env::set_current_dir("/");
-    let log_path = files::path(&config.state_dir, files::MONITOR_LOG);
-    let _ = daemon::redirect_stdio(Some(&log_path));
     supervise(config, attach, &mut ready)
 }
 
+/// The detached monitor, its config read and its socket bound: leaves the
+/// caller's working directory, logs to `monitor.log`, runs the container.
 fn supervise(
     config: MonitorConfig,
     attach: attach::AttachServer,
     ready: &mut daemon::ReadyPipe,
 ) -> i32 {
+    let _ = std::env::set_current_dir("/");
+    let log_path = files::path(&config.state_dir, files::MONITOR_LOG);
+    // From here on errors can only be written down.
+    let _ = daemon::redirect_stdio(Some(&log_path));
     match run::Supervisor::new(config, attach) {
         Ok(mut sup) => sup.run(ready),
         Err(e) => {
