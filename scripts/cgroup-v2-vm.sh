@@ -184,7 +184,7 @@ bundle run_exit0 no '["sh","-c","echo hello-from-container"]' '.'
 # must enable what it needs from the root down, as runc does.
 bundle root_controllers no '["true"]' '
   .linux.resources.memory = {limit: 41943040} | .linux.resources.pids = {limit: 50}'
-# No cgroupsPath: the runtime's default place (berth: /berth/<id>).
+# No cgroupsPath: the runtime's default place (berth, runc and crun: /<id>).
 bundle default_path no '["cat","/proc/self/cgroup"]' 'del(.linux.cgroupsPath)'
 # `events` must report an OOM kill of a child while the init survives.
 bundle events_oom no '["sh","-c","sleep 2; sh -c \"x=0123456789abcdef; while :; do x=\\$x\\$x; done\"; sleep 600"]' '

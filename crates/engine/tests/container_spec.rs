@@ -60,12 +60,13 @@ fn unique_id() -> String {
 fn cgroup_leftovers(id: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for top in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
-        let direct = Path::new(top).join("berth").join(id);
+        let name = format!("berth-{id}");
+        let direct = Path::new(top).join(&name);
         if direct.exists() {
             found.push(direct);
         }
         for h in std::fs::read_dir(top).into_iter().flatten().flatten() {
-            let p = h.path().join("berth").join(id);
+            let p = h.path().join(&name);
             if p.exists() {
                 found.push(p);
             }
@@ -620,7 +621,7 @@ fn namespaces_and_sysctls() {
         assert!(line.ends_with(":/"), "private by default on v2: {line}");
     } else {
         assert!(
-            line.ends_with(&format!("/berth/{}", o.id)),
+            line.ends_with(&format!(":/berth-{}", o.id)),
             "the host's on v1: {line}"
         );
     }

@@ -140,7 +140,7 @@ fn oom_kill_is_recorded() {
     ct.edit(|c| {
         c["linux"]["resources"]["memory"] =
             json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
-        c["linux"]["cgroupsPath"] = json!(format!("/berth/{id}"));
+        c["linux"]["cgroupsPath"] = json!(format!("/berth-{id}"));
     });
     ct.start().expect("start");
     let code = ct.wait();
@@ -168,7 +168,7 @@ fn oom_kill_is_recorded_runc() {
     ct.edit(|c| {
         c["linux"]["resources"]["memory"] =
             json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
-        c["linux"]["cgroupsPath"] = json!(format!("/berth/{id}"));
+        c["linux"]["cgroupsPath"] = json!(format!("/berth-{id}"));
     });
     ct.start().expect("start");
     ct.wait();

@@ -249,7 +249,7 @@ fn cgroup_pids_and_cpu_limits_hold() {
     );
     let cpu = ["/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu"]
         .iter()
-        .map(|d| std::path::Path::new(d).join("berth").join(&id))
+        .map(|d| std::path::Path::new(d).join(&id))
         .find(|p| p.join("cpu.cfs_quota_us").exists());
     if let Some(cpu) = cpu {
         assert_eq!(
@@ -265,7 +265,7 @@ fn cgroup_pids_and_cpu_limits_hold() {
             "512"
         );
     } else {
-        let v2 = std::path::Path::new("/sys/fs/cgroup/berth")
+        let v2 = std::path::Path::new("/sys/fs/cgroup")
             .join(&id)
             .join("cpu.max");
         assert_eq!(
@@ -277,7 +277,7 @@ fn cgroup_pids_and_cpu_limits_hold() {
     env.ok(&["update", "--pids-limit", "20", "--cpu-quota", "30000", &id]);
     if let Some(cpu) = ["/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu"]
         .iter()
-        .map(|d| std::path::Path::new(d).join("berth").join(&id))
+        .map(|d| std::path::Path::new(d).join(&id))
         .find(|p| p.join("cpu.cfs_quota_us").exists())
     {
         assert_eq!(
@@ -463,13 +463,12 @@ fn events_report_stats_and_oom_kills() {
 fn cgroup_file(controller: &str, v1_file: &str, v2_file: &str, id: &str) -> std::path::PathBuf {
     let v1 = std::path::Path::new("/sys/fs/cgroup")
         .join(controller)
-        .join("berth")
         .join(id)
         .join(v1_file);
     if v1.exists() {
         v1
     } else {
-        std::path::Path::new("/sys/fs/cgroup/berth")
+        std::path::Path::new("/sys/fs/cgroup")
             .join(id)
             .join(v2_file)
     }

@@ -1,7 +1,8 @@
 //! `stats`: one usage sample of a running container, read in-process from
 //! its cgroup (v1, hybrid or v2, through `berth-cgroups`) and its network
 //! namespace's `/proc/<pid>/net/dev` — the same numbers whichever OCI
-//! runtime started it, since berth always asks for the cgroup `/berth/<id>`.
+//! runtime started it, since berth always names the cgroup in the spec
+//! (`/berth-<id>` or `<CgroupParent>/<id>`).
 
 use super::store::{ContainerRecord, Status};
 use super::ContainerService;
@@ -32,14 +33,20 @@ impl ContainerService<'_> {
         if !matches!(rec.status, Status::Running | Status::Paused) || rec.run.pid <= 0 {
             return Ok(StatsSample::default());
         }
-        let path = cgroup_path(rec);
-        let cg = berth_cgroups::manager(std::path::Path::new(&path)).map_err(|e| {
-            EngineError::InvalidArgument(format!("cgroup {} of container {}: {e}", path, rec.id))
+        let path = super::spec::cgroups_path(&rec.id, &rec.host_config.cgroup_parent)
+            .map_err(|e| EngineError::InvalidArgument(format!("container {}: {e}", rec.id)))?;
+        let cg = berth_cgroups::manager(&path).map_err(|e| {
+            EngineError::InvalidArgument(format!(
+                "cgroup {} of container {}: {e}",
+                path.display(),
+                rec.id
+            ))
         })?;
         let s = cg.stats().map_err(|e| {
             EngineError::InvalidArgument(format!(
                 "reading cgroup {} of container {}: {e}",
-                path, rec.id
+                path.display(),
+                rec.id
             ))
         })?;
         let inactive = ["total_inactive_file", "inactive_file"]
@@ -74,24 +81,6 @@ impl ContainerService<'_> {
             block_write: write,
             pids: s.pids.current,
         })
-    }
-}
-
-/// The cgroup berth gives a container (see the spec's `cgroupsPath`).
-pub(crate) fn cgroup_path(rec: &ContainerRecord) -> String {
-    let parent = rec.host_config.cgroup_parent.trim_end_matches('/');
-    if parent.is_empty() {
-        format!("/berth/{}", rec.id)
-    } else {
-        format!(
-            "{}/{}",
-            if parent.starts_with('/') {
-                parent.to_string()
-            } else {
-                format!("/{parent}")
-            },
-            rec.id
-        )
     }
 }
 

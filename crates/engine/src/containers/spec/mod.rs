@@ -43,8 +43,8 @@ use namespaces::ShareMode;
 /// `PATH` when neither the image nor the user sets one.
 pub const DEFAULT_PATH_ENV: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Where cgroups of containers go unless `--cgroup-parent` says otherwise.
-pub const DEFAULT_CGROUP_PARENT: &str = "/berth";
+/// The name prefix of a container's cgroup unless `--cgroup-parent` is set.
+pub const CGROUP_PREFIX: &str = "berth-";
 
 /// Linux's HOST_NAME_MAX.
 const MAX_HOSTNAME_LEN: usize = 64;
@@ -393,13 +393,17 @@ fn working_dir(config: &ContainerConfig, rootfs: &Path) -> Result<PathBuf, SpecE
     Ok(cwd)
 }
 
-/// `/berth/<id>`, or `<CgroupParent>/<id>`, always absolute.
-fn cgroups_path(id: &str, parent: &str) -> Result<PathBuf, SpecError> {
-    let parent = if parent.is_empty() {
-        DEFAULT_CGROUP_PARENT
-    } else {
-        parent
-    };
+/// The cgroup of container `id`: `/berth-<id>`, or `<CgroupParent>/<id>`;
+/// always absolute. By default flat below the root, like the scopes of
+/// Docker's systemd driver (`system.slice/docker-<id>.scope`), not under a
+/// shared parent like its cgroupfs driver's `/docker/<id>`: a shared parent
+/// must either be made before and removed after every container (on v1 one
+/// mkdir and one rmdir per hierarchy, and a cpuset to fill, ~1 ms a run) or
+/// stay on the host when no container is left.
+pub(crate) fn cgroups_path(id: &str, parent: &str) -> Result<PathBuf, SpecError> {
+    if parent.is_empty() {
+        return Ok(Path::new("/").join(format!("{CGROUP_PREFIX}{id}")));
+    }
     if Path::new(parent)
         .components()
         .any(|c| matches!(c, std::path::Component::ParentDir))

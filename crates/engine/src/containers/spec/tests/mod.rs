@@ -194,7 +194,7 @@ fn docker_defaults() {
     );
     let l = &s["linux"];
     assert_eq!(namespaces_of(&s), ["mount", "network", "uts", "pid", "ipc"]);
-    assert_eq!(l["cgroupsPath"], format!("/berth/{ID}"));
+    assert_eq!(l["cgroupsPath"], format!("/berth-{ID}"));
     assert_eq!(
         l["resources"]["devices"][0],
         json!({"allow": false, "access": "rwm"})
