@@ -366,8 +366,8 @@ impl Supervisor {
         self.state.oom_killed = oom_killed;
         self.state.finished_at = Some(timefmt::rfc3339_nano_fixed(finished));
         if !restart {
+            // state.json is saved by `finish`, after the exit is handed on.
             self.state.status = Status::Exited;
-            self.save_state();
             self.done = Some(code);
             return;
         }
@@ -388,7 +388,6 @@ impl Supervisor {
         let code = self.state.exit_code.unwrap_or(0);
         if files::path(self.state_dir(), files::STOPPING).exists() {
             self.state.status = Status::Exited;
-            self.save_state();
             self.done = Some(code);
             return;
         }
@@ -431,6 +430,11 @@ impl Supervisor {
         // (Only with the runtime's delete under way: the client's cleanup
         // leaves that to the monitor.)
         let handed_over = pending.is_some() && self.attach.hand_over_cleanup(code);
+        // Only now, when that client has what it needs (exit.json): a
+        // replaced state.json is a freed block, which some filesystems
+        // (ext4 mounted `discard`) discard before the rename returns. The
+        // exit command below reads it, so it comes before that.
+        self.save_state();
         if let (false, Some((program, args))) =
             (handed_over, self.config.exit_command.split_first())
         {
