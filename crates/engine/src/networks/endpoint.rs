@@ -349,7 +349,14 @@ impl NetworkService<'_> {
         // in the background. Only when no namespace is pinned (a reboot, a
         // crash before it was made) are leftover host links deleted here.
         let pinned = self.netns_path(container_id).exists();
-        let mut nl = if pinned { None } else { Netlink::open().ok() };
+        let has_host_links = eps
+            .iter()
+            .any(|e| e.state.as_ref().is_some_and(|s| !s.host_link.is_empty()));
+        let mut nl = if pinned || !has_host_links {
+            None
+        } else {
+            Netlink::open().ok()
+        };
         let mut dns_networks = Vec::new();
         for ep in eps.iter().filter(|e| e.state.is_some()) {
             if let (Some(nl), Some(s)) = (nl.as_mut(), &ep.state) {
