@@ -3,6 +3,8 @@
 
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use berth_engine::containers::{ContainerRecord, ExecRequest, Status};
@@ -133,7 +135,15 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> anyhow::Result<()> {
 
 /// Forwards the signals the CLI receives to the container (`--sig-proxy`),
 /// from a thread that `sigwait`s them while the main thread streams.
-struct SignalProxy;
+/// Dropped, it stops that thread: the command's last step, emptying the
+/// removed container's trash, forks when the process is single-threaded
+/// (see berth_engine's `detached`) and otherwise has to do it in line.
+struct SignalProxy {
+    thread: Option<(std::thread::JoinHandle<()>, Arc<AtomicBool>)>,
+}
+
+/// The signal that wakes the proxy thread to stop (one it waits for).
+const PROXY_WAKE: nix::sys::signal::Signal = nix::sys::signal::Signal::SIGUSR2;
 
 impl SignalProxy {
     fn start(engine: &Engine, id: String) -> Self {
@@ -145,22 +155,27 @@ impl SignalProxy {
             Signal::SIGHUP,
             Signal::SIGQUIT,
             Signal::SIGUSR1,
-            Signal::SIGUSR2,
+            PROXY_WAKE,
         ] {
             set.add(s);
         }
         // Blocked in this thread before the helper exists, so the helper
         // (which inherits the mask) is the one that takes them.
         if set.thread_block().is_err() {
-            return SignalProxy;
+            return SignalProxy { thread: None };
         }
         let cfg = engine.config().clone();
-        std::thread::spawn(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
             // Opened at the first signal: most runs get none, and opening
             // the state (SQLite's schema and WAL index) costs a millisecond
             // of CPU that the start competes with.
             let mut engine = None;
             while let Ok(sig) = set.wait() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
                 if engine.is_none() {
                     engine = Engine::open(cfg.clone()).ok();
                 }
@@ -171,7 +186,27 @@ impl SignalProxy {
                 }
             }
         });
-        SignalProxy
+        SignalProxy {
+            thread: Some((thread, stop)),
+        }
+    }
+}
+
+impl Drop for SignalProxy {
+    fn drop(&mut self) {
+        let Some((thread, stop)) = self.thread.take() else {
+            return;
+        };
+        stop.store(true, Ordering::SeqCst);
+        // Pending until the thread waits, if it does not yet: it takes it
+        // either way. A user's signal that comes now has no container left
+        // to go to.
+        use std::os::unix::thread::JoinHandleExt;
+        // SAFETY: the handle names a thread that is not joined yet, so its
+        // pthread_t is valid.
+        if unsafe { libc::pthread_kill(thread.as_pthread_t(), PROXY_WAKE as libc::c_int) } == 0 {
+            let _ = thread.join();
+        }
     }
 }
 

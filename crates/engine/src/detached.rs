@@ -6,19 +6,25 @@
 //! The CLI is one short process per command, and a user waits for it (and
 //! for `$(berth rm …)`, for every process holding its stdout). Work whose
 //! result nobody waits for (disk space given back, a superblock's sync)
-//! goes to a grandchild: its own session, stdio on /dev/null and no other
-//! inherited descriptor, reparented to init at once so that no caller has
-//! a zombie to reap.
+//! goes to a child of its own: its own session, stdio on /dev/null and no
+//! other inherited descriptor, init's once the command has exited (a
+//! program started from a threaded caller is a grandchild, init's at once).
 
 use std::ffi::OsStr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::trash::Trash;
 
-/// Runs `job` in a detached grandchild, which keeps only `keep` (sorted)
-/// of the caller's descriptors. Returns `false` without running it when that is
-/// not possible: a multi-threaded caller (a fork would copy locks other
+/// Runs `job` in a detached child, which keeps only `keep` (sorted) of
+/// the caller's descriptors. Returns `false` without running it when that
+/// is not possible: a multi-threaded caller (a fork would copy locks other
 /// threads hold) or a failed fork; the caller then does the work itself.
+///
+/// The child is not waited for, nor forked twice to make it init's at once:
+/// callers are commands at their end (the engine runs this when it closes),
+/// so it is init's a moment later, and the caller's last step is not held up
+/// by a second fork and a wait (~0.5 ms). A caller that lives on would keep
+/// one zombie per call until it exits.
 pub(crate) fn run_detached(keep: &[RawFd], job: impl FnOnce()) -> bool {
     if !single_threaded() {
         return false;
@@ -26,10 +32,20 @@ pub(crate) fn run_detached(keep: &[RawFd], job: impl FnOnce()) -> bool {
     // SAFETY: the process is single-threaded (checked above), so the
     // child's copy of the address space is consistent: no lock is held by
     // a thread that does not exist there.
-    unsafe { double_fork(keep, job) }
+    match unsafe { libc::fork() } {
+        0 => {
+            detach_from_caller(keep);
+            job();
+            // SAFETY: _exit skips the atexit handlers and destructors that
+            // belong to the parent's state.
+            unsafe { libc::_exit(0) }
+        }
+        -1 => false,
+        _ => true,
+    }
 }
 
-/// The double fork of [`run_detached`], without its check.
+/// A double fork: `job` runs in a grandchild that is init's at once.
 ///
 /// # Safety
 /// In a multi-threaded caller `job` may only make async-signal-safe calls
@@ -165,13 +181,6 @@ impl Deferred {
         }
     }
 
-    /// Empties here the trashes that hold a removed container's few files
-    /// (a `run --rm` of a short command): cheaper than the process that
-    /// would start otherwise. Bigger ones stay for [`Self::run`].
-    pub(crate) fn empty_small_trashes(&mut self) {
-        self.trashes = empty_small(std::mem::take(&mut self.trashes));
-    }
-
     /// Does the collected work in a detached process, or here when none
     /// can be started.
     pub(crate) fn run(&mut self) {
@@ -196,11 +205,11 @@ impl Deferred {
             drop(holders);
             return;
         }
-        // Threads (an attached `run --rm` doing its own cleanup keeps its
-        // signal and stdin threads): no fork for arbitrary work, but a new
-        // program. The holders are closed here (such a container's overlay
-        // is volatile: its release does not sync), and so are small trashes
-        // emptied (see `empty_small_trashes`).
+        // Threads (an attached `run -i --rm` doing its own cleanup keeps
+        // the thread copying stdin, blocked in a read): no fork for
+        // arbitrary work, but a new program, or for a small trash not even
+        // that (see SMALL_TRASH_ENTRIES). The holders are closed here (such
+        // a container's overlay is volatile: its release does not sync).
         drop(holders);
         let trashes = empty_small(trashes);
         if trashes.is_empty() {

@@ -253,8 +253,6 @@ impl ContainerService<'_> {
         let monitor = super::launch::read_pid(&paths.run_dir.join(monfiles::MONITOR_PID));
         let monitor = (monitor > 0).then(|| pidfd_open(monitor)).flatten();
         self.cleanup(id, Some(exit_code), true)?;
-        // While the monitor's runtime delete runs anyway.
-        self.engine.deferred().empty_small_trashes();
         if let Some(fd) = monitor {
             wait_exit(&fd, super::lifecycle::MONITOR_GRACE);
         }
