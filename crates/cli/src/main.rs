@@ -30,6 +30,12 @@ const EXIT_USAGE: u8 = 125;
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // First of all, before the line is parsed: the kernel's grace period
+    // that the container's cgroup migration waits for (see the primer) is
+    // started the earlier, the sooner it ends. Single-threaded here, as
+    // the primer's fork needs.
+    let _primer =
+        narrow_args::names_a_start(&argv).then(|| berth_cgroups::MigrationPrimer::start(false));
     let parsed = match narrow_args::parse(&argv) {
         Some(cli) => Ok(cli),
         None => Cli::try_parse_from(&argv),
@@ -99,8 +105,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Start(_)
             | Command::Container(args::ContainerCommand::Run(_) | args::ContainerCommand::Start(_))
     );
-    // Single-threaded here, as the primer's fork needs.
-    let _primer = starts.then(|| berth_cgroups::MigrationPrimer::start(false));
     // The container's monitor execs and detaches while this process opens
     // the state and prepares the container.
     let mut standby = starts

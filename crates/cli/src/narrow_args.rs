@@ -31,6 +31,23 @@ pub fn parse(argv: &[OsString]) -> Option<Cli> {
     Cli::from_arg_matches(&matches).ok()
 }
 
+/// Whether `argv` names a command that starts a container (`run`, `start`,
+/// `container run|start`), read before any parsing: a wrong guess only
+/// costs a needless [`berth_cgroups::MigrationPrimer`].
+pub fn names_a_start(argv: &[OsString]) -> bool {
+    match subcommand_name(argv) {
+        Some("run" | "start") => true,
+        Some("container") => {
+            let mut after = argv
+                .iter()
+                .skip_while(|w| w.to_str() != Some("container"))
+                .skip(1);
+            matches!(after.next().and_then(|w| w.to_str()), Some("run" | "start"))
+        }
+        _ => false,
+    }
+}
+
 /// The first word after the options that may precede the subcommand.
 fn subcommand_name(argv: &[OsString]) -> Option<&str> {
     let mut words = argv.iter().skip(1);
@@ -74,6 +91,30 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    #[test]
+    fn starts_are_told_apart_before_parsing() {
+        for line in [
+            "run busybox true",
+            "--root /x run -d busybox",
+            "-l debug start c1",
+            "--log-level=info container run busybox",
+            "container start -a c1",
+        ] {
+            assert!(names_a_start(&argv(line)), "{line}");
+        }
+        for line in [
+            "ps -a",
+            "create busybox",
+            "container ls",
+            "container",
+            "--help",
+            "images run",
+            "",
+        ] {
+            assert!(!names_a_start(&argv(line)), "{line}");
+        }
+    }
 
     fn argv(line: &str) -> Vec<OsString> {
         std::iter::once("berth")
