@@ -89,6 +89,22 @@ pub fn remove_if_empty(path: &Path) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// [`CgroupManager::destroy`], retried while the last processes leave the
+/// cgroup (the kernel detaches exiting tasks asynchronously, so a cgroup
+/// whose processes were just reaped may refuse its rmdir for a moment), for
+/// at most `attempts` × 2 ms.
+pub fn destroy_retrying(manager: &dyn CgroupManager, attempts: u32) -> Result<(), CgroupError> {
+    let mut result = manager.destroy();
+    for _ in 1..attempts {
+        if result.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        result = manager.destroy();
+    }
+    result
+}
+
 /// [`CgroupManager::create`], retried while a parent directory vanishes
 /// under it: a parallel [`remove_if_empty`] of a shared parent can remove
 /// it between two of create's mkdirs.

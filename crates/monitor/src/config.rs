@@ -15,6 +15,11 @@ pub struct MonitorConfig {
     pub runtime: PathBuf,
     /// The runtime's state root, passed as `--root`.
     pub runtime_root: PathBuf,
+    /// The runtime is berth-runtime, whose state the monitor can read: it
+    /// then deletes a container that stopped itself (see
+    /// `berth_runtime_state::delete_stopped`) instead of running `delete`.
+    #[serde(default)]
+    pub runtime_state_readable: bool,
     /// Bundle directory holding `config.json`.
     pub bundle: PathBuf,
     /// The monitor's own files (see [`crate::files`]).

@@ -24,6 +24,29 @@ pub fn spawn(
     keep_stderr: bool,
     fds: &[(RawFd, RawFd)],
 ) -> std::io::Result<Pid> {
+    fork_exec(program, args, keep_stderr, fds, None)
+}
+
+/// [`spawn`], whose child first runs `prelude` and exits 0 without the
+/// exec when it returns `true`: for work that needs the program only
+/// sometimes. The caller must be single-threaded (the prelude is ordinary
+/// code in a forked child), as the monitor is.
+pub fn spawn_unless_done(
+    program: &Path,
+    args: &[&OsStr],
+    keep_stderr: bool,
+    prelude: &mut dyn FnMut() -> bool,
+) -> std::io::Result<Pid> {
+    fork_exec(program, args, keep_stderr, &[], Some(prelude))
+}
+
+fn fork_exec(
+    program: &Path,
+    args: &[&OsStr],
+    keep_stderr: bool,
+    fds: &[(RawFd, RawFd)],
+    prelude: Option<&mut dyn FnMut() -> bool>,
+) -> std::io::Result<Pid> {
     let invalid = |_| std::io::Error::from(std::io::ErrorKind::InvalidInput);
     // Everything the child needs is made before the fork: after it, in a
     // possibly multi-threaded caller, it may only make async-signal-safe
@@ -56,7 +79,8 @@ pub fn spawn(
         -1 => Err(std::io::Error::last_os_error()),
         // SAFETY: the child calls only sigprocmask, signal, fcntl, dup2,
         // execv and _exit, all async-signal-safe, on data prepared before
-        // the fork.
+        // the fork; and the prelude, whose callers are single-threaded
+        // (spawn_unless_done).
         0 => unsafe {
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
@@ -69,6 +93,11 @@ pub fn spawn(
                 };
                 if !ok {
                     libc::_exit(127);
+                }
+            }
+            if let Some(prelude) = prelude {
+                if prelude() {
+                    libc::_exit(0);
                 }
             }
             libc::execv(path.as_ptr(), argv.as_ptr());

@@ -92,6 +92,20 @@ pub enum HookFailure {
     Failed { status: String, stderr: String },
 }
 
+impl From<berth_runtime_state::StateError> for RuntimeError {
+    fn from(e: berth_runtime_state::StateError) -> Self {
+        use berth_runtime_state::StateError;
+        match e {
+            StateError::Io { context, source } => RuntimeError::Io { context, source },
+            StateError::Parse { path, reason } => RuntimeError::Protocol {
+                context: "state.json",
+                reason: format!("{}: {reason}", path.display()),
+            },
+            StateError::Cgroup { path, source } => RuntimeError::Cgroup { path, source },
+        }
+    }
+}
+
 impl RuntimeError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         RuntimeError::Io {

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -14,8 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RuntimeError;
 
-pub const STATE_FILE: &str = "state.json";
-pub const EXEC_FIFO: &str = "exec.fifo";
+pub use berth_runtime_state::{proc_stat, StateHead, EXEC_FIFO, STATE_FILE};
 
 /// The OCI status of a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,32 +52,6 @@ pub struct ContainerState {
     pub owner: String,
     pub cgroup_path: PathBuf,
     pub config: Spec,
-}
-
-/// The part of [`ContainerState`] that tells whether the container still
-/// runs and where its cgroup is (see [`ContainerDir::load_head`]).
-#[derive(Debug, Clone, Deserialize)]
-pub struct StateHead {
-    pub init_pid: i32,
-    pub init_start_time: u64,
-    pub cgroup_path: PathBuf,
-}
-
-impl StateHead {
-    /// Whether the init process still runs (and is ours, not a reused pid).
-    pub fn init_alive(&self) -> bool {
-        init_alive(self.init_pid, self.init_start_time)
-    }
-}
-
-fn init_alive(pid: i32, start_time: u64) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    match proc_stat(pid) {
-        Some((start, state)) => start == start_time && state != 'Z' && state != 'X',
-        None => false,
-    }
 }
 
 /// runc's `state` output: the OCI state plus rootfs, created and owner.
@@ -145,7 +117,7 @@ pub struct ContainerDir {
 }
 
 fn lock_dir(path: &Path) -> Result<File, RuntimeError> {
-    let dir = File::open(path).map_err(|e| {
+    berth_runtime_state::lock_dir(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             RuntimeError::NotFound(
                 path.file_name()
@@ -155,13 +127,7 @@ fn lock_dir(path: &Path) -> Result<File, RuntimeError> {
         } else {
             RuntimeError::io(format!("open {}", path.display()), e)
         }
-    })?;
-    // SAFETY: flock on a valid fd we own; the lock lives as long as `dir`.
-    if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(RuntimeError::io(format!("flock {}", path.display()), e));
-    }
-    Ok(dir)
+    })
 }
 
 impl ContainerDir {
@@ -200,29 +166,18 @@ impl ContainerDir {
     }
 
     /// The few fields a delete of a stopped container needs, and whether
-    /// the spec may have poststop hooks (the word appears in the file):
-    /// without them the spec is skipped, not built, which for Docker's
-    /// default seccomp profile is most of reading state.json.
+    /// the spec may have poststop hooks (see [`berth_runtime_state::read_head`]).
     pub fn load_head(&self) -> Result<(StateHead, bool), RuntimeError> {
-        let data = self.read_state()?;
-        let head = self.parse_state(&data)?;
-        let may_have_poststop = data.windows(8).any(|w| w == b"poststop");
-        Ok((head, may_have_poststop))
+        berth_runtime_state::read_head(&self.path).map_err(RuntimeError::from)
     }
 
     pub fn load(&self) -> Result<ContainerState, RuntimeError> {
-        self.parse_state(&self.read_state()?)
-    }
-
-    fn read_state(&self) -> Result<Vec<u8>, RuntimeError> {
         let file = self.path.join(STATE_FILE);
-        fs::read(&file).map_err(|e| RuntimeError::io(format!("read {}", file.display()), e))
-    }
-
-    fn parse_state<T: serde::de::DeserializeOwned>(&self, data: &[u8]) -> Result<T, RuntimeError> {
-        serde_json::from_slice(data).map_err(|e| RuntimeError::Protocol {
+        let data =
+            fs::read(&file).map_err(|e| RuntimeError::io(format!("read {}", file.display()), e))?;
+        serde_json::from_slice(&data).map_err(|e| RuntimeError::Protocol {
             context: "state.json",
-            reason: format!("{}: {e}", self.path.join(STATE_FILE).display()),
+            reason: format!("{}: {e}", file.display()),
         })
     }
 
@@ -261,23 +216,10 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RuntimeError> {
     })
 }
 
-/// The start time (clock ticks since boot) and state letter of `pid`.
-pub fn proc_stat(pid: i32) -> Option<(u64, char)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and parentheses: fields start
-    // after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
-    let state = fields.next()?.chars().next()?;
-    // `rest` starts at field 3; starttime is field 22.
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((start, state))
-}
-
 impl ContainerState {
     /// Whether the init process still runs (and is ours, not a reused pid).
     pub fn init_alive(&self) -> bool {
-        init_alive(self.init_pid, self.init_start_time)
+        berth_runtime_state::init_alive(self.init_pid, self.init_start_time)
     }
 
     /// The live status: stopped when the init is gone, created while it

@@ -188,6 +188,7 @@ impl ContainerService<'_> {
             id: c.id.clone(),
             runtime,
             runtime_root,
+            runtime_state_readable: matches!(c.host_config.runtime.as_str(), "" | "berth"),
             bundle: paths.bundle(),
             state_dir: paths.run_dir.clone(),
             tty: c.config.tty,

@@ -12,6 +12,9 @@ pub struct Runtime {
     bin: PathBuf,
     root: PathBuf,
     id: String,
+    /// berth-runtime's state, which the monitor can read (see
+    /// [`MonitorConfig::runtime_state_readable`]).
+    state_readable: bool,
 }
 
 /// What the runtime's stdio is connected to for `run -d`; with pipes the
@@ -28,6 +31,7 @@ impl Runtime {
             bin: config.runtime.clone(),
             root: config.runtime_root.clone(),
             id: config.id.clone(),
+            state_readable: config.runtime_state_readable,
         }
     }
 
@@ -77,7 +81,9 @@ impl Runtime {
 
     /// Starts `delete --force ID` without waiting for it, nor for its
     /// exec, so that it overlaps with other work (the exit files, the exit
-    /// command). Its messages go to the monitor's stderr (its log).
+    /// command). Its messages go to the monitor's stderr (its log). With
+    /// berth-runtime's state readable, the forked child deletes a stopped
+    /// container itself and execs the runtime only for anything else.
     pub fn spawn_delete(&self) -> Result<PendingDelete, MonitorError> {
         let args: [&std::ffi::OsStr; 5] = [
             "--root".as_ref(),
@@ -86,11 +92,22 @@ impl Runtime {
             "--force".as_ref(),
             self.id.as_ref(),
         ];
-        let pid = crate::spawn_unwaited::spawn(&self.bin, &args, true, &[]).map_err(|source| {
-            MonitorError::Spawn {
-                program: self.bin.clone(),
-                source,
-            }
+        let spawned = if self.state_readable {
+            let mut delete_here = || {
+                match berth_runtime_state::delete_stopped(&self.root, &self.id) {
+                    Ok(berth_runtime_state::Deletion::Done) => return true,
+                    Ok(berth_runtime_state::Deletion::LeftToRuntime) => {}
+                    Err(e) => eprintln!("delete {}: {e}; running the runtime's delete", self.id),
+                }
+                false
+            };
+            crate::spawn_unwaited::spawn_unless_done(&self.bin, &args, true, &mut delete_here)
+        } else {
+            crate::spawn_unwaited::spawn(&self.bin, &args, true, &[])
+        };
+        let pid = spawned.map_err(|source| MonitorError::Spawn {
+            program: self.bin.clone(),
+            source,
         })?;
         Ok(PendingDelete {
             bin: self.bin.clone(),

@@ -99,6 +99,7 @@ impl Ct {
             id,
             runtime: rt.path(),
             runtime_root: tmp.join("runtime-root"),
+            runtime_state_readable: matches!(rt, Rt::Berth),
             bundle,
             state_dir: tmp.join("state"),
             tty: false,

@@ -195,8 +195,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), RuntimeError> {
     // every exit) needs no more than the head of its state.
     let (head, may_have_poststop) = dir.load_head()?;
     if !head.init_alive() && !may_have_poststop {
-        destroy_cgroup(&head.cgroup_path)?;
-        return dir.remove();
+        return Ok(berth_runtime_state::remove_stopped(&dir.path, &head)?);
     }
     let state = dir.load()?;
     match state.status(&dir.path) {
@@ -241,7 +240,8 @@ fn kill_and_wait(state: &ContainerState) -> Result<(), RuntimeError> {
 
 fn destroy_cgroup(path: &std::path::Path) -> Result<(), RuntimeError> {
     if let Ok(cg) = berth_cgroups::manager(path) {
-        crate::cgroup::destroy(cg.as_ref(), 100).map_err(|e| RuntimeError::cgroup(path, e))?;
+        berth_cgroups::destroy_retrying(cg.as_ref(), berth_runtime_state::CGROUP_REMOVE_ATTEMPTS)
+            .map_err(|e| RuntimeError::cgroup(path, e))?;
     }
     Ok(())
 }

@@ -61,7 +61,7 @@ impl Drop for Rollback {
             let _ = nix::sys::wait::waitpid(pid, None);
         }
         if let Some(cg) = self.cgroup.take() {
-            let _ = crate::cgroup::destroy(cg.as_ref(), 50);
+            let _ = berth_cgroups::destroy_retrying(cg.as_ref(), 50);
         }
         if let Some(dir) = self.dir.take() {
             let _ = std::fs::remove_dir_all(dir);
