@@ -278,13 +278,11 @@ impl ContainerService<'_> {
             cgroup_v2: host_facts().cgroup_v2,
         };
         let spec = spec::build_spec(&input)?;
-        let bundle = paths.bundle();
-        std::fs::create_dir_all(&bundle)
-            .map_err(|e| EngineError::io(format!("creating {}", bundle.display()), e))?;
         let json = serde_json::to_vec(&spec)
             .map_err(|e| EngineError::Corrupt(format!("encoding the OCI spec: {e}")))?;
-        berth_monitor::files::write_atomic(&bundle.join("config.json"), &json)
-            .map_err(|e| EngineError::io(format!("writing {}/config.json", bundle.display()), e))
+        let file = paths.spec();
+        berth_monitor::files::write_atomic(&file, &json)
+            .map_err(|e| EngineError::io(format!("writing {}", file.display()), e))
     }
 
     /// The seccomp filter, chosen as Docker chooses it (see

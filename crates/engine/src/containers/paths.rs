@@ -46,9 +46,17 @@ impl ContainerPaths {
         self.dir.join(format!("{}-json.log", self.id))
     }
 
-    /// The OCI bundle: `config.json` with `root.path` = [`Self::rootfs`].
+    /// The OCI bundle, `config.json` with `root.path` = [`Self::rootfs`]:
+    /// the run dir itself. A directory of its own would be one more to
+    /// make at each start and remove at each exit, which on a filesystem
+    /// mounted `discard` is a block discarded on the way out.
     pub fn bundle(&self) -> PathBuf {
-        self.run_dir.join("bundle")
+        self.run_dir.clone()
+    }
+
+    /// The bundle's `config.json`.
+    pub fn spec(&self) -> PathBuf {
+        self.run_dir.join("config.json")
     }
 
     pub fn monitor_config(&self) -> PathBuf {

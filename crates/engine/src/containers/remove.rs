@@ -229,7 +229,7 @@ impl ContainerService<'_> {
         } else {
             self.unmount_rootfs(&paths);
         }
-        let _ = std::fs::remove_dir_all(paths.bundle());
+        let _ = std::fs::remove_file(paths.spec());
         if auto_remove || removing.is_some() {
             // `--rm` takes the container's anonymous volumes along, as
             // Docker does; `rm -f` when it was `rm -fv`.
