@@ -93,17 +93,22 @@ pub(crate) fn exec_detached(argv: &[&OsStr]) -> bool {
     };
     let mut ptrs: Vec<*const libc::c_char> = cargv.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
-    // SAFETY: the grandchild only detaches (plain syscalls) and execs with
-    // argv's strings and pointer array, made above: async-signal-safe
-    // calls on prepared data, so this is sound with other threads too (an
-    // attached `run` keeps a signal-forwarding thread to its end). Nothing
-    // waits for the exec: the intermediate child exits right after its
-    // fork, and the grandchild is init's.
-    unsafe {
-        double_fork(&[], move || {
-            libc::execv(ptrs[0], ptrs.as_ptr());
-        })
+    let exec = move || {
+        // SAFETY: execv with argv's strings and pointer array, made above.
+        unsafe { libc::execv(ptrs[0], ptrs.as_ptr()) };
+    };
+    // A single-threaded caller is a command (its child is init's once it
+    // exits, see `run_detached`): one fork, nothing waited for. Threaded
+    // callers fork twice, so that a long-lived one (the API server) keeps
+    // no zombie.
+    if single_threaded() {
+        return run_detached(&[], exec);
     }
+    // SAFETY: the grandchild only detaches (plain syscalls) and execs:
+    // async-signal-safe calls on prepared data, so this is sound with other
+    // threads too. Nothing waits for the exec: the intermediate child exits
+    // right after its fork, and the grandchild is init's.
+    unsafe { double_fork(&[], exec) }
 }
 
 /// Runs `berth ARGS...` (the CLI found as the monitor is: `BERTH_CLI`,
