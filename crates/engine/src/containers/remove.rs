@@ -86,7 +86,9 @@ impl ContainerService<'_> {
         if store::get(self.engine.db().conn(), &rec.id)?.is_none() {
             return Ok(());
         }
-        self.save_state(&rec.id, Status::Removing, &rec.run)?;
+        if rec.status != Status::Removing {
+            self.save_state(&rec.id, Status::Removing, &rec.run)?;
+        }
         if runtime == RuntimeState::Check {
             self.delete_runtime_state(rec);
         }
@@ -204,8 +206,19 @@ impl ContainerService<'_> {
         run.pid = 0;
         run.monitor_pid = 0;
         let was_active = rec.status.is_active();
+        let auto_remove =
+            rec.host_config.auto_remove && !paths.run_dir.join(super::RESTARTING_MARKER).exists();
+        // `rm -f` stopped it (see `remove_with_volumes`).
+        let removing = std::fs::read(paths.run_dir.join(super::REMOVING_MARKER)).ok();
+        // One that goes next is recorded as being removed at once, not as
+        // exited first (a transaction less): `ps -a` says so should this
+        // process die before the end, and `rm -f` finishes it.
         let rec = ContainerRecord {
-            status: Status::Exited,
+            status: if auto_remove || removing.is_some() {
+                Status::Removing
+            } else {
+                Status::Exited
+            },
             run,
             ..rec
         };
@@ -213,17 +226,13 @@ impl ContainerService<'_> {
             let code = rec.run.exit_code.to_string();
             self.save_state_with_event(&rec, "die", &[("exitCode", code)])?;
         } else {
-            self.save_state(&rec.id, Status::Exited, &rec.run)?;
+            self.save_state(&rec.id, rec.status, &rec.run)?;
         }
         if !runtime_deleted_by_monitor {
             self.delete_runtime_state(&rec);
         }
         self.engine.networks().detach_container(&rec.id);
         self.engine.volumes().release_stopped(&rec);
-        let auto_remove =
-            rec.host_config.auto_remove && !paths.run_dir.join(super::RESTARTING_MARKER).exists();
-        // `rm -f` stopped it (see `remove_with_volumes`).
-        let removing = std::fs::read(paths.run_dir.join(super::REMOVING_MARKER)).ok();
         if auto_remove || removing.is_some() {
             self.unmount_rootfs_discarding(&paths);
         } else {
