@@ -26,8 +26,9 @@ for t in hyperfine jq podman conmon /usr/bin/time; do
 done
 [ -x "$here/../shared/peers/setup-peers.sh" ] && "$here/../shared/peers/setup-peers.sh" >/dev/null
 
-# Persistent state on disk, volatile state on tmpfs (/run), for both tools,
-# as in their default configurations.
+# Persistent state under /var/tmp, volatile state under /run, for both
+# tools, as in their default configurations. (/run is a tmpfs on most
+# hosts; on the dev VM and CI it is the root ext4, mounted `discard`.)
 work=$(mktemp -d /var/tmp/berth-bench-ctr-XXXXXX)
 runwork=$(mktemp -d /run/berth-bench-ctr-XXXXXX)
 export BERTH_ROOT=$work/berth/root BERTH_RUNROOT=$runwork/berth
@@ -60,13 +61,24 @@ ratio() { # mean(b)/mean(a) of a two-command hyperfine export
   jq -r '.results | "\(.[0].mean*1000|floor) ms vs \(.[1].mean*1000|floor) ms: berth is \((.[1].mean/.[0].mean*10|floor)/10)x faster"' "$json"
 }
 
+# Before each timed section: the setup's and the previous section's file
+# churn settled. On an ext4 without a journal (the dev VM's and CI's root)
+# the inode allocator steps over every inode freed in the last 5 s, or in
+# the last 300 s while its inode-table block is not yet written back: after
+# a few thousand deletions (a podman `rm`, the setup above) every file
+# creation of the next half minute costs 0.1-0.4 ms more, for whichever tool
+# runs then. `sync` writes those blocks back; 6 s later the window is shut.
+settle() { sync; sleep 6; }
+
 echo "== 1. run --rm true"
+settle
 hyperfine -N --warmup 3 --runs "$runs" --export-json "$json" \
   -n berth "$berth run --rm --network none bench/busybox true" \
   -n podman "$podman run --rm --network none localhost/bench/busybox true"
 r1=$(ratio)
 
 echo "== 2. run -d sleep + rm -f"
+settle
 hyperfine --warmup 2 --runs "$runs" --export-json "$json" \
   -n berth "$berth rm -f \$($berth run -d --network none bench/busybox sleep 1000)" \
   -n podman "$podman rm -f -t 0 \$($podman run -d --network none localhost/bench/busybox sleep 1000)"
@@ -80,7 +92,9 @@ start_n() { # $1: command prefix; starts n containers one after another
   t1=$(date +%s%N)
   echo $(( (t1 - t0) / 1000000 ))
 }
+settle
 tb=$(start_n "$berth run -d --network none bench/busybox sleep 1000")
+settle
 tp=$(start_n "$podman run -d --network none localhost/bench/busybox sleep 1000")
 r3="berth $tb ms vs podman $tp ms: berth takes $(awk "BEGIN{printf \"%.3f\", $tb/$tp}")x podman's time"
 echo "$r3"

@@ -158,17 +158,54 @@ pub struct Db {
     /// Whether closing may hand the checkpoint to a background process
     /// (not from that process itself: a busy database would chain them).
     hand_off: bool,
+    /// The checkpoint went to the caller ([`Db::take_checkpoint`]).
+    handed: bool,
 }
 
 impl Drop for Db {
     fn drop(&mut self) {
-        let big = std::fs::metadata(&self.wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES);
+        if self.handed {
+            return;
+        }
         // The checkpoint's fsyncs (1-3 ms here, far more on a busy disk)
         // are nobody's business but the disk's: a detached `berth system
         // compact-db` does them, and this command returns. Inline only where
         // that cannot be started.
-        if big && !(self.hand_off && spawn_checkpointer(&self.path)) {
+        if self.wal_is_big() && !(self.hand_off && spawn_checkpointer(&self.path)) {
             self.checkpoint(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Db {
+    fn wal_is_big(&self) -> bool {
+        std::fs::metadata(&self.wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES)
+    }
+
+    /// The database's path when its WAL grew past [`WAL_TRUNCATE_BYTES`],
+    /// for the caller to checkpoint once this connection is closed (see
+    /// [`checkpoint_closed`]); this connection then leaves it alone.
+    pub(crate) fn take_checkpoint(&mut self) -> Option<std::path::PathBuf> {
+        if !(self.hand_off && self.wal_is_big()) {
+            return None;
+        }
+        self.handed = true;
+        Some(self.path.clone())
+    }
+}
+
+/// Checkpoints the database at `db` with a connection of its own: what
+/// [`Db::take_checkpoint`] handed on, in the process that does a command's
+/// deferred work. That is a fork of the command made after its last
+/// connection closed, so SQLite's per-process lock bookkeeping is empty in
+/// it and a new connection is sound there (never one inherited through a
+/// fork); and it needs no program of its own, unlike `berth system
+/// compact-db` (an exec of this ~10 MB binary, a few milliseconds of CPU
+/// that the next command on a small machine competes with).
+pub(crate) fn checkpoint_closed(db: &Path) {
+    if let Some(root) = db.parent() {
+        if let Err(e) = compact(root) {
+            tracing::debug!("checkpointing {}: {e}", db.display());
         }
     }
 }
@@ -176,8 +213,8 @@ impl Drop for Db {
 /// Starts `berth --root <dir of db> system compact-db` in a detached
 /// background process (see [`crate::detached`]); `false` if it cannot.
 /// A fresh process, not a fork that opens the database again: SQLite's
-/// lock bookkeeping must not cross a fork.
-fn spawn_checkpointer(db: &Path) -> bool {
+/// lock bookkeeping must not cross a fork while a connection is open.
+pub(crate) fn spawn_checkpointer(db: &Path) -> bool {
     if db.file_name() != Some(std::ffi::OsStr::new(DB_FILE)) {
         return false;
     }
@@ -298,6 +335,7 @@ impl Db {
             path: path.to_path_buf(),
             wal: wal.into(),
             hand_off: true,
+            handed: false,
         };
         db.migrate().map_err(|e| e.context_for(path))?;
         Ok(db)

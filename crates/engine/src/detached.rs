@@ -171,6 +171,9 @@ const SMALL_TRASH_ENTRIES: usize = 64;
 pub(crate) struct Deferred {
     holders: Vec<OwnedFd>,
     trashes: Vec<Trash>,
+    /// A database to checkpoint, its connection closed before this runs
+    /// (see `crate::db::checkpoint_closed`).
+    checkpoint: Option<std::path::PathBuf>,
 }
 
 impl Deferred {
@@ -186,14 +189,21 @@ impl Deferred {
         }
     }
 
+    /// The database at `db` is to be checkpointed, once every connection
+    /// of this process to it is closed.
+    pub(crate) fn checkpoint(&mut self, db: std::path::PathBuf) {
+        self.checkpoint = Some(db);
+    }
+
     /// Does the collected work in a detached process, or here when none
     /// can be started.
     pub(crate) fn run(&mut self) {
-        if self.holders.is_empty() && self.trashes.is_empty() {
+        if self.holders.is_empty() && self.trashes.is_empty() && self.checkpoint.is_none() {
             return;
         }
         let holders = std::mem::take(&mut self.holders);
         let trashes = std::mem::take(&mut self.trashes);
+        let checkpoint = self.checkpoint.take();
         let mut keep: Vec<RawFd> = holders.iter().map(AsRawFd::as_raw_fd).collect();
         keep.sort_unstable();
         let job = || {
@@ -203,6 +213,10 @@ impl Deferred {
                 // SAFETY: each is a descriptor of this (forked) process,
                 // closed once.
                 unsafe { libc::close(fd) };
+            }
+            // First: the next command's open replays the WAL.
+            if let Some(db) = &checkpoint {
+                crate::db::checkpoint_closed(db);
             }
             trashes.iter().for_each(Trash::empty);
         };
@@ -216,6 +230,11 @@ impl Deferred {
         // that (see SMALL_TRASH_ENTRIES). The holders are closed here (such
         // a container's overlay is volatile: its release does not sync).
         drop(holders);
+        if let Some(db) = &checkpoint {
+            if !crate::db::spawn_checkpointer(db) {
+                crate::db::checkpoint_closed(db);
+            }
+        }
         let trashes = empty_small(trashes);
         if trashes.is_empty() {
             return;

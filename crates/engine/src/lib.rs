@@ -66,6 +66,22 @@ pub struct Engine {
     deferred: Mutex<detached::Deferred>,
 }
 
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // A grown WAL is checkpointed by the process that does the deferred
+        // work, with a connection of its own: the fields drop in order, so
+        // this one's connection is closed (`db` comes first) before that
+        // process is forked (`deferred` comes last).
+        let db = self.db.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(path) = db.take_checkpoint() {
+            self.deferred
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .checkpoint(path);
+        }
+    }
+}
+
 impl Engine {
     /// Opens (creating) the state under `config.root` and `config.runroot`.
     pub fn open(config: EngineConfig) -> Result<Self, EngineError> {
