@@ -915,3 +915,60 @@ fn system_prune_removes_unused_user_networks() {
     );
     assert!(!has_link(&unused_bridge));
 }
+
+/// The root's default bridge (`berth<tag of the root>`, see
+/// `default_bridge_name` in the engine).
+fn default_bridge_link(b: &Berth) -> String {
+    // FNV-1a of the root path, its low 32 bits.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in b.root().as_os_str().as_encoded_bytes() {
+        h ^= u64::from(*byte);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("berth{:08x}", h as u32)
+}
+
+fn link_exists(name: &str) -> bool {
+    Command::new("ip")
+        .args(["link", "show", name])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A `--network none` container needs no bridge and makes none; one that
+/// asks for `host-gateway` gets the default bridge's gateway, the bridge
+/// made then.
+#[test]
+fn none_containers_make_no_bridge_and_host_gateway_resolves() {
+    if !root_only() {
+        return;
+    }
+    let b = berth("net-nobridge");
+    b.import_busybox("busybox", &[]);
+    let bridge = default_bridge_link(&b);
+    b.ok(&["run", "--rm", "--network", "none", "busybox", "true"]);
+    assert!(!link_exists(&bridge), "{bridge} made for a none container");
+    let hosts = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--add-host",
+        "gw:host-gateway",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(link_exists(&bridge), "{bridge} missing after host-gateway");
+    let gateway = b.ok(&[
+        "network",
+        "inspect",
+        "bridge",
+        "-f",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+    ]);
+    assert!(
+        hosts.contains(&format!("{}\tgw", gateway.trim())),
+        "{hosts} / {gateway}"
+    );
+}

@@ -522,9 +522,18 @@ impl NetworkService<'_> {
     /// service, `--link` lines.
     pub fn etc_inputs(&self, rec: &ContainerRecord) -> Result<NetEtc, EngineError> {
         let mode = crate::containers::network_mode(rec);
-        let host_gateway = self
-            .get(super::DEFAULT_NETWORK)
-            .ok()
+        // Only `--add-host NAME:host-gateway` needs the default bridge's
+        // gateway: looking it up makes that bridge (on a root's first
+        // container), which a `--network none` container has no use for.
+        let wants_gateway = rec
+            .host_config
+            .extra_hosts
+            .iter()
+            .flatten()
+            .any(|h| h.contains(crate::containers::defaults::etc_files::HOST_GATEWAY));
+        let host_gateway = wants_gateway
+            .then(|| self.get(super::DEFAULT_NETWORK).ok())
+            .flatten()
             .and_then(|n| n.gateway().ok())
             .map(IpAddr::V4)
             .into_iter()
