@@ -20,7 +20,7 @@ pub const EXEC_FIFO: &str = "exec.fifo";
 
 /// How long a delete retries the rmdir of a cgroup whose last processes
 /// are still leaving it (× 2 ms).
-pub const CGROUP_REMOVE_ATTEMPTS: u32 = 100;
+const CGROUP_REMOVE_ATTEMPTS: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -117,17 +117,24 @@ pub fn read_head(dir: &Path) -> Result<(StateHead, bool), StateError> {
     Ok((head, may_have_poststop))
 }
 
-/// Removes a stopped container's cgroup, then its directory `dir` (locked
-/// by the caller).
-pub fn remove_stopped(dir: &Path, head: &StateHead) -> Result<(), StateError> {
-    if let Ok(cg) = berth_cgroups::manager(&head.cgroup_path) {
+/// Removes a stopped container's cgroup `path` (none there is no error),
+/// waiting for its last processes to leave it.
+pub fn remove_cgroup(path: &Path) -> Result<(), StateError> {
+    if let Ok(cg) = berth_cgroups::manager(path) {
         berth_cgroups::destroy_retrying(cg.as_ref(), CGROUP_REMOVE_ATTEMPTS).map_err(|source| {
             StateError::Cgroup {
-                path: head.cgroup_path.clone(),
+                path: path.to_path_buf(),
                 source,
             }
         })?;
     }
+    Ok(())
+}
+
+/// Removes a stopped container's cgroup, then its directory `dir` (locked
+/// by the caller).
+pub fn remove_stopped(dir: &Path, head: &StateHead) -> Result<(), StateError> {
+    remove_cgroup(&head.cgroup_path)?;
     std::fs::remove_dir_all(dir).map_err(|e| StateError::io(format!("remove {}", dir.display()), e))
 }
 

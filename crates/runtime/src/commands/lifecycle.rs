@@ -238,17 +238,9 @@ fn kill_and_wait(state: &ContainerState) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-fn destroy_cgroup(path: &std::path::Path) -> Result<(), RuntimeError> {
-    if let Ok(cg) = berth_cgroups::manager(path) {
-        berth_cgroups::destroy_retrying(cg.as_ref(), berth_runtime_state::CGROUP_REMOVE_ATTEMPTS)
-            .map_err(|e| RuntimeError::cgroup(path, e))?;
-    }
-    Ok(())
-}
-
 /// Removes a stopped container: cgroup, poststop hooks, state dir.
 fn destroy(dir: ContainerDir, state: &ContainerState) -> Result<(), RuntimeError> {
-    destroy_cgroup(&state.cgroup_path)?;
+    berth_runtime_state::remove_cgroup(&state.cgroup_path)?;
     if hooks::has(&state.config, HookKind::Poststop) {
         let hs = serde_json::to_vec(&state.hook_state(Status::Stopped)).unwrap_or_default();
         if let Err(e) = hooks::run(&state.config, HookKind::Poststop, &hs) {
