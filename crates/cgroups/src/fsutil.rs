@@ -206,12 +206,23 @@ pub(crate) const REMOVE_PATIENCE: Duration = Duration::from_millis(500);
 
 /// Removes the cgroup at `dir` and the cgroups below it, deepest first.
 ///
+/// The usual cgroup has no children, so its `rmdir` is tried first and the
+/// directory is listed only when that fails: a listing costs an open, a
+/// stat and two getdents per hierarchy, a quarter of a millisecond of each
+/// container's exit on a v1 host.
+///
 /// A cgroup's `rmdir` fails with `EBUSY` for a moment after its last
-/// process exited (the kernel frees it asynchronously), so removal is
-/// retried until `deadline`; one deadline is shared by all the hierarchies
-/// of a destroy, so that a cgroup that still has processes fails in bounded
+/// process exited (the kernel frees it asynchronously), and for as long as
+/// it has children, so removal is retried until `deadline`, the children
+/// removed first; one deadline is shared by all the hierarchies of a
+/// destroy, so that a cgroup that still has processes fails in bounded
 /// time. A directory that is already gone is fine.
 pub(crate) fn remove_cgroup_tree(dir: &Path, deadline: Instant) -> Result<(), CgroupError> {
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     for child in child_cgroups(dir)? {
         remove_cgroup_tree(&child, deadline)?;
     }
