@@ -23,6 +23,7 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
 pub use error::RootfsError;
+pub use mounts::Placement;
 
 /// What the runtime knows about the container that the spec alone does not say.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +58,19 @@ pub enum CreateKind {
 /// linux.rootfsPropagation), the rootfs bind-mounted onto itself, the spec's
 /// mounts in order, devices (spec and default), the /dev symlinks,
 /// /dev/ptmx and /dev/console.
-pub fn prepare(spec: &Spec, opts: &RootfsOptions) -> Result<(), RootfsError> {
+///
+/// `placed` returns once the init is in its cgroup (and in its cgroup
+/// namespace): a cgroup filesystem shows the cgroup of whoever mounts it,
+/// so those mounts wait for it, the others do not. The runtime moves the
+/// init meanwhile, so that on cgroup v1 the migration's wait for an RCU
+/// grace period overlaps with the mounts. Where nothing is mounted above or
+/// below a cgroup mount later, it is made last, after the devices; `placed`
+/// is called exactly once, in any case.
+pub fn prepare(
+    spec: &Spec,
+    opts: &RootfsOptions,
+    placed: &mut Placement<'_>,
+) -> Result<(), RootfsError> {
     if !opts.rootfs.is_absolute() {
         return Err(RootfsError::invalid(
             format!("rootfs {}", opts.rootfs.display()),
@@ -88,7 +101,7 @@ pub fn prepare(spec: &Spec, opts: &RootfsOptions) -> Result<(), RootfsError> {
     )
     .map_err(sys("bind mount onto itself"))?;
 
-    mounts::mount_all(spec, opts)?;
+    let deferred = mounts::mount_all(spec, opts, placed)?;
     if devices::needs_dev_setup(spec) {
         devices::create_devices(spec, opts)?;
         devices::create_symlinks(opts)?;
@@ -96,7 +109,7 @@ pub fn prepare(spec: &Spec, opts: &RootfsOptions) -> Result<(), RootfsError> {
     if let Some(console) = opts.console {
         devices::mount_console(console, opts)?;
     }
-    Ok(())
+    mounts::mount_deferred(spec, &deferred, opts, placed)
 }
 
 /// pivot_root fails when the rootfs' parent mount is shared: make that one

@@ -60,6 +60,12 @@ impl SpecMount<'_> {
         }
     }
 
+    /// A cgroup filesystem (not a bind mount of one): what it shows depends
+    /// on the cgroup of the process that mounts it.
+    fn shows_own_cgroup(&self) -> bool {
+        matches!(self.fs_type.as_str(), "cgroup" | "cgroup2") && !self.options.is_bind()
+    }
+
     /// Data for the filesystem, with the SELinux mount label where one applies.
     pub fn data(&self, opts: &RootfsOptions) -> String {
         with_label(&self.options.data, opts.mount_label)
@@ -99,20 +105,82 @@ fn clean_destination(dest: &Path) -> PathBuf {
     out
 }
 
-pub(crate) fn mount_all(spec: &Spec, opts: &RootfsOptions) -> Result<(), RootfsError> {
-    let has_net_ns = spec
-        .linux()
+/// Mounts the spec's mounts in order, but for the cgroup filesystems,
+/// which show the cgroup the init is in: those wait for `placed` (see
+/// [`crate::prepare`]). One that no later mount is above or below is
+/// returned, to be mounted after the rest; any other waits in its place.
+pub(crate) fn mount_all<'s>(
+    spec: &'s Spec,
+    opts: &RootfsOptions,
+    placed: &mut Placement<'_>,
+) -> Result<Vec<SpecMount<'s>>, RootfsError> {
+    let has_net_ns = has_net_ns(spec);
+    let mounts: Vec<&Mount> = spec.mounts().iter().flatten().collect();
+    let mut deferred = Vec::new();
+    for (index, m) in mounts.iter().enumerate() {
+        let spec_mount = describe(index, m);
+        if spec_mount.shows_own_cgroup() {
+            if nothing_later_overlaps(&spec_mount.destination, &mounts[index + 1..]) {
+                deferred.push(spec_mount);
+                continue;
+            }
+            placed.wait()?;
+        }
+        mount_one(&spec_mount, opts, has_net_ns)?;
+    }
+    Ok(deferred)
+}
+
+/// Mounts what [`mount_all`] deferred, once the init is in its cgroup.
+pub(crate) fn mount_deferred(
+    spec: &Spec,
+    deferred: &[SpecMount<'_>],
+    opts: &RootfsOptions,
+    placed: &mut Placement<'_>,
+) -> Result<(), RootfsError> {
+    placed.wait()?;
+    let has_net_ns = has_net_ns(spec);
+    for m in deferred {
+        mount_one(m, opts, has_net_ns)?;
+    }
+    Ok(())
+}
+
+/// No mount in `later` is at, above or below `destination`: mounting it
+/// after them changes nothing.
+fn nothing_later_overlaps(destination: &Path, later: &[&Mount]) -> bool {
+    later.iter().all(|l| {
+        let dest = clean_destination(l.destination());
+        !dest.starts_with(destination) && !destination.starts_with(&dest)
+    })
+}
+
+/// The caller's wait for the init's cgroup placement, run once.
+pub struct Placement<'a> {
+    wait: Option<&'a mut dyn FnMut() -> Result<(), String>>,
+}
+
+impl<'a> Placement<'a> {
+    pub fn new(wait: &'a mut dyn FnMut() -> Result<(), String>) -> Self {
+        Placement { wait: Some(wait) }
+    }
+
+    fn wait(&mut self) -> Result<(), RootfsError> {
+        match self.wait.take() {
+            Some(wait) => wait().map_err(|reason| RootfsError::invalid("cgroup placement", reason)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn has_net_ns(spec: &Spec) -> bool {
+    spec.linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| {
             ns.iter()
                 .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
-        });
-    for (index, m) in spec.mounts().iter().flatten().enumerate() {
-        let spec_mount = describe(index, m);
-        mount_one(&spec_mount, opts, has_net_ns)?;
-    }
-    Ok(())
+        })
 }
 
 /// Parses spec mount `index` and names it for error messages.
@@ -294,6 +362,42 @@ fn check_proc_destination(m: &SpecMount) -> Result<(), RootfsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cgroup_mount_is_deferred_only_past_unrelated_mounts() {
+        let mount = |dest: &str| {
+            oci_spec::runtime::MountBuilder::default()
+                .destination(dest)
+                .typ("tmpfs")
+                .build()
+                .unwrap()
+        };
+        let cgroup = Path::new("/sys/fs/cgroup");
+        let docker_later = [mount("/dev/mqueue"), mount("/dev/shm"), mount("/etc/hosts")];
+        assert!(nothing_later_overlaps(
+            cgroup,
+            &docker_later.iter().collect::<Vec<_>>()
+        ));
+        for overlapping in [
+            "/sys/fs/cgroup/memory",
+            "/sys",
+            "/sys/fs/cgroup",
+            "/sys/fs/../fs/cgroup/x",
+        ] {
+            let later = [mount("/dev/shm"), mount(overlapping)];
+            assert!(
+                !nothing_later_overlaps(cgroup, &later.iter().collect::<Vec<_>>()),
+                "{overlapping}"
+            );
+        }
+        assert!(nothing_later_overlaps(cgroup, &[]));
+        // A sibling whose name merely starts the same is unrelated.
+        let sibling = [mount("/sys/fs/cgroupfoo")];
+        assert!(nothing_later_overlaps(
+            cgroup,
+            &sibling.iter().collect::<Vec<_>>()
+        ));
+    }
 
     #[test]
     fn destinations_are_normalised() {

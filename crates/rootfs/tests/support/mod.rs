@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use berth_rootfs::{finalize, pivot, prepare, RootfsError, RootfsOptions};
+use berth_rootfs::{finalize, pivot, prepare, Placement, RootfsError, RootfsOptions};
 use berth_testutil::TempDir;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
@@ -205,7 +205,17 @@ fn in_child(spec: &Spec, setup: &Setup, rootfs: &Path) -> io::Result<()> {
         // SAFETY: _exit ends the forked child without running the parent's atexit handlers.
         unsafe { libc::_exit(SETUP_FAILED) }
     };
-    prepare(spec, &opts).unwrap_or_else(|e| report("prepare", e));
+    let mut placements = 0;
+    let mut placed = || -> Result<(), String> {
+        placements += 1;
+        Ok(())
+    };
+    prepare(spec, &opts, &mut Placement::new(&mut placed)).unwrap_or_else(|e| report("prepare", e));
+    if placements != 1 {
+        eprintln!("prepare waited for the cgroup placement {placements} times, not once");
+        // SAFETY: as above.
+        unsafe { libc::_exit(SETUP_FAILED) }
+    }
     pivot(&opts).unwrap_or_else(|e| report("pivot", e));
     finalize(spec, &opts).unwrap_or_else(|e| report("finalize", e));
     Ok(())

@@ -25,11 +25,15 @@ pub enum ParentMsg {
     /// Everything an exec'd process needs; fds: [console socket (when -t)].
     Exec(Box<ExecConfig>),
     /// To a forked child (init or exec'd process), which has its
-    /// configuration already: it is in its cgroup and may go on. For an
+    /// configuration already: it may go on (and is in its cgroup, unless
+    /// it was told it is placed later). For an
     /// init, `hook_state` is the OCI state (with its host pid) for the
     /// createContainer and startContainer hooks, and fds: [exec.fifo
     /// (O_PATH)]; for exec, both empty.
     Begin { hook_state: String },
+    /// To a forked init told [`super::InitConfig::placed_later`]: it is in
+    /// its cgroup now (see [`super::parent::create`]).
+    Placed,
     /// The prestart and createRuntime hooks ran.
     HooksDone,
     /// The parent recorded the exec'd process: it may execve.

@@ -120,7 +120,7 @@ fn step(r: Result<(), impl std::fmt::Display>, what: &str) -> StepResult {
     r.map_err(|e| format!("{what}: {e}"))
 }
 
-fn setup_user_namespace(cfg: &InitConfig) -> StepResult {
+fn setup_user_namespace(cfg: &InitConfig) {
     if cfg.new_user_ns {
         // Become root of the new user namespace when root is mapped; the
         // process's own user is set later.
@@ -128,6 +128,19 @@ fn setup_user_namespace(cfg: &InitConfig) -> StepResult {
         let rootg = nix::unistd::Gid::from_raw(0);
         let _ = nix::unistd::setresgid(rootg, rootg, rootg);
         let _ = nix::unistd::setresuid(root, root, root);
+    }
+}
+
+/// Once in its cgroup (at once, or when the parent says so: see
+/// [`InitConfig::placed_later`]): the cgroup namespace, whose root is the
+/// cgroup its creator is in.
+fn enter_cgroup(ch: &mut Channel, cfg: &InitConfig) -> StepResult {
+    if cfg.placed_later {
+        match ch.recv::<ParentMsg>() {
+            Ok((ParentMsg::Placed, _)) => {}
+            Ok((other, _)) => return Err(format!("expected Placed, got {other:?}")),
+            Err(e) => return Err(format!("waiting to be moved into the cgroup: {e}")),
+        }
     }
     if cfg.new_cgroup_ns {
         step(
@@ -288,7 +301,7 @@ fn init_steps(
             owned_seccomp.as_ref()
         }
     };
-    setup_user_namespace(cfg)?;
+    setup_user_namespace(cfg);
     let namespaces = crate::config::namespace_set(spec);
     if crate::config::creates_namespace(spec, LinuxNamespaceType::Network) {
         loopback_up()?;
@@ -317,7 +330,9 @@ fn init_steps(
         cgroup_ns: namespaces.contains(&LinuxNamespaceType::Cgroup),
         mount_label,
     };
-    berth_rootfs::prepare(spec, &opts).map_err(|e| crate::error::one_line(&e))?;
+    let mut placed = || enter_cgroup(ch, cfg);
+    berth_rootfs::prepare(spec, &opts, &mut berth_rootfs::Placement::new(&mut placed))
+        .map_err(|e| crate::error::one_line(&e))?;
 
     // The pty comes from the container's own devpts, mounted by prepare, so
     // the process sees itself on /dev/pts/N as with runc (podman -t).

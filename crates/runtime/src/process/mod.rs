@@ -44,6 +44,12 @@ pub struct InitConfig {
     /// The init must unshare a new cgroup namespace (after it was moved into
     /// its cgroup).
     pub new_cgroup_ns: bool,
+    /// The init is moved into its cgroup after [`channel::ParentMsg::Begin`]
+    /// and waits for [`channel::ParentMsg::Placed`] only where that
+    /// matters (cgroup mounts, the cgroup namespace), so that its mounts
+    /// overlap with the move (forked inits on cgroup v1 and hybrid hosts).
+    #[serde(default)]
+    pub placed_later: bool,
     /// Ask the parent to run prestart/createRuntime hooks before pivot.
     pub runtime_hooks: bool,
     /// The OCI state (status "creating") given to createContainer and

@@ -247,6 +247,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
         new_user_ns: plan.clone_flags & libc::CLONE_NEWUSER != 0,
         new_cgroup_ns: config::creates_namespace(&spec, LinuxNamespaceType::Cgroup),
         runtime_hooks,
+        placed_later: false,
         // Needs the init's pid: filled in once it is known.
         hook_state: String::new(),
         seccomp_cache: seccomp_cache(&opts.root),
@@ -266,9 +267,18 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
         .as_ref()
         .map(|c| c.as_ref())
         .ok_or_else(|| RuntimeError::InvalidArgument("cgroup manager vanished".into()))?;
-    // The directories first: the migration primer holds the kernel's
-    // cgroup_mutex, which every cgroup mkdir takes, through its grace period.
-    berth_cgroups::create_retrying(cgroup).map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+    // A forked init on v1 and hybrid hosts is moved into its cgroup while
+    // it mounts: the migration may wait for an RCU grace period (see the
+    // primer), and the cgroup mkdirs with it, as the primer holds the
+    // kernel's cgroup_mutex, which every mkdir takes, through that period.
+    // The init waits only before what needs its cgroup (cgroup mounts, a
+    // cgroup namespace). Elsewhere the directories come first.
+    let placed_later = dmz.is_some() && !unified;
+    init_cfg.placed_later = placed_later;
+    if !placed_later {
+        berth_cgroups::create_retrying(cgroup)
+            .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+    }
     let primer = MigrationPrimer::start(false);
     let apply_resources = || -> Result<(), RuntimeError> {
         cgroup
@@ -332,32 +342,6 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
     drop(child_end);
 
     let fifo = make_exec_fifo(&dir)?;
-    if !unified {
-        apply_resources()?;
-    }
-
-    if dmz.is_none() && plan.clone_flags & libc::CLONE_NEWUSER != 0 {
-        let linux = spec.linux().as_ref();
-        spawn::write_id_maps(
-            init,
-            linux
-                .and_then(|l| l.uid_mappings().as_deref())
-                .unwrap_or_default(),
-            linux
-                .and_then(|l| l.gid_mappings().as_deref())
-                .unwrap_or_default(),
-        )?;
-        parent_end
-            .send_id_maps_written()
-            .map_err(|e| proto("signal the init", e))?;
-    }
-    if !born_in_cgroup {
-        cgroup
-            .add_task(init.as_raw())
-            .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
-    }
-    drop(primer);
-
     let created = chrono::Utc::now();
     let owner = String::new();
     let creating_state = serde_json::to_vec(&HookState {
@@ -370,25 +354,57 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
     })
     .unwrap_or_default();
     init_cfg.hook_state = String::from_utf8_lossy(&creating_state).into_owned();
-    if dmz.is_some() {
-        // The forked init has everything else in its copy of our memory.
-        parent_end
-            .send(
-                &ParentMsg::Begin {
-                    hook_state: init_cfg.hook_state,
-                },
-                &[fifo.as_raw_fd()],
-            )
-            .map_err(|e| proto("start the init", e))?;
+    if placed_later {
+        send_begin(&mut parent_end, &mut init_cfg, &fifo)?;
+        let placed = (|| {
+            berth_cgroups::create_retrying(cgroup)
+                .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+            apply_resources()?;
+            cgroup
+                .add_task(init.as_raw())
+                .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+            parent_end
+                .send(&ParentMsg::Placed, &[])
+                .map_err(|e| proto("tell the init it is in its cgroup", e))
+        })();
+        placed.map_err(|e| init_error_first(&mut parent_end, init, e))?;
     } else {
-        let mut fds = vec![fifo.as_raw_fd()];
-        if let Some(c) = &console {
-            fds.push(c.as_raw_fd());
+        if !unified {
+            apply_resources()?;
         }
-        parent_end
-            .send(&ParentMsg::Init(Box::new(init_cfg)), &fds)
-            .map_err(|e| proto("send init config", e))?;
+        if dmz.is_none() && plan.clone_flags & libc::CLONE_NEWUSER != 0 {
+            let linux = spec.linux().as_ref();
+            spawn::write_id_maps(
+                init,
+                linux
+                    .and_then(|l| l.uid_mappings().as_deref())
+                    .unwrap_or_default(),
+                linux
+                    .and_then(|l| l.gid_mappings().as_deref())
+                    .unwrap_or_default(),
+            )?;
+            parent_end
+                .send_id_maps_written()
+                .map_err(|e| proto("signal the init", e))?;
+        }
+        if !born_in_cgroup {
+            cgroup
+                .add_task(init.as_raw())
+                .map_err(|e| RuntimeError::cgroup(&cgroup_path, e))?;
+        }
+        if dmz.is_some() {
+            send_begin(&mut parent_end, &mut init_cfg, &fifo)?;
+        } else {
+            let mut fds = vec![fifo.as_raw_fd()];
+            if let Some(c) = &console {
+                fds.push(c.as_raw_fd());
+            }
+            parent_end
+                .send(&ParentMsg::Init(Box::new(init_cfg)), &fds)
+                .map_err(|e| proto("send init config", e))?;
+        }
     }
+    drop(primer);
     drop(console);
     drop(fifo);
     drop(dmz);
@@ -467,6 +483,35 @@ pub fn create(opts: &CreateOptions) -> Result<Created, RuntimeError> {
         init,
         console_master,
     })
+}
+
+/// `err`, a failure of ours after the init began to set up, unless the
+/// init failed first: then its message is the one to report (a mount the
+/// spec got wrong, rather than the cgroup write that found the init gone).
+/// The init is killed; what it said before is still in the channel.
+fn init_error_first(ch: &mut Channel, init: Pid, err: RuntimeError) -> RuntimeError {
+    let _ = nix::sys::signal::kill(init, nix::sys::signal::Signal::SIGKILL);
+    match ch.recv::<ChildMsg>() {
+        Ok((ChildMsg::Error(e), _)) => RuntimeError::Init(e),
+        _ => err,
+    }
+}
+
+/// Starts a forked init, which has everything else in its copy of our
+/// memory: the OCI state for its hooks, and the exec.fifo.
+fn send_begin(
+    parent_end: &mut Channel,
+    init_cfg: &mut InitConfig,
+    fifo: &OwnedFd,
+) -> Result<(), RuntimeError> {
+    parent_end
+        .send(
+            &ParentMsg::Begin {
+                hook_state: std::mem::take(&mut init_cfg.hook_state),
+            },
+            &[fifo.as_raw_fd()],
+        )
+        .map_err(|e| proto("start the init", e))
 }
 
 /// Makes `exec.fifo`, on which the init waits for `start`, and opens it
