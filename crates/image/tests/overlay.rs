@@ -362,11 +362,24 @@ fn discarded_snapshots_are_recycled_as_empty_skeletons() {
         "the pool is not a snapshot"
     );
 
+    // A longer parent file than the new one (rewritten in place, not
+    // truncated first): nothing of it may stay.
+    let pooled = fs::read_dir(tmp.join("snapshots/.free"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    fs::write(pooled.join("parent"), "x".repeat(300)).unwrap();
     let n = snaps.prepare("new", Some(&base.chain_id)).unwrap();
     assert_eq!(
         fs::metadata(&n.upper).unwrap().ino(),
         upper_ino,
         "the skeleton was reused"
+    );
+    assert_eq!(
+        fs::read_to_string(tmp.join("snapshots/new/parent")).unwrap(),
+        base.chain_id.to_string()
     );
     assert_eq!(fs::read_dir(&n.upper).unwrap().count(), 0);
     snaps.mount("new", &n.merged).unwrap();
