@@ -233,13 +233,14 @@ impl ContainerService<'_> {
         }
         self.engine.networks().detach_container(&rec.id);
         self.engine.volumes().release_stopped(&rec);
-        if auto_remove || removing.is_some() {
-            self.unmount_rootfs_discarding(&paths);
-        } else {
+        if !(auto_remove || removing.is_some()) {
             self.unmount_rootfs(&paths);
-        }
-        let _ = std::fs::remove_file(paths.spec());
-        if auto_remove || removing.is_some() {
+            let _ = std::fs::remove_file(paths.spec());
+        } else {
+            self.unmount_rootfs_discarding(&paths);
+            // config.json goes to the trash with the run dir: unlinked
+            // here, its block would be freed (and on ext4 mounted
+            // `discard`, discarded) before the unlink returns.
             // `--rm` takes the container's anonymous volumes along, as
             // Docker does; `rm -f` when it was `rm -fv`.
             let volumes = auto_remove || removing.as_deref() == Some(REMOVING_WITH_VOLUMES);
