@@ -203,6 +203,39 @@ fn readonly_rootfs_and_masked_paths() {
     assert_eq!(lines, ["0", "0", "0", "0", "0", "0", "readonly"]);
 }
 
+/// The cgroup filesystems show the container's own cgroup whether they are
+/// mounted last (nothing later below them: the init mounts the rest while
+/// it is moved into its cgroup) or in their place (a later mount below
+/// them, which must land on top).
+#[test]
+fn cgroup_mounts_show_the_containers_cgroup_in_either_order() {
+    require_root!();
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        eprintln!("skipped: a pure cgroup v2 host (the init is born in its cgroup)");
+        return;
+    }
+    // pids.max exists in every v1 pids cgroup but the root one.
+    let script = "cat /sys/fs/cgroup/pids/pids.max; \
+                  grep -c ' /sys/fs/cgroup/memory ' /proc/self/mountinfo; \
+                  grep ' /sys/fs/cgroup/memory ' /proc/self/mountinfo | tail -n 1 | grep -o ' - [a-z0-9]*'";
+    let env = Env::new("cgmounts", &["true"]);
+    let out = env.sh(script);
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[0], "max", "the pids cgroup mounted last: {out}");
+    assert_eq!(lines[1], "1", "{out}");
+
+    env.edit(|c| {
+        c["mounts"].as_array_mut().expect("mounts").push(
+            json!({"destination": "/sys/fs/cgroup/memory", "type": "tmpfs", "source": "tmpfs"}),
+        );
+    });
+    let out = env.sh(script);
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[0], "max", "the pids cgroup mounted in place: {out}");
+    assert_eq!(lines[1], "2", "{out}");
+    assert_eq!(lines[2], "- tmpfs", "the later mount is on top: {out}");
+}
+
 #[test]
 fn cgroup_memory_limit_oom_kills() {
     require_root!();
