@@ -70,25 +70,6 @@ pub fn manager(path: &Path) -> Result<Box<dyn CgroupManager>, CgroupError> {
     manager_at(mode, hierarchies()?, path)
 }
 
-/// Removes the cgroup `path` from every hierarchy where it is empty (no
-/// child cgroups, no processes); where it is not, or is already gone,
-/// nothing happens.
-///
-/// For shared parents such as berth's default `/berth`: the last
-/// container's delete removes it, so that nothing berth made stays on the
-/// host. A create that races with this removal sees its parent vanish and
-/// retries (see [`create_retrying`]).
-pub fn remove_if_empty(path: &Path) -> Result<(), CgroupError> {
-    let relative = mount::clean_cgroup_path(path)?;
-    for h in hierarchies()? {
-        // rmdir(2) on a cgroup refuses one with children or tasks
-        // (EBUSY/ENOTEMPTY): exactly the "only if empty" this needs.
-        let below_root = relative.strip_prefix("/").unwrap_or(&relative);
-        let _ = std::fs::remove_dir(h.mount_point.join(below_root));
-    }
-    Ok(())
-}
-
 /// [`CgroupManager::destroy`], retried while the last processes leave the
 /// cgroup (the kernel detaches exiting tasks asynchronously, so a cgroup
 /// whose processes were just reaped may refuse its rmdir for a moment), for
@@ -106,8 +87,8 @@ pub fn destroy_retrying(manager: &dyn CgroupManager, attempts: u32) -> Result<()
 }
 
 /// [`CgroupManager::create`], retried while a parent directory vanishes
-/// under it: a parallel [`remove_if_empty`] of a shared parent can remove
-/// it between two of create's mkdirs.
+/// under it: a shared parent (`--cgroup-parent`) that another tool removes
+/// once it is empty can go between two of create's mkdirs.
 pub fn create_retrying(manager: &dyn CgroupManager) -> Result<(), CgroupError> {
     let mut attempts = 0;
     loop {

@@ -52,8 +52,8 @@ impl V1Controller for Cpuset {
 /// can join it until both are set, so every level gets its parent's values
 /// copied in when empty.
 ///
-/// A shared parent (`/berth`) is removed by the runtime's `delete` of
-/// another container once it is empty, possibly between two levels here;
+/// A shared parent (`--cgroup-parent`) may be removed by whoever cleans
+/// it up once it is empty, possibly between two levels here;
 /// recreating it on the way (`mkdir -p`) would leave it empty and the
 /// container unable to join. So each level is made on its own, and a
 /// parent that vanished restarts the walk from the top.

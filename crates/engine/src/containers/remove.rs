@@ -210,11 +210,12 @@ impl ContainerService<'_> {
             rec.host_config.auto_remove && !paths.run_dir.join(super::RESTARTING_MARKER).exists();
         // `rm -f` stopped it (see `remove_with_volumes`).
         let removing = std::fs::read(paths.run_dir.join(super::REMOVING_MARKER)).ok();
+        let removed_next = auto_remove || removing.is_some();
         // One that goes next is recorded as being removed at once, not as
         // exited first (a transaction less): `ps -a` says so should this
         // process die before the end, and `rm -f` finishes it.
         let rec = ContainerRecord {
-            status: if auto_remove || removing.is_some() {
+            status: if removed_next {
                 Status::Removing
             } else {
                 Status::Exited
@@ -233,7 +234,7 @@ impl ContainerService<'_> {
         }
         self.engine.networks().detach_container(&rec.id);
         self.engine.volumes().release_stopped(&rec);
-        if !(auto_remove || removing.is_some()) {
+        if !removed_next {
             self.unmount_rootfs(&paths);
             let _ = std::fs::remove_file(paths.spec());
         } else {
