@@ -25,6 +25,9 @@ for t in hyperfine jq podman conmon /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "missing $t: run ../shared/peers/setup-peers.sh" >&2; exit 1; }
 done
 [ -x "$here/../shared/peers/setup-peers.sh" ] && "$here/../shared/peers/setup-peers.sh" >/dev/null
+# Whether the binaries have their functions laid out for these commands
+# (build-support/symbol_order.rs); a stale list shows here as fewer found.
+"$here/scripts/symbol-order.sh" --check "$bin" | sed 's/^/symbol order: /'
 
 # Persistent state under /var/tmp, volatile state under /run, for both
 # tools, as in their default configurations. (/run is a tmpfs on most

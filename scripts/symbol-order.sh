@@ -4,8 +4,8 @@
 # they first ran, which `cargo dist` hands to lld as --symbol-ordering-file
 # (why: build-support/symbol_order.rs). Run it after a toolchain or
 # dependency update, which renames the mangled symbols;
-# `scripts/symbol-order.sh --check` only reports how much of each list the
-# current dist build still has.
+# `scripts/symbol-order.sh --check [DIR]` only reports how much of each list
+# the dist build (or the binaries in DIR) still has.
 #
 # How: the dist binaries run a workload under valgrind's callgrind, which
 # records every function executed. The CLI runs under it first, with
@@ -25,6 +25,7 @@ bins=(berth berth-runtime berth-monitor)
 symbols() { nm "$1" | awk '{print $NF}' | sort -u; }
 
 if [ "${1:-}" = --check ]; then
+  bin=${2:-$bin}
   for b in "${bins[@]}"; do
     f=$lists/$b.txt
     if [ ! -f "$f" ]; then echo "$b: no list ($f)"; continue; fi
