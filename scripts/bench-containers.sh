@@ -34,16 +34,26 @@ done
 # hosts; on the dev VM and CI it is the root ext4, mounted `discard`.)
 work=$(mktemp -d /var/tmp/berth-bench-ctr-XXXXXX)
 runwork=$(mktemp -d /run/berth-bench-ctr-XXXXXX)
-export BERTH_ROOT=$work/berth/root BERTH_RUNROOT=$runwork/berth
+# Each tool's state in its own ext4 block groups, and not in those of an
+# earlier run's: a directory with the "top" flag has its subdirectories
+# spread over the groups like those of the root (Orlov, by a hash of the
+# name, hence the random names), instead of next to their parent. So one
+# tool's deletions, and the last run's cleanup, are not in the other's
+# inode allocator's way (see settle below); each section still has its own
+# tool's.
+chattr +T "$work" "$runwork" 2>/dev/null || true
+bstate=$(mktemp -d "$work/berth.XXXXXX") brun=$(mktemp -d "$runwork/berth.XXXXXX")
+pstate=$(mktemp -d "$work/podman.XXXXXX") prun=$(mktemp -d "$runwork/podman.XXXXXX")
+export BERTH_ROOT=$bstate/root BERTH_RUNROOT=$brun/berth
 berth="$bin/berth"
-podman="podman --root $work/podman/root --runroot $runwork/podman --storage-driver overlay"
+podman="podman --root $pstate/root --runroot $prun/podman --storage-driver overlay"
 cleanup() {
   "$berth" rm -f $("$berth" ps -aq) >/dev/null 2>&1 || true
   # The default bridge and berth's nftables table of this private root.
   "$berth" network reset >/dev/null 2>&1 || true
   $podman rm -af >/dev/null 2>&1 || true
   $podman rmi -af >/dev/null 2>&1 || true
-  umount "$work/podman/root/overlay" 2>/dev/null || true
+  umount "$pstate/root/overlay" 2>/dev/null || true
   rm -rf "$work" "$runwork"
 }
 trap cleanup EXIT
@@ -65,12 +75,18 @@ ratio() { # mean(b)/mean(a) of a two-command hyperfine export
 }
 
 # Before each timed section: the setup's and the previous section's file
-# churn settled. On an ext4 without a journal (the dev VM's and CI's root)
-# the inode allocator steps over every inode freed in the last 5 s, or in
-# the last 300 s while its inode-table block is not yet written back: after
-# a few thousand deletions (a podman `rm`, the setup above) every file
-# creation of the next half minute costs 0.1-0.4 ms more, for whichever tool
-# runs then. `sync` writes those blocks back; 6 s later the window is shut.
+# churn settled, as far as it can be. On an ext4 without a journal (the dev
+# VM's and CI's root) the inode allocator steps over every inode of the
+# group freed in the last 60 s, or in the last 360 s while its inode-table
+# block is dirty (Linux's RECENTCY_MIN and RECENTCY_DIRTY; older kernels had 5 s):
+# after a few thousand deletions (a podman `rm`, the setup above) every file
+# creation costs 0.1-0.4 ms more, for whichever tool runs then. `sync`
+# writes those blocks back, which takes the deletions older than a minute
+# out of the window, until the next creations dirty the blocks again and
+# bring the last six minutes' back. Waiting that out would add half an hour
+# per run: the sections still see some of the previous ones' deletions,
+# and a run started right after another one sees its cleanup's
+# (docs/benchmarks.md, 11-24 02:00).
 settle() { sync; sleep 6; }
 
 echo "== 1. run --rm true"
