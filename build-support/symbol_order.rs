@@ -4,9 +4,9 @@
 //
 // Why: a container start execs berth, berth-runtime and berth-monitor, and
 // each exec faults in its text from the page cache in fault-around windows
-// (64 KiB, or a whole large folio). The code a `run` executes is a few
-// hundred functions spread over 6 MB of text, so nearly all of it was
-// mapped: 5.8 of the CLI's 6.3 MB of text were resident at its exit. lld
+// (64 KiB, or a whole large folio). The code the common commands execute
+// is ~2,500 functions, ~1.9 MB, spread over 6.3 MB of text, so nearly all
+// of it was mapped: 5.8 MB were resident at the exit of `run --rm`. lld
 // lays out the functions named in build-support/symbol-order/<bin>.txt
 // first and in that order, so what the common commands execute sits
 // together and the rest is never mapped (the CLI's peak RSS for `run --rm`

@@ -98,12 +98,12 @@ id=$("$cli" run -d --network none busybox sleep 600)
 unset BERTH_CLI
 
 # 2. The runtime and the monitor. Under valgrind the container's init
-#    cannot exec the container's program (valgrind refuses it, and cannot
-#    load a seccomp filter), so the init's profile comes from a run that
-#    stops at the filter, written into a volume because the init sees only
-#    the container's mounts; the runtime's success path for create and start
-#    from a container that dies at once; exec, kill and delete from a
-#    container that the runtime started natively.
+#    does not get to run the container's program (its exec fails there, and
+#    valgrind does not implement seccomp(2)), so the init's profile comes
+#    from a run that stops at the filter, written into a volume because the
+#    init sees only the container's mounts; the runtime's success path for
+#    create and start from a container that dies at once; exec, kill and
+#    delete from a container that the runtime started natively.
 export BERTH_MONITOR=$work/wrap/berth-monitor
 runtime=$work/wrap/berth-runtime
 if BERTH_RUNTIME=$runtime "$berth" run --rm --network none \
