@@ -14,6 +14,13 @@
 # BERTH_MONITOR (what valgrind keeps the runtime from doing, and how the
 # workload goes around it: step 2 below).
 #
+# Two runs list the same functions (berth-runtime's init: see step 2), but
+# the processes' profiles are written in an order that varies, and so does
+# the lists' order: the CLI's peak RSS for `run --rm` came out 4.1 MB with
+# one list and 4.4 MB with another of the same functions, berth-runtime's
+# 2.7 and 3.0 MB (docs/benchmarks.md, 11-24 02:00). Measure before
+# committing new lists.
+#
 # Needs root, valgrind and the host's /bin/busybox (busybox-static).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,12 +62,14 @@ trap cleanup EXIT
 mkdir -p "$work"/{wrap,cg-berth,cg-berth-runtime,cg-berth-monitor,vg}
 
 # wrap NAME: a program that runs $bin/NAME under callgrind, its profiles
-# in $work/cg-NAME and valgrind's own messages in $work/vg.
+# in $work/cg-NAME and valgrind's own messages in $work/vg. The file names
+# carry the start time too: every container's init is pid 1.
 wrap() {
   cat >"$work/wrap/$1" <<EOF
 #!/bin/sh
-exec valgrind --tool=callgrind --demangle=no --trace-children=no \\
-  --callgrind-out-file=$work/cg-$1/cg.%p --log-file=$work/vg/$1.%p "$bin/$1" "\$@"
+SYMBOL_ORDER_RUN=\$(date +%s%N) exec valgrind --tool=callgrind --demangle=no --trace-children=no \\
+  --callgrind-out-file=$work/cg-$1/cg.%p.%q{SYMBOL_ORDER_RUN} \\
+  --log-file=$work/vg/$1.%p.%q{SYMBOL_ORDER_RUN} "$bin/$1" "\$@"
 EOF
   chmod +x "$work/wrap/$1"
 }
@@ -106,10 +115,14 @@ unset BERTH_CLI
 #    delete from a container that the runtime started natively.
 export BERTH_MONITOR=$work/wrap/berth-monitor
 runtime=$work/wrap/berth-runtime
-if BERTH_RUNTIME=$runtime "$berth" run --rm --network none \
-  -v "$work/cg-berth-runtime:$work/cg-berth-runtime" busybox true 2>/dev/null; then
-  echo "symbol-order.sh: the seccomp run was expected to fail under valgrind" >&2
-fi
+# Three times: the runtime kills the init once it reports the failure,
+# which may cut the init's profile short.
+for _ in 1 2 3; do
+  if BERTH_RUNTIME=$runtime "$berth" run --rm --network none \
+    -v "$work/cg-berth-runtime:$work/cg-berth-runtime" busybox true 2>/dev/null; then
+    echo "symbol-order.sh: the seccomp run was expected to fail under valgrind" >&2
+  fi
+done
 id=$(BERTH_RUNTIME=$runtime "$berth" run -d --network none --security-opt seccomp=unconfined \
   busybox sleep 600)
 BERTH_RUNTIME=$runtime "$berth" rm -f "$id" >/dev/null
