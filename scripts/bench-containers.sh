@@ -83,10 +83,10 @@ ratio() { # mean(b)/mean(a) of a two-command hyperfine export
 # creation costs 0.1-0.4 ms more, for whichever tool runs then. `sync`
 # writes those blocks back, which takes the deletions older than a minute
 # out of the window, until the next creations dirty the blocks again and
-# bring the last six minutes' back. Waiting that out would add half an hour
-# per run: the sections still see some of the previous ones' deletions,
-# and a run started right after another one sees its cleanup's
-# (docs/benchmarks.md, 11-24 02:00).
+# bring the last six minutes' back. Waiting that out would add 25 minutes
+# per run, so each section still sees some of its own tool's earlier
+# sections' deletions (the other tool's and earlier runs' are kept apart,
+# above; docs/benchmarks.md, 11-24 02:00).
 settle() { sync; sleep 6; }
 
 echo "== 1. run --rm true"
