@@ -44,13 +44,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-rootfs=$work/rootfs
-mkdir -p "$rootfs"/{bin,etc,tmp,proc,sys,dev,root}
-cp /bin/busybox "$rootfs/bin/"
-for c in $(/bin/busybox --list); do [ "$c" = busybox ] || ln -sf busybox "$rootfs/bin/$c"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
-echo 'root:x:0:' > "$rootfs/etc/group"
-tar -C "$rootfs" -cf "$work/busybox.tar" .
+. "$here/scripts/lib/busybox-tar.sh"
+busybox_tar "$work"
 "$berth" import "$work/busybox.tar" bench/busybox >/dev/null
 $podman import "$work/busybox.tar" localhost/bench/busybox >/dev/null
 

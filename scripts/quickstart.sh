@@ -22,16 +22,10 @@ cleanup() {
 trap cleanup EXIT
 
 # 1. An image: a busybox root filesystem imported as busybox:latest.
-rootfs=$work/bundle/rootfs
-mkdir -p "$rootfs"/{bin,etc,tmp,proc,sys,dev,root}
-cp /bin/busybox "$rootfs/bin/"
-for applet in $(/bin/busybox --list); do
-  [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
-echo 'root:x:0:' > "$rootfs/etc/group"
-tar -C "$rootfs" -cf "$work/busybox.tar" .
-"$bin/berth" import -c 'CMD ["/bin/sh"]' "$work/busybox.tar" busybox:latest
+#    Its rootfs stays in $work/bundle for step 4.
+. scripts/lib/busybox-tar.sh
+busybox_tar "$work/bundle"
+"$bin/berth" import -c 'CMD ["/bin/sh"]' "$work/bundle/busybox.tar" busybox:latest
 "$bin/berth" images
 
 # 2. Containers, Docker-style.

@@ -75,13 +75,8 @@ EOF
 }
 for b in "${bins[@]}"; do wrap "$b"; done
 
-rootfs=$work/rootfs
-mkdir -p "$rootfs"/{bin,etc,tmp,proc,sys,dev,root}
-cp /bin/busybox "$rootfs/bin/"
-for applet in $(/bin/busybox --list); do
-  [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
-done
-tar -C "$rootfs" -cf "$work/busybox.tar" .
+. scripts/lib/busybox-tar.sh
+busybox_tar "$work"
 "$berth" import "$work/busybox.tar" busybox >/dev/null
 
 # 1. The CLI, the most common commands first (the list keeps first-run
