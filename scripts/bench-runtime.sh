@@ -95,14 +95,8 @@ trap cleanup EXIT INT TERM
 
 # Bundle: static busybox with one symlink per applet, `runc spec` defaults,
 # process /bin/true without a terminal.
-mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/etc" "$bundle/rootfs/proc" "$bundle/rootfs/sys" \
-  "$bundle/rootfs/dev" "$bundle/rootfs/tmp"
-cp /bin/busybox "$bundle/rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do
-  [ "$applet" = busybox ] || ln -s busybox "$bundle/rootfs/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$bundle/rootfs/etc/passwd"
-echo 'root:x:0:' > "$bundle/rootfs/etc/group"
+. "$repo/scripts/lib/busybox-tar.sh"
+busybox_rootfs "$bundle"
 (cd "$bundle" && runc spec)
 jq '.process.args = ["/bin/true"] | .process.terminal = false' "$bundle/config.json" > "$bundle/config.json.new"
 mv "$bundle/config.json.new" "$bundle/config.json"

@@ -1,10 +1,10 @@
-# Sourced by the scripts that need a busybox image offline (quickstart,
-# benchmarks, symbol-order.sh): no registry here, so the image is made from
-# the host's static busybox (package busybox-static).
+# Sourced by the scripts that need a busybox image or bundle offline
+# (quickstart, benchmarks, symbol-order.sh): no registry here, so it is made
+# from the host's static busybox (package busybox-static).
 
-# busybox_tar DIR: writes DIR/busybox.tar, a root filesystem with
-# /bin/busybox, a link per applet and a root user (staged in DIR/rootfs).
-busybox_tar() {
+# busybox_rootfs DIR: DIR/rootfs with /bin/busybox, a link per applet and
+# a root user.
+busybox_rootfs() {
   local rootfs=$1/rootfs applet
   mkdir -p "$rootfs"/{bin,etc,tmp,proc,sys,dev,root}
   cp /bin/busybox "$rootfs/bin/"
@@ -13,5 +13,10 @@ busybox_tar() {
   done
   echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
   echo 'root:x:0:' >"$rootfs/etc/group"
-  tar -C "$rootfs" -cf "$1/busybox.tar" .
+}
+
+# busybox_tar DIR: that rootfs (staged in DIR/rootfs) as DIR/busybox.tar.
+busybox_tar() {
+  busybox_rootfs "$1"
+  tar -C "$1/rootfs" -cf "$1/busybox.tar" .
 }
